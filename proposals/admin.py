@@ -1,0 +1,208 @@
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services
+from .forms import RejectionForm
+from .models import City, CityMembership, Country, JoinRequest, JoinRequestStatus, User
+
+admin.site.site_header = _("Smart JAMP administration")
+admin.site.site_title = _("Smart JAMP")
+admin.site.index_title = _("Programme administration")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "position", "is_staff", "is_active", "date_joined"]
+    list_filter = ["is_staff", "is_active", "groups", "language"]
+    search_fields = ["email", "full_name", "position"]
+    readonly_fields = ["last_login", "date_joined"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        (_("Profile"), {"fields": ["full_name", "position", "language", "time_zone"]}),
+        (
+            _("Permissions"),
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]}),
+    ]
+
+
+@admin.register(Country)
+class CountryAdmin(admin.ModelAdmin):
+    list_display = ["name", "iso2", "iso3", "time_zone", "currency", "asean_member"]
+    list_filter = ["asean_member"]
+    search_fields = ["name", "iso2", "iso3"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = CityMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(City)
+class CityAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "country",
+        "kind",
+        "ascn_status",
+        "verification_status",
+        "member_count",
+        "registered_at",
+    ]
+    list_filter = ["verification_status", "country", "ascn_status", "kind"]
+    list_select_related = ["country"]
+    search_fields = ["name", "region", "code"]
+    ordering = ["country__name", "name"]
+    inlines = [MembershipInline]
+    actions = ["verify_selected", "reject_selected"]
+    readonly_fields = [
+        "code",
+        "verification_status",
+        "rejection_reason",
+        "decided_by",
+        "decided_at",
+        "letter_link",
+        "registered_by",
+        "registered_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["code", "name", "kind", "country", "region", "population", "time_zone"]},
+        ),
+        (_("ASEAN Smart Cities Network"), {"fields": ["ascn_status", "ascn_joined"]}),
+        (
+            _("Verification"),
+            {
+                "fields": [
+                    "verification_status",
+                    "rejection_reason",
+                    "decided_by",
+                    "decided_at",
+                    "letter_link",
+                    "registered_by",
+                    "registered_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description=_("members"), ordering="_member_count")
+    def member_count(self, city):
+        return city._member_count
+
+    @admin.display(description=_("authorisation letter"))
+    def letter_link(self, city):
+        if not city.authorisation_letter:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("city_letter", args=[city.code]), city.letter_name
+        )
+
+    @admin.action(description=_("Verify the selected cities"), permissions=["change"])
+    def verify_selected(self, request, queryset):
+        for city in queryset:
+            services.verify_city(actor=request.user, city=city)
+            self.log_change(request, city, "Verified")
+        count = len(queryset)
+        self.message_user(
+            request,
+            ngettext("%(count)d city verified.", "%(count)d cities verified.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Reject the selected cities…"), permissions=["change"])
+    def reject_selected(self, request, queryset):
+        form = RejectionForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            for city in queryset:
+                services.reject_city(actor=request.user, city=city, reason=reason)
+                self.log_change(request, city, f"Rejected: {reason}")
+            count = len(queryset)
+            self.message_user(
+                request,
+                ngettext("%(count)d city rejected.", "%(count)d cities rejected.", count)
+                % {"count": count},
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/proposals/city/reject.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Reject cities"),
+                "cities": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+@admin.register(JoinRequest)
+class JoinRequestAdmin(admin.ModelAdmin):
+    list_display = ["user", "city", "status", "created_at", "decided_by", "decided_at"]
+    list_filter = ["status", "city__country"]
+    list_select_related = ["user", "city__country", "decided_by"]
+    search_fields = ["user__email", "user__full_name", "city__name"]
+    readonly_fields = [
+        "city",
+        "user",
+        "message",
+        "status",
+        "decided_by",
+        "decided_at",
+        "created_at",
+    ]
+    actions = ["approve_selected", "decline_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def _decide(self, request, queryset, *, approve: bool):
+        done = 0
+        for join_request in queryset.filter(status=JoinRequestStatus.PENDING):
+            try:
+                services.decide_join_request(
+                    actor=request.user, join_request=join_request, approve=approve
+                )
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                done += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d request answered.", "%(count)d requests answered.", done)
+            % {"count": done},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Approve the selected join requests"), permissions=["change"])
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description=_("Decline the selected join requests"), permissions=["change"])
+    def decline_selected(self, request, queryset):
+        self._decide(request, queryset, approve=False)

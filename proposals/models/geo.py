@@ -1,0 +1,234 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.crypto import get_random_string
+from django.utils.translation import gettext_lazy as _
+
+from ..text import normalise_name
+from .user import time_zone_choices
+
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def new_code() -> str:
+    return get_random_string(10, CODE_ALPHABET)
+
+
+def letter_upload_to(instance: "City", filename: str) -> str:
+    # Stored names are random; the uploader's name is kept, sanitised, in letter_name only.
+    return f"letters/{uuid.uuid4().hex}.pdf"
+
+
+class Country(models.Model):
+    iso2 = models.CharField(_("ISO code"), max_length=2, primary_key=True)
+    iso3 = models.CharField(_("ISO alpha-3 code"), max_length=3, unique=True)
+    numeric = models.CharField(_("ISO numeric code"), max_length=3, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    capital = models.CharField(_("capital"), max_length=100, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, choices=time_zone_choices)
+    currency = models.CharField(_("currency"), max_length=3)
+    asean_member = models.BooleanField(_("ASEAN member"), default=False)
+    asean_member_since = models.DateField(_("ASEAN member since"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("country")
+        verbose_name_plural = _("countries")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CityKind(models.TextChoices):
+    CITY = "city", _("City or municipality")
+    PROVINCE = "province", _("Province or region")
+    NATIONAL = "national", _("National government body")
+
+
+class AscnStatus(models.TextChoices):
+    PILOT = "pilot", _("ASCN pilot city")
+    MEMBER = "member", _("ASCN member")
+    CANDIDATE = "candidate", _("ASCN candidate")
+    NONE = "", _("Not in the ASCN")
+
+
+class VerificationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending verification")
+    VERIFIED = "verified", _("Verified")
+    REJECTED = "rejected", _("Rejected")
+
+
+class CityQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "CityQuerySet":
+        """Cities whose page the user may open: staff see all, officials their own."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(memberships__user=user)
+
+    def find_duplicate(self, *, country, name: str) -> "City | None":
+        return self.filter(country=country, name_key=normalise_name(name)).first()
+
+
+class City(models.Model):
+    """An applicant organisation: a city, a province or a national government body.
+
+    Rows come from the ASEAN Smart Cities Network list (unclaimed until an official registers
+    them), from officials' registrations, and from staff in the admin.
+    """
+
+    code = models.CharField(_("code"), max_length=16, unique=True, default=new_code, editable=False)
+    kind = models.CharField(_("kind"), max_length=10, choices=CityKind, default=CityKind.CITY)
+    name = models.CharField(_("name"), max_length=120)
+    name_key = models.CharField(max_length=120, editable=False)
+    country = models.ForeignKey(
+        Country, on_delete=models.PROTECT, related_name="cities", verbose_name=_("country")
+    )
+    region = models.CharField(_("province or region"), max_length=120, blank=True)
+    population = models.PositiveBigIntegerField(_("population"), null=True, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, choices=time_zone_choices)
+    ascn_status = models.CharField(
+        _("ASCN status"), max_length=10, choices=AscnStatus, default=AscnStatus.NONE, blank=True
+    )
+    ascn_joined = models.PositiveSmallIntegerField(_("joined the ASCN in"), null=True, blank=True)
+    verification_status = models.CharField(
+        _("verification"),
+        max_length=10,
+        choices=VerificationStatus,
+        default=VerificationStatus.PENDING,
+    )
+    rejection_reason = models.TextField(_("reason for rejection"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("verified or rejected by"),
+    )
+    decided_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
+    authorisation_letter = models.FileField(
+        _("authorisation letter"), upload_to=letter_upload_to, blank=True
+    )
+    letter_name = models.CharField(_("letter file name"), max_length=120, blank=True)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("registered by"),
+    )
+    registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = CityQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["country__name", "name"]
+        verbose_name = _("city")
+        verbose_name_plural = _("cities")
+        constraints = [
+            models.UniqueConstraint(fields=["country", "name_key"], name="city_unique_per_country"),
+            models.CheckConstraint(
+                condition=~Q(verification_status="rejected") | ~Q(rejection_reason=""),
+                name="city_rejection_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["verification_status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.country_id})"
+
+    def save(self, *args, **kwargs):
+        self.name = " ".join(self.name.split())
+        self.name_key = normalise_name(self.name)
+        if not self.time_zone and self.country_id:
+            self.time_zone = self.country.time_zone
+        super().save(*args, **kwargs)
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verification_status == VerificationStatus.VERIFIED
+
+    @property
+    def is_claimed(self) -> bool:
+        """Whether an official has registered this city (reference rows start unclaimed)."""
+        return self.registered_at is not None
+
+
+class MemberRole(models.TextChoices):
+    LEAD = "lead", _("Lead")
+    EDITOR = "editor", _("Editor")
+
+
+class CityMembership(models.Model):
+    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(_("role"), max_length=10, choices=MemberRole, default=MemberRole.EDITOR)
+    created_at = models.DateTimeField(_("member since"), auto_now_add=True)
+
+    Role = MemberRole
+
+    class Meta:
+        ordering = ["city", "role", "user__email"]
+        verbose_name = _("city member")
+        verbose_name_plural = _("city members")
+        constraints = [
+            models.UniqueConstraint(fields=["city", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.city} ({self.get_role_display()})"
+
+
+class JoinRequestStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    DECLINED = "declined", _("Declined")
+
+
+class JoinRequest(models.Model):
+    """An official's request to become a member of a city that is already registered."""
+
+    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="join_requests")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="join_requests"
+    )
+    message = models.TextField(_("message to the city's leads"), blank=True, max_length=2000)
+    status = models.CharField(
+        _("status"), max_length=10, choices=JoinRequestStatus, default=JoinRequestStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+
+    Status = JoinRequestStatus
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("join request")
+        verbose_name_plural = _("join requests")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["city", "user"],
+                condition=Q(status="pending"),
+                name="join_request_one_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.city} ({self.get_status_display()})"

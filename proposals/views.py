@@ -1,0 +1,237 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from smartjamp.celery import app as celery_app
+
+from . import services
+from .forms import CityRegistrationForm, JoinRequestForm, ProfileForm
+from .models import City, CityMembership, JoinRequest, JoinRequestStatus, MemberRole
+from .permissions import can_manage_city, get_city_for_user
+
+
+def home(request):
+    return render(request, "proposals/home.html")
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """Whether the database and the Celery broker answer: 200 when both do, 503 otherwise."""
+    database = _database_up()
+    broker = _broker_up()
+    healthy = database and broker
+    return JsonResponse(
+        {
+            "status": "ok" if healthy else "error",
+            "database": "up" if database else "down",
+            "broker": "up" if broker else "down",
+        },
+        status=200 if healthy else 503,
+    )
+
+
+def _database_up() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        return False
+
+
+def _broker_up() -> bool:
+    timeout = settings.HEALTHZ_BROKER_TIMEOUT
+    try:
+        with celery_app.connection_for_write(connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+            return True
+    except Exception:
+        return False
+
+
+@login_required
+def profile(request):
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Your profile has been saved."))
+        return redirect("profile")
+    return render(request, "account/profile.html", {"form": form})
+
+
+@login_required
+def my_cities(request):
+    memberships = (
+        CityMembership.objects.filter(user=request.user)
+        .select_related("city__country")
+        .order_by("city__name")
+    )
+    join_requests = (
+        JoinRequest.objects.filter(user=request.user, status=JoinRequestStatus.PENDING)
+        .select_related("city__country")
+        .order_by("city__name")
+    )
+    return render(
+        request,
+        "proposals/my_cities.html",
+        {"memberships": memberships, "join_requests": join_requests},
+    )
+
+
+@login_required
+def register_city(request):
+    form = CityRegistrationForm(request.POST or None, request.FILES or None)
+    duplicate = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            city = services.register_city(
+                user=request.user,
+                country=data["country"],
+                name=data["name"],
+                kind=data["kind"],
+                region=data["region"],
+                population=data["population"],
+                time_zone=data["time_zone"],
+                letter=data["authorisation_letter"],
+                letter_name=data["letter_name"],
+            )
+        except services.DuplicateCity as exc:
+            duplicate = exc.city
+        else:
+            messages.success(
+                request,
+                _(
+                    "%(city)s is registered. Programme staff will check your authorisation "
+                    "letter and verify the city; you can already invite colleagues."
+                )
+                % {"city": city.name},
+            )
+            return redirect("city_detail", code=city.code)
+    return render(
+        request,
+        "proposals/city_register.html",
+        {"form": form, "duplicate": duplicate, "join_form": JoinRequestForm()},
+    )
+
+
+@login_required
+def city_detail(request, code):
+    city = get_city_for_user(request.user, code)
+    manage = can_manage_city(request.user, city)
+    members = city.memberships.select_related("user").order_by("role", "user__email")
+    join_requests = (
+        city.join_requests.filter(status=JoinRequestStatus.PENDING).select_related("user")
+        if manage
+        else JoinRequest.objects.none()
+    )
+    return render(
+        request,
+        "proposals/city_detail.html",
+        {
+            "city": city,
+            "members": members,
+            "join_requests": join_requests,
+            "can_manage": manage,
+            "roles": MemberRole.choices,
+        },
+    )
+
+
+@login_required
+def city_letter(request, code):
+    city = get_city_for_user(request.user, code)
+    if not city.authorisation_letter:
+        raise Http404("No letter.")
+    return FileResponse(
+        city.authorisation_letter.open("rb"),
+        as_attachment=True,
+        filename=city.letter_name or "authorisation-letter.pdf",
+        content_type="application/pdf",
+    )
+
+
+@login_required
+@require_POST
+def request_join(request, code):
+    # Any signed-in official may ask to join a registered city: the register page offers it
+    # when the city exists already. Only the city's name is revealed, never its members.
+    city = get_object_or_404(City.objects.exclude(registered_at=None), code=code)
+    form = JoinRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            services.request_to_join(
+                user=request.user, city=city, message=form.cleaned_data["message"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                _("Your request to join %(city)s has been sent to its leads.")
+                % {"city": city.name},
+            )
+    else:
+        messages.error(request, _("Your message is too long."))
+    return redirect("my_cities")
+
+
+@login_required
+@require_POST
+def manage_member(request, code):
+    city = get_city_for_user(request.user, code)
+    membership = get_object_or_404(CityMembership, city=city, pk=_posted_id(request, "membership"))
+    action = request.POST.get("action")
+    try:
+        if action == "remove":
+            services.remove_member(actor=request.user, membership=membership)
+            messages.success(
+                request, _("%(user)s is no longer a member.") % {"user": membership.user}
+            )
+            if membership.user == request.user and not request.user.is_staff:
+                return redirect("my_cities")
+        elif action in MemberRole.values:
+            services.change_member_role(actor=request.user, membership=membership, role=action)
+            messages.success(
+                request, _("%(user)s's role has been changed.") % {"user": membership.user}
+            )
+        else:
+            raise Http404("Unknown action.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("city_detail", code=city.code)
+
+
+@login_required
+@require_POST
+def answer_join_request(request, code):
+    city = get_city_for_user(request.user, code, manage=True)
+    join_request = get_object_or_404(
+        JoinRequest.objects.select_related("user"), city=city, pk=_posted_id(request, "request")
+    )
+    approve = request.POST.get("action") == "approve"
+    try:
+        services.decide_join_request(actor=request.user, join_request=join_request, approve=approve)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if approve:
+            messages.success(request, _("%(user)s is now an editor.") % {"user": join_request.user})
+        else:
+            messages.success(request, _("The request has been declined."))
+    return redirect("city_detail", code=city.code)
+
+
+def _posted_id(request, name: str) -> int:
+    value = request.POST.get(name, "")
+    if not value.isdigit():
+        raise Http404("No such row.")
+    return int(value)
