@@ -1,0 +1,51 @@
+# Smart JAMP proposal portal. `make run` and `make test` need only Python 3.11+ on the machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-requirements
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint format check-deploy clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+var:
+	mkdir -p var/mail var/private
+
+## Run the portal with demo data: web server, Celery worker and beat (Ctrl-C stops all three).
+run: install var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
+	$(BIN)/python manage.py seed_demo
+	@echo "Portal on http://$(HOST):$(PORT)/  ·  emails in var/mail/  ·  Ctrl-C stops everything"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/celery -A smartjamp worker --beat --concurrency=1 --loglevel=INFO & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## Run the whole test suite (service and browser tests skip where their service is missing).
+test: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## The deployment checklist with production settings.
+check-deploy: install
+	DEBUG=0 SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	ALLOWED_HOSTS=smartjamp.example $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) var

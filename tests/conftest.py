@@ -1,0 +1,99 @@
+import os
+
+import pytest
+from django.core.cache import cache
+
+from proposals.models import City, CityMembership, Country, MemberRole, User
+from proposals.reference_data import load_reference_data
+
+from .factories import UserFactory, make_city
+
+# In CI every test must run: a skipped service or browser test fails the run instead.
+REQUIRE_ALL = os.environ.get("SMARTJAMP_REQUIRE_ALL_TESTS", "") not in {"", "0", "false"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped, but SMARTJAMP_REQUIRE_ALL_TESTS forbids skips: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "private", "base_url": None},
+        },
+    }
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    # A database cache is rolled back with each test; a shared Redis cache must be emptied.
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
+        cache.clear()
+
+
+@pytest.fixture
+def private_files(tmp_path):
+    """Every file stored in private storage during the test."""
+    root = tmp_path / "private"
+
+    def listing():
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    return listing
+
+
+@pytest.fixture
+def reference_data(db):
+    # Transactional tests (live server) flush the tables that the data migration filled.
+    if not Country.objects.exists():
+        load_reference_data(Country, City)
+
+
+@pytest.fixture
+def staff(reference_data) -> User:
+    return UserFactory(email="staff@example.org", full_name="Aiko Tanaka", is_staff=True)
+
+
+@pytest.fixture
+def danang(reference_data) -> City:
+    return make_city("Da Nang", "VN", verified=True)
+
+
+@pytest.fixture
+def cebu(reference_data) -> City:
+    return make_city("Cebu City", "PH", verified=True)
+
+
+@pytest.fixture
+def danang_lead(danang) -> User:
+    user = UserFactory(email="lead.danang@example.org", full_name="Nguyễn Văn An")
+    CityMembership.objects.create(city=danang, user=user, role=MemberRole.LEAD)
+    return user
+
+
+@pytest.fixture
+def danang_editor(danang) -> User:
+    user = UserFactory(email="editor.danang@example.org", full_name="Trần Thị Bình")
+    CityMembership.objects.create(city=danang, user=user, role=MemberRole.EDITOR)
+    return user
+
+
+@pytest.fixture
+def cebu_lead(cebu) -> User:
+    user = UserFactory(email="lead.cebu@example.org", full_name="Maria Santos")
+    CityMembership.objects.create(city=cebu, user=user, role=MemberRole.LEAD)
+    return user
+
+
+@pytest.fixture
+def official(reference_data) -> User:
+    """A verified official who is not a member of any city yet."""
+    return UserFactory(email="official.hue@example.org", full_name="Lê Minh")
+
