@@ -13,7 +13,7 @@ def can_manage_city(user: User, city: City) -> bool:
     """Leads of the city and programme staff manage its members and join requests."""
     if not user.is_authenticated:
         return False
-    if user.is_staff:
+    if user.has_perm("proposals.change_city"):
         return True
     return CityMembership.objects.filter(city=city, user=user, role=MemberRole.LEAD).exists()
 

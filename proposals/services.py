@@ -122,15 +122,15 @@ def decide_join_request(*, actor: User, join_request: JoinRequest, approve: bool
     return join_request
 
 
-def _require_staff(actor: User) -> None:
-    if not actor.is_staff:
+def _require_verifier(actor: User) -> None:
+    if not actor.has_perm("proposals.verify_city"):
         raise PermissionDenied
 
 
 @transaction.atomic
 def verify_city(*, actor: User, city: City) -> City:
     """Staff confirm that the city's officials hold a mandate (their letter was checked)."""
-    _require_staff(actor)
+    _require_verifier(actor)
     city = City.objects.select_for_update().get(pk=city.pk)
     city.verification_status = VerificationStatus.VERIFIED
     city.rejection_reason = ""
@@ -143,7 +143,7 @@ def verify_city(*, actor: User, city: City) -> City:
 @transaction.atomic
 def reject_city(*, actor: User, city: City, reason: str) -> City:
     """Staff reject a city's registration; the reason is shown to its members."""
-    _require_staff(actor)
+    _require_verifier(actor)
     reason = reason.strip()
     if not reason:
         raise ValidationError(_("A reason is required to reject a city."))

@@ -1,10 +1,12 @@
 import os
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 
 from proposals.models import City, CityMembership, Country, MemberRole, User
 from proposals.reference_data import load_reference_data
+from proposals.roles import PROGRAMME_STAFF, REVIEWERS, ensure_role_groups
 
 from .factories import UserFactory, make_city
 
@@ -58,7 +60,18 @@ def reference_data(db):
 
 @pytest.fixture
 def staff(reference_data) -> User:
-    return UserFactory(email="staff@example.org", full_name="Aiko Tanaka", is_staff=True)
+    user = UserFactory(email="staff@example.org", full_name="Aiko Tanaka", is_staff=True)
+    ensure_role_groups()
+    user.groups.add(Group.objects.get(name=PROGRAMME_STAFF))
+    return user
+
+
+@pytest.fixture
+def reviewer(reference_data) -> User:
+    user = UserFactory(email="reviewer1@example.org", full_name="Hiroshi Sato", is_staff=True)
+    ensure_role_groups()
+    user.groups.add(Group.objects.get(name=REVIEWERS))
+    return user
 
 
 @pytest.fixture
@@ -96,4 +109,3 @@ def cebu_lead(cebu) -> User:
 def official(reference_data) -> User:
     """A verified official who is not a member of any city yet."""
     return UserFactory(email="official.hue@example.org", full_name="Lê Minh")
-

@@ -128,7 +128,10 @@ def test_decide_join_request_approved_makes_an_editor(danang, danang_lead, offic
     services.decide_join_request(actor=danang_lead, join_request=join_request, approve=True)
 
     join_request.refresh_from_db()
-    assert (join_request.status, join_request.decided_by) == (JoinRequestStatus.APPROVED, danang_lead)
+    assert (join_request.status, join_request.decided_by) == (
+        JoinRequestStatus.APPROVED,
+        danang_lead,
+    )
     assert CityMembership.objects.get(city=danang, user=official).role == MemberRole.EDITOR
 
 
@@ -208,4 +211,6 @@ def test_city_rejection_without_reason_is_refused_by_the_database(danang):
     from django.db import IntegrityError, transaction
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        City.objects.filter(pk=danang.pk).update(verification_status="rejected", rejection_reason="")
+        City.objects.filter(pk=danang.pk).update(
+            verification_status="rejected", rejection_reason=""
+        )

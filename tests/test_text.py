@@ -4,7 +4,9 @@ from proposals.text import normalise_name
 from proposals.uploads import sanitise_file_name
 
 
-@pytest.mark.parametrize("spelling", ["Da Nang", "Đà Nẵng", "da  nang", " DA NANG ", "Ðà Nẵng", "Danang", "Da-Nang"])
+@pytest.mark.parametrize(
+    "spelling", ["Da Nang", "Đà Nẵng", "da  nang", " DA NANG ", "Ðà Nẵng", "Danang", "Da-Nang"]
+)
 def test_normalise_name_folds_case_accents_and_spacing(spelling):
     assert normalise_name(spelling) == "danang"
 

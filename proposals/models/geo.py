@@ -62,10 +62,10 @@ class VerificationStatus(models.TextChoices):
 
 class CityQuerySet(models.QuerySet):
     def visible_to(self, user) -> "CityQuerySet":
-        """Cities whose page the user may open: staff see all, officials their own."""
+        """Cities whose page the user may open: programme staff see all, officials their own."""
         if not user.is_authenticated:
             return self.none()
-        if user.is_staff:
+        if user.has_perm("proposals.view_city"):
             return self
         return self.filter(memberships__user=user)
 
@@ -140,6 +140,7 @@ class City(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["verification_status"])]
+        permissions = [("verify_city", _("Can verify or reject a city's registration"))]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.country_id})"

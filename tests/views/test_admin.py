@@ -1,0 +1,112 @@
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
+from django.urls import reverse
+
+from proposals.models import City, VerificationStatus
+
+from ..factories import make_city
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hue(reference_data):
+    return make_city("Huế", "VN")
+
+
+def test_staff_verify_cities_from_the_change_list(client, staff, hue):
+    client.force_login(staff)
+    response = client.post(
+        reverse("admin:proposals_city_changelist"),
+        {"action": "verify_selected", ACTION_CHECKBOX_NAME: [hue.pk]},
+        follow=True,
+    )
+    assert "1 city verified." in response.content.decode()
+    hue.refresh_from_db()
+    assert (hue.verification_status, hue.decided_by) == (VerificationStatus.VERIFIED, staff)
+    assert LogEntry.objects.get(object_id=str(hue.pk)).get_change_message() == "Verified"
+
+
+def test_staff_reject_needs_a_reason(client, staff, hue):
+    client.force_login(staff)
+    url = reverse("admin:proposals_city_changelist")
+    form_page = client.post(url, {"action": "reject_selected", ACTION_CHECKBOX_NAME: [hue.pk]})
+    assert form_page.status_code == 200
+    assert "Reason for rejection" in form_page.content.decode()
+
+    empty = client.post(
+        url,
+        {"action": "reject_selected", ACTION_CHECKBOX_NAME: [hue.pk], "apply": "1", "reason": ""},
+    )
+    assert empty.context["form"].errors == {"reason": ["This field is required."]}
+    hue.refresh_from_db()
+    assert hue.verification_status == VerificationStatus.PENDING
+
+    client.post(
+        url,
+        {
+            "action": "reject_selected",
+            ACTION_CHECKBOX_NAME: [hue.pk],
+            "apply": "1",
+            "reason": "The letter is not signed by the mayor.",
+        },
+    )
+    hue.refresh_from_db()
+    assert (hue.verification_status, hue.rejection_reason) == (
+        VerificationStatus.REJECTED,
+        "The letter is not signed by the mayor.",
+    )
+
+
+def test_rejection_reason_is_shown_to_members(client, staff, hue, official):
+    from proposals import services
+    from proposals.models import CityMembership
+
+    CityMembership.objects.create(city=hue, user=official, role="lead")
+    services.reject_city(actor=staff, city=hue, reason="Letter unsigned.")
+    client.force_login(official)
+    page = client.get(reverse("city_detail", args=[hue.code])).content.decode()
+    assert "Registration rejected" in page and "Letter unsigned." in page
+
+
+def test_admin_city_list_filters_and_queries(client, staff, hue, django_assert_max_num_queries):
+    client.force_login(staff)
+    url = reverse("admin:proposals_city_changelist")
+    response = client.get(
+        url, {"verification_status__exact": "pending", "country__iso2__exact": "VN"}
+    )
+    assert list(response.context["cl"].result_list.values_list("name", flat=True)) == [
+        n
+        for n in City.objects.filter(country="VN", verification_status="pending")
+        .order_by("name")
+        .values_list("name", flat=True)
+    ]
+    with django_assert_max_num_queries(12):
+        client.get(url)
+
+
+def test_admin_city_page_links_the_letter_through_the_gate(client, staff, hue):
+    client.force_login(staff)
+    page = client.get(reverse("admin:proposals_city_change", args=[hue.pk])).content.decode()
+    assert reverse("city_letter", args=[hue.code]) in page
+    assert client.get(reverse("city_letter", args=[hue.code])).status_code == 200
+
+
+def test_admin_is_closed_to_officials(client, danang_lead):
+    client.force_login(danang_lead)
+    response = client.get(reverse("admin:proposals_city_changelist"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_staff_approve_join_request_in_admin(client, staff, danang, danang_lead, official):
+    from proposals.models import CityMembership, JoinRequest
+
+    join_request = JoinRequest.objects.create(city=danang, user=official)
+    client.force_login(staff)
+    client.post(
+        reverse("admin:proposals_joinrequest_changelist"),
+        {"action": "approve_selected", ACTION_CHECKBOX_NAME: [join_request.pk]},
+    )
+    assert CityMembership.objects.get(city=danang, user=official).role == "editor"

@@ -1,0 +1,47 @@
+import os
+
+import pytest
+from django.urls import reverse
+
+from smartjamp.celery import app as celery_app
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_embedded_broker_up(client, settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "broker_url", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "up", "broker": "up"}
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_broker_is_down(client, monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "up", "broker": "down"}
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_database_is_down(client, monkeypatch):
+    from proposals import views
+
+    def broken_cursor(*args, **kwargs):
+        raise views.connection.OperationalError("database is gone")
+
+    monkeypatch.setattr(views.connection, "cursor", broken_cursor)
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json()["database"] == "down"
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_healthz_reports_redis_broker_up(client, monkeypatch):
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        pytest.skip("CELERY_BROKER_URL does not point at Redis")
+    monkeypatch.setattr(celery_app.conf, "broker_url", url)
+    response = client.get(reverse("healthz"))
+    assert response.json() == {"status": "ok", "database": "up", "broker": "up"}
