@@ -57,3 +57,11 @@ def test_can_manage_city(danang, danang_lead, danang_editor, cebu_lead, staff):
 def test_visible_to_lists_only_own_cities(danang, cebu, danang_lead, staff):
     assert list(City.objects.visible_to(danang_lead)) == [danang]
     assert City.objects.visible_to(staff).count() == City.objects.count()
+
+
+@pytest.mark.django_db
+def test_reviewers_are_not_programme_staff(danang, reviewer):
+    # Reviewers sign in to the admin (is_staff) but must not reach cities' pages or letters.
+    with pytest.raises(Http404):
+        get_city_for_user(reviewer, danang.code)
+    assert can_manage_city(reviewer, danang) is False

@@ -1,0 +1,76 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core.management import call_command
+
+from proposals.models import City, CityMembership, User
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_the_demo_accounts_once(reference_data, capsys):
+    call_command("seed_demo")
+    counts = (User.objects.count(), CityMembership.objects.count(), EmailAddress.objects.count())
+    call_command("seed_demo")
+    assert (User.objects.count(), CityMembership.objects.count(), EmailAddress.objects.count()) == (
+        counts
+    )
+    assert counts == (6, 3, 6)
+    assert "0 new objects" in capsys.readouterr().out.splitlines()[-1]
+
+    lead = User.objects.get(email="lead.danang@example.org")
+    assert lead.check_password("smartjamp-demo")
+    danang = City.objects.get(name="Da Nang")
+    assert danang.verification_status == "verified"
+    assert sorted(danang.memberships.values_list("user__email", "role")) == [
+        ("editor.danang@example.org", "editor"),
+        ("lead.danang@example.org", "lead"),
+    ]
+    assert City.objects.get(name="Cebu City").memberships.get().user.email == (
+        "lead.cebu@example.org"
+    )
+    staff = User.objects.get(email="staff@example.org")
+    assert staff.has_perm("proposals.verify_city")
+    reviewer = User.objects.get(email="reviewer1@example.org")
+    assert (reviewer.is_staff, reviewer.has_perm("proposals.view_city")) == (True, False)
+
+
+def test_check_deploy_with_production_settings_is_clean(tmp_path):
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "a-long-random-production-secret-" + "x" * 40,
+        "ALLOWED_HOSTS": "smartjamp.example",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.strip()) == (
+        0,
+        "System check identified no issues (0 silenced).",
+    ), result.stderr
+
+
+def test_settings_refuse_to_start_without_a_secret_in_production():
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "", "ALLOWED_HOSTS": "smartjamp.example"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "The environment variable SECRET_KEY is required." in result.stderr
