@@ -42,7 +42,7 @@ def test_seed_demo_creates_the_demo_accounts_once(reference_data, capsys):
 
 def test_check_deploy_with_production_settings_is_clean(tmp_path):
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DEBUG": "0",
         "SECRET_KEY": "a-long-random-production-secret-" + "x" * 40,
         "ALLOWED_HOSTS": "smartjamp.example",

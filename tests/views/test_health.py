@@ -1,6 +1,9 @@
 import os
 
 import pytest
+
+# Celery reads CELERY_BROKER_URL from the environment before its own configuration, so the
+# tests point the broker elsewhere through the environment.
 from django.urls import reverse
 
 from smartjamp.celery import app as celery_app
@@ -8,7 +11,7 @@ from smartjamp.celery import app as celery_app
 
 @pytest.mark.django_db
 def test_healthz_reports_database_and_embedded_broker_up(client, settings, tmp_path, monkeypatch):
-    monkeypatch.setattr(celery_app.conf, "broker_url", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
+    monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
     response = client.get(reverse("healthz"))
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "up", "broker": "up"}
@@ -17,7 +20,7 @@ def test_healthz_reports_database_and_embedded_broker_up(client, settings, tmp_p
 
 @pytest.mark.django_db
 def test_healthz_is_503_when_the_broker_is_down(client, monkeypatch):
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "up", "broker": "down"}
@@ -42,6 +45,6 @@ def test_healthz_reports_redis_broker_up(client, monkeypatch):
     url = os.environ.get("CELERY_BROKER_URL", "")
     if not url.startswith("redis://"):
         pytest.skip("CELERY_BROKER_URL does not point at Redis")
-    monkeypatch.setattr(celery_app.conf, "broker_url", url)
+    assert celery_app.conf.broker_url == url
     response = client.get(reverse("healthz"))
     assert response.json() == {"status": "ok", "database": "up", "broker": "up"}
