@@ -25,9 +25,7 @@ run: install var
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py seed_demo
 	@echo "Portal on http://$(HOST):$(PORT)/  ·  emails in var/mail/  ·  Ctrl-C stops everything"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A smartjamp worker --beat --concurrency=1 --loglevel=INFO & \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py run_portal $(HOST):$(PORT)
 
 ## Run the whole test suite (service and browser tests skip where their service is missing).
 test: install
