@@ -19,10 +19,35 @@ class SignupExtraForm(forms.Form):
         help_text=_("Your job title or office, for example “Head of the Smart City Unit”."),
     )
 
+    time_zone = forms.ChoiceField(
+        label=_("Your time zone"),
+        help_text=_("Deadlines and other times are shown to you in this zone."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = programme_time_zones()
+
     def signup(self, request, user: User) -> None:
         user.full_name = self.cleaned_data["full_name"]
         user.position = self.cleaned_data["position"]
-        user.save(update_fields=["full_name", "position"])
+        user.time_zone = self.cleaned_data["time_zone"]
+        user.save(update_fields=["full_name", "position", "time_zone"])
+
+
+def programme_time_zones() -> list[tuple[str, str]]:
+    """The zones of the programme's countries and cities, labelled by place (a short list)."""
+    places: dict[str, list[str]] = {}
+    for country in Country.objects.order_by("name"):
+        places.setdefault(country.time_zone, []).append(str(country.name))
+    for zone, city in City.objects.exclude(time_zone__in=places.keys()).values_list(
+        "time_zone", "name"
+    ):
+        places.setdefault(zone, []).append(city)
+    return sorted(
+        ((zone, f"{', '.join(names)} ({zone})") for zone, names in places.items()),
+        key=lambda choice: choice[1],
+    )
 
 
 class ProfileForm(forms.ModelForm):

@@ -90,32 +90,39 @@ def my_cities(request):
 def register_city(request):
     form = CityRegistrationForm(request.POST or None, request.FILES or None)
     duplicate = None
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            city = services.register_city(
-                user=request.user,
-                country=data["country"],
-                name=data["name"],
-                kind=data["kind"],
-                region=data["region"],
-                population=data["population"],
-                time_zone=data["time_zone"],
-                letter=data["authorisation_letter"],
-                letter_name=data["letter_name"],
+    if request.method == "POST":
+        valid = form.is_valid()
+        # Offer to join an existing city at once, even if the letter still needs fixing.
+        if form.cleaned_data.get("country") and form.cleaned_data.get("name"):
+            duplicate = City.objects.find_registered(
+                country=form.cleaned_data["country"], name=form.cleaned_data["name"]
             )
-        except services.DuplicateCity as exc:
-            duplicate = exc.city
-        else:
-            messages.success(
-                request,
-                _(
-                    "%(city)s is registered. Programme staff will check your authorisation "
-                    "letter and verify the city; you can already invite colleagues."
+        if valid and duplicate is None:
+            data = form.cleaned_data
+            try:
+                city = services.register_city(
+                    user=request.user,
+                    country=data["country"],
+                    name=data["name"],
+                    kind=data["kind"],
+                    region=data["region"],
+                    population=data["population"],
+                    time_zone=data["time_zone"],
+                    letter=data["authorisation_letter"],
+                    letter_name=data["letter_name"],
                 )
-                % {"city": city.name},
-            )
-            return redirect("city_detail", code=city.code)
+            except services.DuplicateCity as exc:
+                duplicate = exc.city
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "%(city)s is registered. Programme staff will check your authorisation "
+                        "letter and verify the city; you can already invite colleagues."
+                    )
+                    % {"city": city.name},
+                )
+                return redirect("city_detail", code=city.code)
     return render(
         request,
         "proposals/city_register.html",

@@ -69,8 +69,13 @@ class CityQuerySet(models.QuerySet):
             return self
         return self.filter(memberships__user=user)
 
-    def find_duplicate(self, *, country, name: str) -> "City | None":
-        return self.filter(country=country, name_key=normalise_name(name)).first()
+    def find_registered(self, *, country, name: str) -> "City | None":
+        """The registered city that `name` in `country` would duplicate, if there is one."""
+        return (
+            self.filter(country=country, name_key=normalise_name(name))
+            .exclude(registered_at=None)
+            .first()
+        )
 
 
 class City(models.Model):

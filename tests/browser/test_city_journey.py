@@ -23,6 +23,7 @@ def test_official_registers_a_city_and_staff_verify_it(new_page, staff, tmp_path
     official.get_by_label("Email").fill("hoa.le@hue.gov.vn")
     official.get_by_label("Full name").fill("Lê Thị Hoa")
     official.get_by_label("Position").fill("Deputy director, Department of Science")
+    official.get_by_label("Your time zone").select_option("Asia/Ho_Chi_Minh")
     official.get_by_label("Password").first.fill(PASSWORD)
     official.get_by_label("Password (again)").fill(PASSWORD)
     official.get_by_role("button", name="Sign Up").click()

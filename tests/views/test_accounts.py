@@ -21,6 +21,7 @@ def sign_up(client, email="an.official@danang.gov.vn"):
             "password2": PASSWORD,
             "full_name": "Phạm Thu Hà",
             "position": "Smart city officer",
+            "time_zone": "Asia/Ho_Chi_Minh",
         },
     )
 
@@ -37,7 +38,11 @@ def test_signup_verify_email_then_login(client):
     assert response.status_code == 302
     assert response["Location"] == reverse("account_email_verification_sent")
     user = User.objects.get(email="an.official@danang.gov.vn")
-    assert (user.full_name, user.position) == ("Phạm Thu Hà", "Smart city officer")
+    assert (user.full_name, user.position, user.time_zone) == (
+        "Phạm Thu Hà",
+        "Smart city officer",
+        "Asia/Ho_Chi_Minh",
+    )
 
     # Not verified yet: login leads to the verification page, not into the portal.
     response = log_in(Client(), user.email)
@@ -66,6 +71,7 @@ def test_signup_email_does_not_show_the_typed_name(client):
             "password1": PASSWORD,
             "password2": PASSWORD,
             "full_name": "Visit https://evil.example now",
+            "time_zone": "Asia/Tokyo",
         },
     )
     assert "evil.example" not in mail.outbox[0].body
@@ -189,3 +195,14 @@ def test_profile_refuses_unknown_time_zone(client, danang_lead):
 def test_profile_needs_login(client):
     response = client.get(reverse("profile"))
     assert response["Location"] == reverse("account_login") + "?next=/accounts/profile/"
+
+
+def test_signup_offers_the_programme_time_zones(client):
+    choices = dict(
+        client.get(reverse("account_signup")).context["form"].fields["time_zone"].choices
+    )
+    assert choices["Asia/Ho_Chi_Minh"] == "Viet Nam (Asia/Ho_Chi_Minh)"
+    assert choices["Asia/Makassar"] == "Makassar (Asia/Makassar)"
+    assert choices["Asia/Tokyo"] == "Japan (Asia/Tokyo)"
+    assert choices["Asia/Kuching"] == "Kota Kinabalu, Kuching (Asia/Kuching)"
+    assert len(choices) == 14

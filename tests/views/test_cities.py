@@ -298,3 +298,13 @@ def test_city_page_query_count_does_not_grow(
         JoinRequest.objects.create(city=danang, user=UserFactory(email=f"asking{n}@example.org"))
     with django_assert_num_queries(len(one.captured_queries)):
         client.get(url)
+
+
+def test_register_city_offers_to_join_even_with_a_wrong_letter(client, danang, official):
+    client.force_login(official)
+    response = client.post(
+        reverse("register_city"),
+        registration(name="Da Nang", authorisation_letter=letter("x.pdf", b"<html></html>")),
+    )
+    assert response.context["duplicate"] == danang
+    assert "Da Nang (Viet Nam) is registered already" in response.content.decode()
