@@ -58,20 +58,28 @@ def reference_data(db):
         load_reference_data(Country, City)
 
 
+def in_group(user: User, group: str) -> User:
+    ensure_role_groups()
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def member(city: City, email: str, full_name: str, role: str) -> User:
+    user = UserFactory(email=email, full_name=full_name)
+    CityMembership.objects.create(city=city, user=user, role=role)
+    return user
+
+
 @pytest.fixture
 def staff(reference_data) -> User:
     user = UserFactory(email="staff@example.org", full_name="Aiko Tanaka", is_staff=True)
-    ensure_role_groups()
-    user.groups.add(Group.objects.get(name=PROGRAMME_STAFF))
-    return user
+    return in_group(user, PROGRAMME_STAFF)
 
 
 @pytest.fixture
 def reviewer(reference_data) -> User:
     user = UserFactory(email="reviewer1@example.org", full_name="Hiroshi Sato", is_staff=True)
-    ensure_role_groups()
-    user.groups.add(Group.objects.get(name=REVIEWERS))
-    return user
+    return in_group(user, REVIEWERS)
 
 
 @pytest.fixture
@@ -86,23 +94,17 @@ def cebu(reference_data) -> City:
 
 @pytest.fixture
 def danang_lead(danang) -> User:
-    user = UserFactory(email="lead.danang@example.org", full_name="Nguyễn Văn An")
-    CityMembership.objects.create(city=danang, user=user, role=MemberRole.LEAD)
-    return user
+    return member(danang, "lead.danang@example.org", "Nguyễn Văn An", MemberRole.LEAD)
 
 
 @pytest.fixture
 def danang_editor(danang) -> User:
-    user = UserFactory(email="editor.danang@example.org", full_name="Trần Thị Bình")
-    CityMembership.objects.create(city=danang, user=user, role=MemberRole.EDITOR)
-    return user
+    return member(danang, "editor.danang@example.org", "Trần Thị Bình", MemberRole.EDITOR)
 
 
 @pytest.fixture
 def cebu_lead(cebu) -> User:
-    user = UserFactory(email="lead.cebu@example.org", full_name="Maria Santos")
-    CityMembership.objects.create(city=cebu, user=user, role=MemberRole.LEAD)
-    return user
+    return member(cebu, "lead.cebu@example.org", "Maria Santos", MemberRole.LEAD)
 
 
 @pytest.fixture
