@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -10,7 +12,15 @@ from django.utils.translation import ngettext
 
 from . import services
 from .forms import RejectionForm
-from .models import City, CityMembership, Country, JoinRequest, JoinRequestStatus, User
+from .models import (
+    City,
+    CityMembership,
+    Country,
+    JoinRequest,
+    JoinRequestStatus,
+    User,
+    normalise_name,
+)
 
 admin.site.site_header = _("Smart JAMP administration")
 admin.site.site_title = _("Smart JAMP")
@@ -36,6 +46,24 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]}),
     ]
+    # Only superusers hand out admin powers or touch the accounts of other admin users.
+    POWER_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += self.POWER_FIELDS
+        return readonly
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_staff and not request.user.is_superuser:
+            return obj == request.user and super().has_change_permission(request, obj)
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_staff and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Country)
@@ -46,14 +74,42 @@ class CountryAdmin(admin.ModelAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """Members are shown here; leads and staff change them on the city's page, where the
+    rule that a city keeps at least one lead is enforced (services.change_member_role)."""
+
     model = CityMembership
     extra = 0
-    autocomplete_fields = ["user"]
-    readonly_fields = ["created_at"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["user", "role", "created_at"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CityAdminForm(forms.ModelForm):
+    class Meta:
+        model = City
+        fields = ["name", "country"]
+
+    def clean(self):
+        cleaned = super().clean()
+        name, country = cleaned.get("name"), cleaned.get("country")
+        if name and country:
+            twins = City.objects.filter(country=country, name_key=normalise_name(name))
+            if self.instance.pk:
+                twins = twins.exclude(pk=self.instance.pk)
+            if twin := twins.first():
+                raise forms.ValidationError(
+                    _("%(city)s is already a city of %(country)s under that name.")
+                    % {"city": twin.name, "country": country.name}
+                )
+        return cleaned
 
 
 @admin.register(City)
 class CityAdmin(admin.ModelAdmin):
+    form = CityAdminForm
     list_display = [
         "name",
         "country",
@@ -118,7 +174,10 @@ class CityAdmin(admin.ModelAdmin):
             '<a href="{}">{}</a>', reverse("city_letter", args=[city.code]), city.letter_name
         )
 
-    @admin.action(description=_("Verify the selected cities"), permissions=["change"])
+    def has_verify_permission(self, request):
+        return request.user.has_perm("proposals.verify_city")
+
+    @admin.action(description=_("Verify the selected cities"), permissions=["verify"])
     def verify_selected(self, request, queryset):
         for city in queryset:
             services.verify_city(actor=request.user, city=city)
@@ -131,7 +190,7 @@ class CityAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description=_("Reject the selected cities…"), permissions=["change"])
+    @admin.action(description=_("Reject the selected cities…"), permissions=["verify"])
     def reject_selected(self, request, queryset):
         form = RejectionForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -181,6 +240,7 @@ class JoinRequestAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    @transaction.atomic
     def _decide(self, request, queryset, *, approve: bool):
         done = 0
         for join_request in queryset.filter(status=JoinRequestStatus.PENDING):

@@ -9,6 +9,7 @@ class ProposalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the receivers)
         from .roles import ensure_role_groups
 
         # Permissions exist only after migrate has created them (for every app), so the groups

@@ -45,3 +45,35 @@ def load_reference_data(Country, City) -> None:
         city.ascn_status = row["ascn_status"]
         city.ascn_joined = int(row["ascn_joined"]) if row["ascn_joined"] else None
         city.save()
+
+
+# The ASEAN Smart Cities Framework's six focus areas.
+FOCUS_AREAS = [
+    ("civic-social", "Civic and social"),
+    ("health-wellbeing", "Health and well-being"),
+    ("safety-security", "Safety and security"),
+    ("quality-environment", "Quality environment"),
+    ("built-infrastructure", "Built infrastructure"),
+    ("industry-innovation", "Industry and innovation"),
+]
+
+SECTORS = [
+    ("transport", "Transport and mobility"),
+    ("energy", "Energy"),
+    ("water", "Water and sanitation"),
+    ("waste", "Waste management"),
+    ("urban-planning", "Urban planning and land use"),
+    ("disaster-risk", "Disaster risk reduction"),
+    ("digital-government", "Digital government and data"),
+    ("health", "Health care"),
+    ("buildings", "Buildings and housing"),
+    ("tourism", "Tourism and culture"),
+    ("agriculture", "Agriculture and food"),
+    ("education", "Education"),
+]
+
+
+def load_taxonomies(FocusArea, Sector) -> None:
+    for model, rows in ((FocusArea, FOCUS_AREAS), (Sector, SECTORS)):
+        for position, (code, name) in enumerate(rows):
+            model.objects.update_or_create(code=code, defaults={"name": name, "position": position})

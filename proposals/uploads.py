@@ -5,8 +5,10 @@ import re
 import unicodedata
 
 import filetype
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
@@ -55,3 +57,40 @@ def check_upload(uploaded: UploadedFile, *, allowed: dict[str, str], max_bytes: 
             % {"formats": _(" or ").join(allowed.values())},
             code="wrong_type",
         )
+
+
+class SizeCappedUploadHandler(FileUploadHandler):
+    """Stops writing a file part once it passes UPLOAD_HARD_LIMIT_BYTES.
+
+    Django has no size limit for file parts, so without this a multi-gigabyte upload would be
+    written to a temporary file before any form could refuse it. The skipped file is missing
+    from request.FILES; its field name is kept in request.oversized_uploads for the message.
+    """
+
+    def new_file(self, field_name, *args, **kwargs):
+        super().new_file(field_name, *args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > settings.UPLOAD_HARD_LIMIT_BYTES:
+            if self.request is not None:
+                skipped = getattr(self.request, "oversized_uploads", [])
+                self.request.oversized_uploads = [*skipped, self.field_name]
+            raise SkipFile
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+def report_oversized_uploads(request, form) -> None:
+    """Put a clear error on the fields whose files SizeCappedUploadHandler skipped."""
+    for field_name in getattr(request, "oversized_uploads", []):
+        if field_name in form.fields:
+            form.errors[field_name] = form.error_class(
+                [
+                    _("The file is larger than %(limit)s and was not accepted.")
+                    % {"limit": filesizeformat(settings.UPLOAD_HARD_LIMIT_BYTES)}
+                ]
+            )

@@ -15,6 +15,7 @@ from . import services
 from .forms import CityRegistrationForm, JoinRequestForm, ProfileForm
 from .models import City, CityMembership, JoinRequest, JoinRequestStatus, MemberRole
 from .permissions import can_manage_city, get_city_for_user
+from .uploads import report_oversized_uploads
 
 
 def home(request):
@@ -92,6 +93,7 @@ def register_city(request):
     duplicate = None
     if request.method == "POST":
         valid = form.is_valid()
+        report_oversized_uploads(request, form)
         # Offer to join an existing city at once, even if the letter still needs fixing.
         if form.cleaned_data.get("country") and form.cleaned_data.get("name"):
             duplicate = City.objects.find_registered(
@@ -171,7 +173,7 @@ def city_letter(request, code):
 def request_join(request, code):
     # Any signed-in official may ask to join a registered city: the register page offers it
     # when the city exists already. Only the city's name is revealed, never its members.
-    city = get_object_or_404(City.objects.exclude(registered_at=None), code=code)
+    city = get_object_or_404(City.objects.claimed(), code=code)
     form = JoinRequestForm(request.POST)
     if form.is_valid():
         try:

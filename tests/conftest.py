@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 
-from proposals.models import City, CityMembership, Country, MemberRole, User
-from proposals.reference_data import load_reference_data
+from proposals.models import City, CityMembership, Country, FocusArea, MemberRole, Sector, User
+from proposals.reference_data import load_reference_data, load_taxonomies
 from proposals.roles import PROGRAMME_STAFF, REVIEWERS, ensure_role_groups
 
 from .factories import UserFactory, make_city
@@ -56,6 +56,7 @@ def reference_data(db):
     # Transactional tests (live server) flush the tables that the data migration filled.
     if not Country.objects.exists():
         load_reference_data(Country, City)
+        load_taxonomies(FocusArea, Sector)
 
 
 def in_group(user: User, group: str) -> User:

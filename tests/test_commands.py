@@ -74,3 +74,17 @@ def test_settings_refuse_to_start_without_a_secret_in_production():
     )
     assert result.returncode == 1
     assert "The environment variable SECRET_KEY is required." in result.stderr
+
+
+def test_settings_refuse_debug_with_public_hosts():
+    env = {**os.environ, "DEBUG": "1", "ALLOWED_HOSTS": "smartjamp.example"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "DEBUG is on but ALLOWED_HOSTS names public hosts: set DEBUG=0." in result.stderr

@@ -1,3 +1,4 @@
+from .call import Call, CallQuerySet, DeadlineExtension, RubricCriterion, Stage
 from .geo import (
     AscnStatus,
     City,
@@ -10,9 +11,46 @@ from .geo import (
     VerificationStatus,
     normalise_name,
 )
+from .proposal import (
+    BEFORE_DECISION,
+    CITY_EDITABLE,
+    Attachment,
+    AttachmentKind,
+    FocusArea,
+    Instrument,
+    JapanesePartner,
+    Message,
+    PartnerKind,
+    Proposal,
+    ProposalSnapshot,
+    ReferenceSequence,
+    Sector,
+    Status,
+    StatusChange,
+)
 from .user import User
 
 __all__ = [
+    "BEFORE_DECISION",
+    "CITY_EDITABLE",
+    "Attachment",
+    "AttachmentKind",
+    "Call",
+    "CallQuerySet",
+    "DeadlineExtension",
+    "FocusArea",
+    "Instrument",
+    "JapanesePartner",
+    "Message",
+    "PartnerKind",
+    "Proposal",
+    "ProposalSnapshot",
+    "ReferenceSequence",
+    "RubricCriterion",
+    "Sector",
+    "Stage",
+    "Status",
+    "StatusChange",
     "AscnStatus",
     "City",
     "CityKind",

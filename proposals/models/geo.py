@@ -69,13 +69,15 @@ class CityQuerySet(models.QuerySet):
             return self
         return self.filter(memberships__user=user)
 
-    def find_registered(self, *, country, name: str) -> "City | None":
-        """The registered city that `name` in `country` would duplicate, if there is one."""
-        return (
-            self.filter(country=country, name_key=normalise_name(name))
-            .exclude(registered_at=None)
-            .first()
+    def claimed(self) -> "CityQuerySet":
+        """Cities that officials registered or that have members (not bare reference rows)."""
+        return self.filter(
+            Q(registered_at__isnull=False) | Q(pk__in=CityMembership.objects.values("city"))
         )
+
+    def find_registered(self, *, country, name: str) -> "City | None":
+        """The claimed city that `name` in `country` would duplicate, if there is one."""
+        return self.claimed().filter(country=country, name_key=normalise_name(name)).first()
 
 
 class City(models.Model):
@@ -160,11 +162,6 @@ class City(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.verification_status == VerificationStatus.VERIFIED
-
-    @property
-    def is_claimed(self) -> bool:
-        """Whether an official has registered this city (reference rows start unclaimed)."""
-        return self.registered_at is not None
 
 
 class MemberRole(models.TextChoices):

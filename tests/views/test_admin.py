@@ -110,3 +110,96 @@ def test_staff_approve_join_request_in_admin(client, staff, danang, danang_lead,
         {"action": "approve_selected", ACTION_CHECKBOX_NAME: [join_request.pk]},
     )
     assert CityMembership.objects.get(city=danang, user=official).role == "editor"
+
+
+def test_staff_cannot_grant_themselves_admin_powers(client, staff):
+    client.force_login(staff)
+    url = reverse("admin:proposals_user_change", args=[staff.pk])
+    form = client.get(url).context["adminform"].form
+    assert {"is_superuser", "is_staff", "groups", "user_permissions"}.isdisjoint(form.fields)
+    client.post(
+        url,
+        {
+            "email": staff.email,
+            "full_name": "x",
+            "language": "en",
+            "time_zone": "UTC",
+            "is_superuser": "on",
+            "is_active": "on",
+        },
+    )
+    staff.refresh_from_db()
+    assert staff.is_superuser is False
+
+
+def test_staff_cannot_change_another_admin_account(client, staff, reviewer):
+    from proposals.models import User
+
+    root = User.objects.create_superuser("root@example.org", "a long root passphrase")
+    client.force_login(staff)
+    for target in (root, reviewer):
+        assert (
+            client.get(reverse("admin:auth_user_password_change", args=[target.pk])).status_code
+            == 403
+        )
+        response = client.post(
+            reverse("admin:proposals_user_change", args=[target.pk]),
+            {"email": "taken-over@example.org", "language": "en", "time_zone": "UTC"},
+        )
+        assert response.status_code == 403
+        target.refresh_from_db()
+        assert target.email != "taken-over@example.org"
+
+
+def test_admin_members_inline_is_read_only(client, staff, danang, danang_lead):
+    client.force_login(staff)
+    formset = client.get(reverse("admin:proposals_city_change", args=[danang.pk])).context[
+        "inline_admin_formsets"
+    ][0]
+    assert formset.has_add_permission is False
+    assert formset.formset.can_delete is False
+    assert list(formset.formset.forms[0].fields) in ([], ["id", "city"])
+
+
+def test_admin_rename_to_an_existing_city_is_refused(client, staff, hue, danang):
+    client.force_login(staff)
+    response = client.post(
+        reverse("admin:proposals_city_change", args=[hue.pk]),
+        {
+            "name": "Đà Nẵng",
+            "kind": "city",
+            "country": "VN",
+            "time_zone": "Asia/Ho_Chi_Minh",
+            "ascn_status": "",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == [
+        "Da Nang is already a city of Viet Nam under that name."
+    ]
+
+
+def test_verify_actions_need_the_verify_permission(client, hue):
+    from django.contrib.auth.models import Permission
+
+    from ..factories import UserFactory
+
+    editor = UserFactory(email="data.clerk@example.org", is_staff=True)
+    editor.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_city", "change_city", "delete_city"])
+    )
+    client.force_login(editor)
+    response = client.get(reverse("admin:proposals_city_changelist"))
+    actions = [choice[0] for choice in response.context["action_form"].fields["action"].choices]
+    assert actions == ["", "delete_selected"]
+
+
+def test_deleting_a_city_deletes_its_letter(
+    staff, hue, private_files, django_capture_on_commit_callbacks
+):
+    assert private_files() == [hue.authorisation_letter.name]
+    with django_capture_on_commit_callbacks(execute=True):
+        hue.delete()
+    assert private_files() == []

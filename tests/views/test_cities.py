@@ -308,3 +308,28 @@ def test_register_city_offers_to_join_even_with_a_wrong_letter(client, danang, o
     )
     assert response.context["duplicate"] == danang
     assert "Da Nang (Viet Nam) is registered already" in response.content.decode()
+
+
+def test_register_city_refuses_a_file_past_the_hard_limit(
+    client, official, settings, private_files
+):
+    settings.UPLOAD_HARD_LIMIT_BYTES = 64 * 1024
+    client.force_login(official)
+    big = letter("huge.pdf", pdf_bytes(size=200 * 1024))
+    response = client.post(reverse("register_city"), registration(authorisation_letter=big))
+    assert response.context["form"].errors["authorisation_letter"] == [
+        "The file is larger than 64.0\xa0KB and was not accepted."
+    ]
+    assert private_files() == []
+    assert not City.objects.filter(name="Huế").exists()
+
+
+def test_leaving_a_city_returns_to_my_cities(client, danang, danang_lead, danang_editor):
+    client.force_login(danang_editor)
+    membership = CityMembership.objects.get(user=danang_editor)
+    response = client.post(
+        reverse("city_manage_member", args=[danang.code]),
+        {"membership": membership.pk, "action": "remove"},
+    )
+    assert response["Location"] == reverse("my_cities")
+    assert not CityMembership.objects.filter(user=danang_editor).exists()

@@ -1,0 +1,183 @@
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .geo import City, Country, new_code
+
+
+class Stage(models.TextChoices):
+    FORMATION_SURVEY = "formation_survey", _("Project formation survey")
+    INVESTMENT = "investment", _("Investment promotion")
+    CONSULTATION = "consultation", _("Consultation desk")
+
+
+def default_reminder_days() -> list[int]:
+    return [14, 7, 1]
+
+
+class CallQuerySet(models.QuerySet):
+    def open_at(self, when: datetime.datetime) -> "CallQuerySet":
+        return self.filter(opens_at__lte=when, closes_at__gt=when)
+
+    def upcoming_at(self, when: datetime.datetime) -> "CallQuerySet":
+        return self.filter(opens_at__gt=when)
+
+    def closed_at(self, when: datetime.datetime) -> "CallQuerySet":
+        return self.filter(closes_at__lte=when)
+
+    def published(self) -> "CallQuerySet":
+        return self.filter(is_published=True)
+
+    def with_deadline_for(self, city_ref) -> "CallQuerySet":
+        """Annotate `deadline`: the closing instant for one city, its extension included.
+
+        `city_ref` is a city, a city id or an OuterRef to one.
+        """
+        extension = DeadlineExtension.objects.filter(call=OuterRef("pk"), city=city_ref).values(
+            "closes_at"
+        )[:1]
+        return self.annotate(deadline=Coalesce(Subquery(extension), "closes_at"))
+
+
+class Call(models.Model):
+    """A funding round: what may be proposed, by whom, until when, and how it is scored."""
+
+    code = models.CharField(_("code"), max_length=16, unique=True, default=new_code, editable=False)
+    title = models.CharField(_("title"), max_length=200)
+    stage = models.CharField(_("stage"), max_length=20, choices=Stage)
+    description = models.TextField(_("description"))
+    opens_at = models.DateTimeField(_("opens at"))
+    closes_at = models.DateTimeField(_("closes at"))
+    eligible_countries = models.ManyToManyField(
+        Country, related_name="calls", verbose_name=_("eligible countries")
+    )
+    max_request_jpy = models.PositiveBigIntegerField(
+        _("maximum request per proposal (JPY)"), validators=[MinValueValidator(1)]
+    )
+    envelope_jpy = models.PositiveBigIntegerField(_("total envelope (JPY)"))
+    max_proposals_per_city = models.PositiveSmallIntegerField(
+        _("maximum proposals per city"), default=3, validators=[MinValueValidator(1)]
+    )
+    review_due = models.DateField(_("reviews due by"), null=True, blank=True)
+    reminder_days = models.JSONField(
+        _("reminders (days before closing)"),
+        default=default_reminder_days,
+        help_text=_("A list of whole days, e.g. [14, 7, 1]."),
+    )
+    is_published = models.BooleanField(
+        _("published"), default=True, help_text=_("Unpublished calls are not listed publicly.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = CallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-closes_at"]
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=models.F("opens_at")), name="call_closes_after_opening"
+            ),
+        ]
+        indexes = [models.Index(fields=["opens_at", "closes_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self):
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValidationError({"closes_at": _("A call must close after it opens.")})
+        days = self.reminder_days
+        if not isinstance(days, list) or not all(isinstance(d, int) and d > 0 for d in days):
+            raise ValidationError(
+                {"reminder_days": _("Give a list of whole numbers of days, e.g. [14, 7, 1].")}
+            )
+        if self.max_request_jpy and self.envelope_jpy and self.max_request_jpy > self.envelope_jpy:
+            raise ValidationError(
+                {"max_request_jpy": _("The maximum request cannot exceed the envelope.")}
+            )
+
+    def phase(self, now: datetime.datetime | None = None) -> str:
+        now = now or timezone.now()
+        if now < self.opens_at:
+            return "upcoming"
+        if now < self.closes_at:
+            return "open"
+        return "closed"
+
+    def deadline_for(self, city: City) -> datetime.datetime:
+        """The closing instant for `city`: its own extension if staff granted one."""
+        extension = self.extensions.filter(city=city).first()
+        return extension.closes_at if extension else self.closes_at
+
+    def is_open_for(self, city: City, now: datetime.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.opens_at <= now < self.deadline_for(city)
+
+    def is_eligible(self, city: City) -> bool:
+        return self.eligible_countries.filter(pk=city.country_id).exists()
+
+
+class RubricCriterion(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="criteria")
+    name = models.CharField(_("criterion"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    weight = models.DecimalField(
+        _("weight"), max_digits=5, decimal_places=2, validators=[MinValueValidator(0.01)]
+    )
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["call", "position", "pk"]
+        verbose_name = _("rubric criterion")
+        verbose_name_plural = _("rubric criteria")
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gt=0), name="criterion_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (×{self.weight})"
+
+
+class DeadlineExtension(models.Model):
+    """More time for one city on one call, granted by staff; the others are unaffected."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="extensions")
+    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="extensions")
+    closes_at = models.DateTimeField(_("new closing instant"))
+    reason = models.TextField(_("reason"))
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("granted by"),
+        null=True,
+        blank=True,
+    )
+    granted_at = models.DateTimeField(_("granted at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("deadline extension")
+        verbose_name_plural = _("deadline extensions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call", "city"], name="one_extension_per_city_and_call"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.city} → {self.closes_at:%Y-%m-%d %H:%M} UTC"
+
+    def clean(self):
+        if self.closes_at and self.call_id and self.closes_at <= self.call.closes_at:
+            raise ValidationError(
+                {"closes_at": _("An extension must end after the call's own closing instant.")}
+            )

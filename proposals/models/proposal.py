@@ -1,0 +1,407 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from .call import Call
+from .geo import City, CityMembership, MemberRole, new_code
+
+
+class FocusArea(models.Model):
+    """The six focus areas of the ASEAN Smart Cities Framework."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("focus area")
+        verbose_name_plural = _("focus areas")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Sector(models.Model):
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("sector")
+        verbose_name_plural = _("sectors")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Instrument(models.TextChoices):
+    MLIT_STUDY = "mlit_study", _("MLIT project formation survey")
+    JOIN_EQUITY = "join_equity", _("JOIN equity")
+    JBIC_LOAN = "jbic_loan", _("JBIC loan")
+    ODA = "oda", _("Official development assistance (ODA)")
+
+
+class Status(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    SCREENING = "screening", _("Screening")
+    REVISION_REQUESTED = "revision_requested", _("Revision requested")
+    UNDER_REVIEW = "under_review", _("Under review")
+    SHORTLISTED = "shortlisted", _("Shortlisted")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+# The city edits its proposal only in these states.
+CITY_EDITABLE = [Status.DRAFT, Status.REVISION_REQUESTED]
+# A lead may withdraw before a decision.
+BEFORE_DECISION = [
+    Status.DRAFT,
+    Status.SUBMITTED,
+    Status.SCREENING,
+    Status.REVISION_REQUESTED,
+    Status.UNDER_REVIEW,
+    Status.SHORTLISTED,
+]
+# Proposals that take one of the city's places in a call.
+COUNTS_TOWARDS_LIMIT = [s for s in Status.values if s not in (Status.DRAFT, Status.WITHDRAWN)]
+
+
+def is_lead(proposal: "Proposal", user) -> bool:
+    return CityMembership.objects.filter(
+        city_id=proposal.city_id, user_id=user.pk, role=MemberRole.LEAD
+    ).exists()
+
+
+class ProposalQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ProposalQuerySet":
+        """Proposals a user may read: programme staff all, officials their cities'."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.has_perm("proposals.view_proposal"):
+            return self
+        return self.filter(city__memberships__user=user)
+
+    def taking_places(self) -> "ProposalQuerySet":
+        return self.filter(status__in=COUNTS_TOWARDS_LIMIT)
+
+
+class Proposal(FSMModelMixin, models.Model):
+    """A city's proposal to a call. Its status changes only through the transitions below."""
+
+    code = models.CharField(_("code"), max_length=16, unique=True, default=new_code, editable=False)
+    call = models.ForeignKey(
+        Call, on_delete=models.PROTECT, related_name="proposals", verbose_name=_("call")
+    )
+    city = models.ForeignKey(
+        City, on_delete=models.PROTECT, related_name="proposals", verbose_name=_("city")
+    )
+    reference_code = models.CharField(
+        _("reference code"), max_length=24, unique=True, null=True, blank=True, editable=False
+    )
+    status = FSMField(
+        _("status"), default=Status.DRAFT, choices=Status.choices, protected=True, db_index=True
+    )
+
+    # Overview
+    title = models.CharField(_("title"), max_length=200)
+    summary = models.TextField(_("summary"), blank=True, max_length=3000)
+    # Problem and solution
+    problem = models.TextField(_("problem to solve"), blank=True, max_length=10000)
+    solution = models.TextField(_("proposed solution"), blank=True, max_length=10000)
+    # Focus areas and sectors
+    focus_areas = models.ManyToManyField(
+        FocusArea, blank=True, related_name="proposals", verbose_name=_("ASCN focus areas")
+    )
+    sectors = models.ManyToManyField(
+        Sector, blank=True, related_name="proposals", verbose_name=_("sectors")
+    )
+    # Outcomes and indicators
+    outcomes = models.TextField(_("expected outcomes"), blank=True, max_length=5000)
+    indicators = models.TextField(_("indicators"), blank=True, max_length=5000)
+    # Timeline
+    start_date = models.DateField(_("planned start"), null=True, blank=True)
+    duration_months = models.PositiveSmallIntegerField(
+        _("duration (months)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    timeline = models.TextField(_("milestones"), blank=True, max_length=5000)
+    # Budget and financing
+    total_cost_jpy = models.PositiveBigIntegerField(_("total cost (JPY)"), null=True, blank=True)
+    requested_jpy = models.PositiveBigIntegerField(
+        _("requested amount (JPY)"), null=True, blank=True
+    )
+    co_financing_jpy = models.PositiveBigIntegerField(
+        _("co-financing (JPY)"), null=True, blank=True
+    )
+    co_financing_sources = models.TextField(
+        _("sources of co-financing"), blank=True, max_length=2000
+    )
+    instruments = models.JSONField(_("financing instruments sought"), default=list, blank=True)
+    # Contact
+    contact_name = models.CharField(_("contact person"), max_length=200, blank=True)
+    contact_email = models.EmailField(_("contact email"), blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=40, blank=True)
+    # Declaration
+    declaration = models.BooleanField(_("declaration"), default=False)
+
+    # Set by staff only (the decision, in the review workflow).
+    approved_jpy = models.PositiveBigIntegerField(_("approved amount (JPY)"), null=True, blank=True)
+
+    # Optimistic locking: a save based on an older version is refused.
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(_("last saved"), auto_now=True)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+
+    objects = ProposalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("proposal")
+        verbose_name_plural = _("proposals")
+        indexes = [models.Index(fields=["call", "city", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(requested_jpy__isnull=True)
+                | Q(total_cost_jpy__isnull=True)
+                | Q(requested_jpy__lte=models.F("total_cost_jpy")),
+                name="proposal_request_within_cost",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference_code or self.title
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in CITY_EDITABLE
+
+    @property
+    def is_decided(self) -> bool:
+        return self.status not in BEFORE_DECISION and self.status != Status.WITHDRAWN
+
+    def missing_for_submission(self) -> list[tuple[str, str]]:
+        """What still stops submission, as (section, what is missing), in the form's order."""
+        missing: list[tuple[str, str]] = []
+
+        def need(section, ok, message):
+            if not ok:
+                missing.append((section, message))
+
+        overview, problem, areas = (
+            _("Overview"),
+            _("Problem and solution"),
+            _("Focus areas and sectors"),
+        )
+        outcomes, timeline, budget = (
+            _("Outcomes and indicators"),
+            _("Timeline"),
+            _("Budget and financing"),
+        )
+        need(overview, self.title.strip(), _("a title"))
+        need(overview, self.summary.strip(), _("a summary"))
+        need(
+            overview,
+            self.contact_name.strip() and self.contact_email,
+            _("a contact person with an email address"),
+        )
+        need(problem, self.problem.strip(), _("the problem to solve"))
+        need(problem, self.solution.strip(), _("the proposed solution"))
+        need(areas, self.focus_areas.exists(), _("at least one ASCN focus area"))
+        need(areas, self.sectors.exists(), _("at least one sector"))
+        need(outcomes, self.outcomes.strip(), _("the expected outcomes"))
+        need(outcomes, self.indicators.strip(), _("indicators to measure them"))
+        need(
+            timeline, self.start_date and self.duration_months, _("a planned start and a duration")
+        )
+        need(timeline, self.timeline.strip(), _("the milestones"))
+        need(budget, self.total_cost_jpy, _("the total cost"))
+        need(budget, self.requested_jpy, _("the requested amount"))
+        if self.requested_jpy and self.requested_jpy > self.call.max_request_jpy:
+            missing.append(
+                (
+                    budget,
+                    _("a requested amount within the call's maximum of ¥%(max)s")
+                    % {"max": f"{self.call.max_request_jpy:,}"},
+                )
+            )
+        need(budget, self.instruments, _("at least one financing instrument"))
+        need(
+            _("Attachments"),
+            self.attachments.filter(kind=AttachmentKind.CONCEPT_NOTE).exists(),
+            _("a concept note"),
+        )
+        need(_("Declaration"), self.declaration, _("the declaration, ticked"))
+        return missing
+
+    # The transitions. Services call these (never assign status) and record a StatusChange.
+
+    @transition(
+        field=status,
+        source=[Status.DRAFT, Status.REVISION_REQUESTED],
+        target=Status.SUBMITTED,
+        permission=is_lead,
+    )
+    def submit(self) -> None:
+        """A lead submits a complete proposal while the call is open for the city."""
+
+    @transition(field=status, source=BEFORE_DECISION, target=Status.WITHDRAWN, permission=is_lead)
+    def withdraw(self) -> None:
+        """A lead withdraws the proposal, with a reason, before a decision."""
+
+
+class PartnerKind(models.TextChoices):
+    COMPANY = "company", _("Company")
+    UNIVERSITY = "university", _("University or research institute")
+    PUBLIC = "public", _("Public body or agency")
+    LOCAL_GOVERNMENT = "local_government", _("Japanese local government")
+    NGO = "ngo", _("Non-profit organisation")
+    OTHER = "other", _("Other")
+
+
+class JapanesePartner(models.Model):
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="partners")
+    name = models.CharField(_("organisation"), max_length=200)
+    kind = models.CharField(_("type"), max_length=20, choices=PartnerKind)
+    role = models.CharField(_("role in the project"), max_length=300)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("Japanese partner")
+        verbose_name_plural = _("Japanese partners")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AttachmentKind(models.TextChoices):
+    CONCEPT_NOTE = "concept_note", _("Concept note")
+    BUDGET = "budget", _("Budget sheet")
+    MAP = "map", _("Map")
+    LETTER = "letter", _("Letter of support")
+    OTHER = "other", _("Other")
+
+
+def attachment_upload_to(instance: "Attachment", filename: str) -> str:
+    return f"attachments/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(_("kind"), max_length=20, choices=AttachmentKind)
+    file = models.FileField(_("file"), upload_to=attachment_upload_to)
+    name = models.CharField(_("file name"), max_length=120)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(_("size"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "uploaded_at"]
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StatusChange(models.Model):
+    """Every transition of a proposal: who, when, from, to, and the message."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(_("from"), max_length=20, choices=Status.choices)
+    to_status = models.CharField(_("to"), max_length=20, choices=Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    message = models.TextField(_("message"), blank=True)
+    is_public = models.BooleanField(
+        _("shown to the city"), default=True, help_text=_("Internal notes are for staff only.")
+    )
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"
+
+
+class ProposalSnapshot(models.Model):
+    """The proposal as it was at each submission, so staff can compare versions."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="snapshots")
+    number = models.PositiveSmallIntegerField(_("submission"))
+    data = models.JSONField()
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["proposal", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "number"], name="snapshot_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.proposal} #{self.number}"
+
+
+class ReferenceSequence(models.Model):
+    """The last reference number given per year and country (numbers are never reused)."""
+
+    year = models.PositiveSmallIntegerField()
+    country = models.ForeignKey("proposals.Country", on_delete=models.PROTECT)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["year", "country"], name="reference_sequence_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year} {self.country_id}: {self.last}"
+
+
+class Message(models.Model):
+    """A clarification message between the city and programme staff about one proposal."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    from_staff = models.BooleanField(_("from programme staff"), default=False)
+    body = models.TextField(_("message"), max_length=5000)
+    created_at = models.DateTimeField(_("sent at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("clarification message")
+        verbose_name_plural = _("clarification messages")
+
+    def __str__(self) -> str:
+        return self.body[:60]

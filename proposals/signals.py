@@ -1,0 +1,25 @@
+"""Side concerns kept out of the main workflow."""
+
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from .models import Attachment, City
+
+
+def _delete_after_commit(field_file) -> None:
+    # Uploads hold personal data: a deleted row must not leave its file behind. Deleting only
+    # after commit keeps the file if the transaction rolls back.
+    if field_file and field_file.name:
+        storage, name = field_file.storage, field_file.name
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+@receiver(post_delete, sender=City, dispatch_uid="smartjamp_delete_city_letter")
+def delete_city_letter(sender, instance: City, **kwargs) -> None:
+    _delete_after_commit(instance.authorisation_letter)
+
+
+@receiver(post_delete, sender=Attachment, dispatch_uid="smartjamp_delete_attachment_file")
+def delete_attachment_file(sender, instance: Attachment, **kwargs) -> None:
+    _delete_after_commit(instance.file)
