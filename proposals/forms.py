@@ -4,7 +4,17 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from .models import City, CityKind, Country, JoinRequest, User
+from .models import (
+    AttachmentKind,
+    City,
+    CityKind,
+    Country,
+    Instrument,
+    JapanesePartner,
+    JoinRequest,
+    Proposal,
+    User,
+)
 from .uploads import PDF, check_upload, sanitise_file_name
 
 
@@ -123,4 +133,168 @@ class RejectionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("Shown to the city's members."),
         max_length=2000,
+    )
+
+
+# Proposals -----------------------------------------------------------------------------------
+
+
+class StartProposalForm(forms.Form):
+    city = forms.ModelChoiceField(label=_("For the city"), queryset=City.objects.none())
+    title = forms.CharField(label=_("Working title"), max_length=200)
+
+    def __init__(self, *args, cities, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["city"].queryset = cities
+        if len(cities) == 1:
+            self.fields["city"].initial = cities[0]
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("start", _("Start a proposal")))
+
+
+class ProposalForm(forms.ModelForm):
+    """What the city edits. Status, city, call, reference code and approved amounts are not
+    fields here, so posting them changes nothing."""
+
+    base_version = forms.IntegerField(widget=forms.HiddenInput)
+    instruments = forms.MultipleChoiceField(
+        label=_("Financing instruments sought"),
+        choices=Instrument.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = Proposal
+        fields = [
+            "title",
+            "summary",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+            "problem",
+            "solution",
+            "focus_areas",
+            "sectors",
+            "outcomes",
+            "indicators",
+            "start_date",
+            "duration_months",
+            "timeline",
+            "total_cost_jpy",
+            "requested_jpy",
+            "co_financing_jpy",
+            "co_financing_sources",
+            "instruments",
+            "declaration",
+        ]
+        widgets = {
+            "summary": forms.Textarea(attrs={"rows": 4}),
+            "problem": forms.Textarea(attrs={"rows": 6}),
+            "solution": forms.Textarea(attrs={"rows": 6}),
+            "outcomes": forms.Textarea(attrs={"rows": 4}),
+            "indicators": forms.Textarea(attrs={"rows": 4}),
+            "timeline": forms.Textarea(attrs={"rows": 4}),
+            "co_financing_sources": forms.Textarea(attrs={"rows": 2}),
+            "focus_areas": forms.CheckboxSelectMultiple,
+            "sectors": forms.CheckboxSelectMultiple,
+            "start_date": forms.DateInput(attrs={"type": "date"}),
+        }
+        help_texts = {
+            "summary": _("A few sentences a busy reader understands."),
+            "indicators": _("How you will measure each outcome, with today's value and a target."),
+            "timeline": _("The main steps, one a line, with months."),
+            "requested_jpy": _("What you ask of the programme, in yen."),
+            "declaration": _(
+                "I declare that the information in this proposal is accurate and that I am "
+                "authorised to submit it on behalf of my city."
+            ),
+        }
+
+    SECTIONS = [
+        (_("Overview"), ["title", "summary", "contact_name", "contact_email", "contact_phone"]),
+        (_("Problem and solution"), ["problem", "solution"]),
+        (_("Focus areas and sectors"), ["focus_areas", "sectors"]),
+        (_("Outcomes and indicators"), ["outcomes", "indicators"]),
+        (_("Timeline"), ["start_date", "duration_months", "timeline"]),
+        (
+            _("Budget and financing"),
+            [
+                "total_cost_jpy",
+                "requested_jpy",
+                "co_financing_jpy",
+                "co_financing_sources",
+                "instruments",
+            ],
+        ),
+    ]
+
+    def __init__(self, *args, call, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.call = call
+        self.fields["requested_jpy"].help_text = _(
+            "What you ask of the programme, in yen: at most ¥%(max)s in this call."
+        ) % {"max": f"{call.max_request_jpy:,}"}
+        if self.instance.pk and not self.is_bound:
+            self.initial["base_version"] = self.instance.version
+        for name in ("total_cost_jpy", "requested_jpy", "co_financing_jpy"):
+            self.fields[name].widget.attrs.update({"inputmode": "numeric", "min": "0"})
+
+    def clean(self):
+        cleaned = super().clean()
+        requested, total = cleaned.get("requested_jpy"), cleaned.get("total_cost_jpy")
+        if requested is not None and requested > self.call.max_request_jpy:
+            self.add_error(
+                "requested_jpy",
+                _("This call funds at most ¥%(max)s per proposal.")
+                % {"max": f"{self.call.max_request_jpy:,}"},
+            )
+        elif requested is not None and total is not None and requested > total:
+            self.add_error("requested_jpy", _("The request cannot exceed the total cost."))
+        return cleaned
+
+    def _post_clean(self):
+        # The proposal is saved by services.save_draft (with its version check), not here.
+        pass
+
+
+class PartnerForm(forms.ModelForm):
+    class Meta:
+        model = JapanesePartner
+        fields = ["name", "kind", "role"]
+
+
+PartnerFormSet = forms.formset_factory(PartnerForm, extra=1, can_delete=True, max_num=20)
+
+
+def partner_rows(formset) -> list[dict]:
+    """The partners a bound, valid formset describes (blank and deleted rows left out)."""
+    return [
+        {field: form.cleaned_data[field] for field in ("name", "kind", "role")}
+        for form in formset.forms
+        if form.cleaned_data and not form.cleaned_data.get("DELETE")
+    ]
+
+
+class AttachmentForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind of document"), choices=AttachmentKind.choices)
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_("PDF, DOCX, XLSX, PNG or JPEG; at most 20 MB; at most 10 files in all."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.docx,.xlsx,.png,.jpg,.jpeg"}),
+    )
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why do you withdraw this proposal?"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=2000,
+        help_text=_("Programme staff read this. Withdrawal cannot be undone."),
+    )
+
+
+class MessageForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your message"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
     )

@@ -4,9 +4,10 @@ Views and the admin fetch objects only through these functions, which raise Http
 who may not see the object, so that nobody learns whether it exists.
 """
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from .models import City, CityMembership, MemberRole, User
+from .models import Attachment, Call, City, CityMembership, MemberRole, Proposal, User
 
 
 def can_manage_city(user: User, city: City) -> bool:
@@ -26,3 +27,48 @@ def get_city_for_user(user: User, code: str, *, manage: bool = False) -> City:
     if manage and not can_manage_city(user, city):
         raise Http404("No such city.")
     return city
+
+
+def is_city_member(user: User, city: City) -> bool:
+    return user.is_authenticated and CityMembership.objects.filter(city=city, user=user).exists()
+
+
+def is_city_lead(user: User, city: City) -> bool:
+    return (
+        user.is_authenticated
+        and CityMembership.objects.filter(city=city, user=user, role=MemberRole.LEAD).exists()
+    )
+
+
+def get_call_or_404(code: str) -> Call:
+    """A published call, which anybody may read."""
+    call = Call.objects.published().filter(code=code).first()
+    if call is None:
+        raise Http404("No such call.")
+    return call
+
+
+def get_proposal_for_user(user: User, code: str, *, write: bool = False) -> Proposal:
+    """The proposal with `code` for its city's members and programme staff; 404 for others.
+
+    With `write`, only members of the city (who draft it) pass; staff who may read it get 403.
+    """
+    proposal = (
+        Proposal.objects.visible_to(user)
+        .select_related("call", "city__country")
+        .filter(code=code)
+        .first()
+    )
+    if proposal is None:
+        raise Http404("No such proposal.")
+    if write and not is_city_member(user, proposal.city):
+        raise PermissionDenied
+    return proposal
+
+
+def get_attachment_for_user(user: User, proposal_code: str, code: str) -> Attachment:
+    proposal = get_proposal_for_user(user, proposal_code)
+    attachment = proposal.attachments.filter(code=code).first()
+    if attachment is None:
+        raise Http404("No such attachment.")
+    return attachment

@@ -1,19 +1,45 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from proposals import views
+from proposals.views import calls, cities, pages, proposals
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("accounts/profile/", views.profile, name="profile"),
+    path("", pages.home, name="home"),
+    path("healthz", pages.healthz, name="healthz"),
+    path("accounts/profile/", pages.profile, name="profile"),
     path("accounts/", include("allauth.urls")),
-    path("cities/", views.my_cities, name="my_cities"),
-    path("cities/register/", views.register_city, name="register_city"),
-    path("cities/<str:code>/", views.city_detail, name="city_detail"),
-    path("cities/<str:code>/letter/", views.city_letter, name="city_letter"),
-    path("cities/<str:code>/join/", views.request_join, name="city_join"),
-    path("cities/<str:code>/members/", views.manage_member, name="city_manage_member"),
-    path("cities/<str:code>/requests/", views.answer_join_request, name="city_answer_request"),
+    path("cities/", cities.my_cities, name="my_cities"),
+    path("cities/register/", cities.register_city, name="register_city"),
+    path("cities/<str:code>/", cities.city_detail, name="city_detail"),
+    path("cities/<str:code>/letter/", cities.city_letter, name="city_letter"),
+    path("cities/<str:code>/join/", cities.request_join, name="city_join"),
+    path("cities/<str:code>/members/", cities.manage_member, name="city_manage_member"),
+    path("cities/<str:code>/requests/", cities.answer_join_request, name="city_answer_request"),
+    path("calls/", calls.call_list, name="call_list"),
+    path("calls/<str:code>/", calls.call_detail, name="call_detail"),
+    path("calls/<str:code>/start/", calls.start_proposal, name="call_start_proposal"),
+    path("proposals/", proposals.my_proposals, name="my_proposals"),
+    path("proposals/<str:code>/", proposals.proposal_detail, name="proposal_detail"),
+    path("proposals/<str:code>/edit/", proposals.proposal_edit, name="proposal_edit"),
+    path("proposals/<str:code>/submit/", proposals.proposal_submit, name="proposal_submit"),
+    path("proposals/<str:code>/receipt/", proposals.proposal_receipt, name="proposal_receipt"),
+    path("proposals/<str:code>/print/", proposals.proposal_print, name="proposal_print"),
+    path("proposals/<str:code>/withdraw/", proposals.proposal_withdraw, name="proposal_withdraw"),
+    path("proposals/<str:code>/messages/", proposals.message_post, name="proposal_message"),
+    path(
+        "proposals/<str:code>/attachments/",
+        proposals.attachment_upload,
+        name="proposal_attachment_upload",
+    ),
+    path(
+        "proposals/<str:code>/attachments/<str:attachment_code>/",
+        proposals.attachment_download,
+        name="proposal_attachment",
+    ),
+    path(
+        "proposals/<str:code>/attachments/<str:attachment_code>/delete/",
+        proposals.attachment_delete,
+        name="proposal_attachment_delete",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
@@ -185,6 +186,9 @@ class Proposal(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return self.reference_code or self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("proposal_detail", args=[self.code])
 
     @property
     def is_editable(self) -> bool:

@@ -28,7 +28,7 @@ def test_healthz_is_503_when_the_broker_is_down(client, monkeypatch):
 
 @pytest.mark.django_db
 def test_healthz_is_503_when_the_database_is_down(client, monkeypatch):
-    from proposals import views
+    from proposals.views import pages as views
 
     def broken_cursor(*args, **kwargs):
         raise views.connection.OperationalError("database is gone")

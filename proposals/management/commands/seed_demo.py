@@ -1,11 +1,30 @@
+import datetime
+
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from proposals import services
-from proposals.models import City, CityKind, CityMembership, MemberRole, User
+from proposals.models import (
+    AttachmentKind,
+    Call,
+    City,
+    CityKind,
+    CityMembership,
+    Country,
+    FocusArea,
+    Instrument,
+    MemberRole,
+    PartnerKind,
+    Proposal,
+    RubricCriterion,
+    Sector,
+    Stage,
+    User,
+)
 from proposals.roles import PROGRAMME_STAFF, REVIEWERS, ensure_role_groups
 
 DEMO_PASSWORD = "smartjamp-demo"  # noqa: S105 (demo accounts only, documented in README)
@@ -39,6 +58,18 @@ ACCOUNTS = [
         None,
     ),
     ("lead.cebu@example.org", "Maria Santos", "City planning officer", "Asia/Manila", False, None),
+]
+
+RUBRIC = [
+    (
+        "Relevance to the city's needs",
+        3,
+        "Does the project address a real, well-evidenced problem?",
+    ),
+    ("Feasibility", 2, "Can it be delivered with the time, partners and money described?"),
+    ("Japanese technology and partners", 2, "Does it make good use of Japanese know-how?"),
+    ("Financing path", 2, "Is there a credible route to investment after the study?"),
+    ("Impact and scalability", 1, "Could other ASEAN cities replicate it?"),
 ]
 
 # city name, country, lead, editors
@@ -122,8 +153,127 @@ class Command(BaseCommand):
                     city=city, user=users[email], defaults={"role": MemberRole.EDITOR}
                 )
                 created += was_created
+        created += self.seed_calls_and_proposals(users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready ({created} new objects). Password: {DEMO_PASSWORD}"
             )
         )
+
+    def seed_calls_and_proposals(self, users) -> int:
+        now = timezone.now()
+        asean = Country.objects.filter(asean_member=True)
+        created = 0
+        open_call, was_created = Call.objects.get_or_create(
+            title="Smart JAMP 2027: project formation surveys",
+            defaults={
+                "stage": Stage.FORMATION_SURVEY,
+                "description": (
+                    "MLIT funds feasibility studies (project formation surveys) of smart-city "
+                    "projects in ASEAN cities, carried out with a Japanese consultant and "
+                    "reporting by 31 March of the Japanese fiscal year.\n\nProposals should "
+                    "name the problem, the solution, the Japanese partners and how the project "
+                    "could be financed after the study."
+                ),
+                "opens_at": now - datetime.timedelta(days=10),
+                "closes_at": now + datetime.timedelta(days=30),
+                "max_request_jpy": 50_000_000,
+                "envelope_jpy": 1_000_000_000,
+                "review_due": (now + datetime.timedelta(days=60)).date(),
+            },
+        )
+        if was_created:
+            created += 1
+            open_call.eligible_countries.set(asean)
+            for position, (name, weight, description) in enumerate(RUBRIC):
+                RubricCriterion.objects.create(
+                    call=open_call,
+                    name=name,
+                    weight=weight,
+                    description=description,
+                    position=position,
+                )
+        closed_call, was_created = Call.objects.get_or_create(
+            title="Smart JAMP 2026: investment promotion",
+            defaults={
+                "stage": Stage.INVESTMENT,
+                "description": "Support towards JOIN equity and JBIC loans for surveyed projects.",
+                "opens_at": now - datetime.timedelta(days=200),
+                "closes_at": now - datetime.timedelta(days=120),
+                "max_request_jpy": 100_000_000,
+                "envelope_jpy": 2_000_000_000,
+            },
+        )
+        if was_created:
+            created += 1
+            closed_call.eligible_countries.set(asean)
+
+        danang = City.objects.get(country_id="VN", name="Da Nang")
+        if not Proposal.objects.filter(call=open_call, city=danang).exists():
+            lead = users["lead.danang@example.org"]
+            draft = services.start_proposal(
+                user=lead,
+                call=open_call,
+                city=danang,
+                title="Flood early-warning for the Han River basin",
+            )
+            self.fill(
+                draft, lead, DANANG_DRAFT, ["disaster-risk"], "Tokyo Flood Research Institute"
+            )
+            created += 1
+        cebu = City.objects.get(country_id="PH", name="Cebu City")
+        if not Proposal.objects.filter(call=open_call, city=cebu).exists():
+            lead = users["lead.cebu@example.org"]
+            proposal = services.start_proposal(
+                user=lead, call=open_call, city=cebu, title="Bus rapid transit fare integration"
+            )
+            proposal = self.fill(
+                proposal, lead, CEBU_PROPOSAL, ["transport"], "Nippon Koei Co., Ltd."
+            )
+            services.add_attachment(
+                user=lead,
+                proposal=proposal,
+                kind=AttachmentKind.CONCEPT_NOTE,
+                upload=demo_letter("Cebu BRT concept note"),
+            )
+            services.submit_proposal(user=lead, proposal=proposal)
+            created += 1
+        return created
+
+    def fill(self, proposal, user, values, sectors, partner):
+        return services.save_draft(
+            user=user,
+            proposal=proposal,
+            base_version=proposal.version,
+            values={**values, "contact_name": user.full_name, "contact_email": user.email},
+            focus_areas=FocusArea.objects.filter(
+                code__in=["built-infrastructure", "quality-environment"]
+            ),
+            sectors=Sector.objects.filter(code__in=sectors),
+            partners=[{"name": partner, "kind": PartnerKind.COMPANY, "role": "Survey lead"}],
+        )
+
+
+DANANG_DRAFT = {
+    "summary": "A city-wide system that warns residents hours before floods.",
+    "problem": "Floods in the rainy season cut roads and damage homes every year.",
+    "solution": "River sensors, a forecasting model and alerts by SMS and loudspeaker.",
+    "total_cost_jpy": 80_000_000,
+    "requested_jpy": 40_000_000,
+    "instruments": [Instrument.MLIT_STUDY, Instrument.ODA],
+}
+
+CEBU_PROPOSAL = {
+    "summary": "One fare card for buses, jeepneys and the new BRT line.",
+    "problem": "Commuters pay several fares and queue for each mode.",
+    "solution": "An account-based fare system with open payments.",
+    "outcomes": "Shorter journeys; more riders on public transport.",
+    "indicators": "Average transfer time (today 12 min, target 4 min).",
+    "start_date": datetime.date(2027, 7, 1),
+    "duration_months": 9,
+    "timeline": "Months 1-3 survey; 4-6 design; 7-9 financing plan.",
+    "total_cost_jpy": 60_000_000,
+    "requested_jpy": 45_000_000,
+    "instruments": [Instrument.MLIT_STUDY, Instrument.JBIC_LOAN],
+    "declaration": True,
+}

@@ -1,71 +1,16 @@
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
-from smartjamp.celery import app as celery_app
-
-from . import services
-from .forms import CityRegistrationForm, JoinRequestForm, ProfileForm
-from .models import City, CityMembership, JoinRequest, JoinRequestStatus, MemberRole
-from .permissions import can_manage_city, get_city_for_user
-from .uploads import report_oversized_uploads
-
-
-def home(request):
-    return render(request, "proposals/home.html")
-
-
-@require_GET
-@never_cache
-def healthz(request):
-    """Whether the database and the Celery broker answer: 200 when both do, 503 otherwise."""
-    database = _database_up()
-    broker = _broker_up()
-    healthy = database and broker
-    return JsonResponse(
-        {
-            "status": "ok" if healthy else "error",
-            "database": "up" if database else "down",
-            "broker": "up" if broker else "down",
-        },
-        status=200 if healthy else 503,
-    )
-
-
-def _database_up() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
-    except Exception:
-        return False
-
-
-def _broker_up() -> bool:
-    timeout = settings.HEALTHZ_BROKER_TIMEOUT
-    try:
-        with celery_app.connection_for_write(connect_timeout=timeout) as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
-            return True
-    except Exception:
-        return False
-
-
-@login_required
-def profile(request):
-    form = ProfileForm(request.POST or None, instance=request.user)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, _("Your profile has been saved."))
-        return redirect("profile")
-    return render(request, "account/profile.html", {"form": form})
+from .. import services
+from ..forms import CityRegistrationForm, JoinRequestForm
+from ..models import City, CityMembership, JoinRequest, JoinRequestStatus, MemberRole
+from ..permissions import can_manage_city, get_city_for_user
+from ..uploads import report_oversized_uploads
 
 
 @login_required
