@@ -22,7 +22,6 @@ var:
 ## Run the portal with demo data: web server, Celery worker and beat (Ctrl-C stops all three).
 run: install var
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py seed_demo
 	@echo "Portal on http://$(HOST):$(PORT)/  ·  emails in var/mail/  ·  Ctrl-C stops everything"
 	$(BIN)/python manage.py run_portal $(HOST):$(PORT)

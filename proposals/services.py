@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import TransitionNotAllowed, has_transition_perm
+from django_fsm import can_proceed, has_transition_perm
 
 from .models import (
     Attachment,
@@ -359,16 +359,15 @@ def _transition(
 ) -> StatusChange:
     """Take transition `name` (declared on Proposal) and record it."""
     method = getattr(proposal, name)
-    if not has_transition_perm(method, actor):
-        raise PermissionDenied
     before = proposal.status
-    try:
-        method()
-    except TransitionNotAllowed:
+    if not can_proceed(method, check_conditions=False):
         raise ValidationError(
             _("This is not possible while the proposal is %(status)s.")
             % {"status": Status(before).label.lower()}
-        ) from None
+        )
+    if not has_transition_perm(method, actor):
+        raise PermissionDenied
+    method()
     proposal.save()
     return StatusChange.objects.create(
         proposal=proposal,

@@ -8,7 +8,7 @@ from proposals.models import City, CityMembership, Country, FocusArea, MemberRol
 from proposals.reference_data import load_reference_data, load_taxonomies
 from proposals.roles import PROGRAMME_STAFF, REVIEWERS, ensure_role_groups
 
-from .factories import UserFactory, make_city
+from .factories import UserFactory, make_call, make_city
 
 # In CI every test must run: a skipped service or browser test fails the run instead.
 REQUIRE_ALL = os.environ.get("SMARTJAMP_REQUIRE_ALL_TESTS", "") not in {"", "0", "false"}
@@ -112,3 +112,21 @@ def cebu_lead(cebu) -> User:
 def official(reference_data) -> User:
     """A verified official who is not a member of any city yet."""
     return UserFactory(email="official.hue@example.org", full_name="Lê Minh")
+
+
+@pytest.fixture
+def call(reference_data):
+    return make_call()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The server's clock, frozen where a test sets it."""
+    from django.utils import timezone
+
+    class Clock:
+        def set(self, when):
+            monkeypatch.setattr(timezone, "now", lambda: when)
+            return when
+
+    return Clock()
