@@ -8,6 +8,7 @@
     var timer = null;
     var saving = false;
     var again = false;
+    var submitAfter = false;
 
     function show(text) {
       if (status) status.textContent = text;
@@ -32,9 +33,17 @@
         show(form.dataset.offlineMessage || "Not saved: no connection. Your text is still here.");
       }).finally(function () {
         saving = false;
+        if (submitAfter) { submitAfter = false; form.submit(); return; }
         if (again) { again = false; save(); }
       });
     }
+
+    // A click on "Save draft" while an automatic save is on its way waits for it, so that
+    // the two do not race and the second is not refused as based on an outdated copy.
+    form.addEventListener("submit", function (event) {
+      clearTimeout(timer);
+      if (saving) { event.preventDefault(); submitAfter = true; }
+    });
 
     form.addEventListener("input", function () {
       clearTimeout(timer);
