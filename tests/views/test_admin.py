@@ -213,18 +213,32 @@ def test_staff_grant_an_extension_in_the_call_admin(client, staff, call, danang)
     form = client.get(url).context["adminform"].form
     data = {
         name: form.initial.get(name) or ""
-        for name in ("title", "stage", "description", "reminder_days", "max_request_jpy",
-                     "envelope_jpy", "max_proposals_per_city")
+        for name in (
+            "title",
+            "stage",
+            "description",
+            "reminder_days",
+            "max_request_jpy",
+            "envelope_jpy",
+            "max_proposals_per_city",
+        )
     }
     data.update(
         {
-            "opens_at_0": call.opens_at.strftime("%Y-%m-%d"), "opens_at_1": call.opens_at.strftime("%H:%M:%S"),
-            "closes_at_0": call.closes_at.strftime("%Y-%m-%d"), "closes_at_1": call.closes_at.strftime("%H:%M:%S"),
-            "eligible_countries": ["VN", "PH"], "is_published": "on", "reminder_days": "[14, 7, 1]",
-            "criteria-TOTAL_FORMS": "0", "criteria-INITIAL_FORMS": "0",
-            "extensions-TOTAL_FORMS": "1", "extensions-INITIAL_FORMS": "0",
+            "opens_at_0": call.opens_at.strftime("%Y-%m-%d"),
+            "opens_at_1": call.opens_at.strftime("%H:%M:%S"),
+            "closes_at_0": call.closes_at.strftime("%Y-%m-%d"),
+            "closes_at_1": call.closes_at.strftime("%H:%M:%S"),
+            "eligible_countries": ["VN", "PH"],
+            "is_published": "on",
+            "reminder_days": "[14, 7, 1]",
+            "criteria-TOTAL_FORMS": "0",
+            "criteria-INITIAL_FORMS": "0",
+            "extensions-TOTAL_FORMS": "1",
+            "extensions-INITIAL_FORMS": "0",
             "extensions-0-city": danang.pk,
-            "extensions-0-closes_at_0": "2031-01-15", "extensions-0-closes_at_1": "09:00:00",
+            "extensions-0-closes_at_0": "2031-01-15",
+            "extensions-0-closes_at_1": "09:00:00",
             "extensions-0-reason": "Typhoon closed the city hall for a week.",
         }
     )
@@ -232,7 +246,9 @@ def test_staff_grant_an_extension_in_the_call_admin(client, staff, call, danang)
     assert response.status_code == 302, response.context["adminform"].form.errors
     extension = DeadlineExtension.objects.get(call=call)
     assert (extension.city, extension.granted_by, extension.reason) == (
-        danang, staff, "Typhoon closed the city hall for a week.",
+        danang,
+        staff,
+        "Typhoon closed the city hall for a week.",
     )
     messages = [e.get_change_message() for e in LogEntry.objects.filter(object_id=str(call.pk))]
     assert any(m.startswith("Extension for Da Nang (VN) until 2031-01-15") for m in messages)
