@@ -44,7 +44,7 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ["last_login", "date_joined"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        (_("Profile"), {"fields": ["full_name", "position", "language", "time_zone"]}),
+        (_("Profile"), {"fields": ["full_name", "position", "country", "language", "time_zone"]}),
         (
             _("Permissions"),
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
@@ -416,6 +416,15 @@ class ProposalAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Proposals are the programme's record: withdrawn or rejected, never deleted.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Every field here is read-only; saving the row would only risk undoing a city's save
+        # or a transition taken meanwhile. Messages are saved by save_formset.
+        pass
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Message:

@@ -2,6 +2,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
@@ -239,6 +240,11 @@ class ProposalForm(forms.ModelForm):
             self.initial["base_version"] = self.instance.version
         for name in ("total_cost_jpy", "requested_jpy", "co_financing_jpy"):
             self.fields[name].widget.attrs.update({"inputmode": "numeric", "min": "0"})
+            self.fields[name].max_value = 10**15
+            self.fields[name].validators.append(MaxValueValidator(10**15))
+        duration = self.fields["duration_months"]
+        duration.min_value, duration.max_value = 1, 120
+        duration.validators += [MinValueValidator(1), MaxValueValidator(120)]
 
     def clean(self):
         cleaned = super().clean()
@@ -264,7 +270,9 @@ class PartnerForm(forms.ModelForm):
         fields = ["name", "kind", "role"]
 
 
-PartnerFormSet = forms.formset_factory(PartnerForm, extra=1, can_delete=True, max_num=20)
+PartnerFormSet = forms.formset_factory(
+    PartnerForm, extra=1, can_delete=True, max_num=20, validate_max=True, absolute_max=20
+)
 
 
 def partner_rows(formset) -> list[dict]:

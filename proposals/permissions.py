@@ -7,7 +7,17 @@ who may not see the object, so that nobody learns whether it exists.
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from .models import Attachment, Call, City, CityMembership, MemberRole, Proposal, User
+from .models import (
+    AssignmentState,
+    Attachment,
+    Call,
+    City,
+    CityMembership,
+    MemberRole,
+    Proposal,
+    ReviewAssignment,
+    User,
+)
 
 
 def can_manage_city(user: User, city: City) -> bool:
@@ -69,6 +79,35 @@ def get_proposal_for_user(user: User, code: str, *, write: bool = False) -> Prop
 def get_attachment_for_user(user: User, proposal_code: str, code: str) -> Attachment:
     proposal = get_proposal_for_user(user, proposal_code)
     attachment = proposal.attachments.filter(code=code).first()
+    if attachment is None:
+        raise Http404("No such attachment.")
+    return attachment
+
+
+def get_assignment_for_reviewer(user: User, pk) -> ReviewAssignment:
+    """The reviewer's own assignment; 404 for anybody else's, whoever asks."""
+    assignment = (
+        ReviewAssignment.objects.filter(pk=pk, reviewer_id=user.pk)
+        .select_related("proposal__call", "proposal__city__country")
+        .first()
+        if str(pk).isdigit() and user.is_authenticated
+        else None
+    )
+    if assignment is None:
+        raise Http404("No such assignment.")
+    return assignment
+
+
+def reviewer_may_read(assignment: ReviewAssignment) -> bool:
+    """A reviewer reads the proposal only after declaring that they have no conflict."""
+    return assignment.state in (AssignmentState.ACCEPTED, AssignmentState.SUBMITTED)
+
+
+def get_attachment_for_reviewer(user: User, assignment_pk, code: str) -> Attachment:
+    assignment = get_assignment_for_reviewer(user, assignment_pk)
+    if not reviewer_may_read(assignment):
+        raise Http404("Declare first.")
+    attachment = assignment.proposal.attachments.filter(code=code).first()
     if attachment is None:
         raise Http404("No such attachment.")
     return attachment

@@ -11,12 +11,17 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
 
 from .models import (
+    CITY_EDITABLE,
+    ELIGIBILITY_CHECKS,
+    AssignmentState,
     Attachment,
+    AuditEvent,
     Call,
     City,
     CityMembership,
@@ -29,6 +34,9 @@ from .models import (
     Proposal,
     ProposalSnapshot,
     ReferenceSequence,
+    Review,
+    ReviewAssignment,
+    Score,
     Status,
     StatusChange,
     User,
@@ -214,11 +222,12 @@ def remove_member(*, actor: User, membership: CityMembership) -> None:
 
 
 class StaleProposal(Exception):
-    """A save was based on an older version of the proposal than the one stored."""
+    """A save based on an older version changes fields that a colleague changed since."""
 
-    def __init__(self, proposal: Proposal):
+    def __init__(self, proposal: Proposal, conflicts: list[str]):
         super().__init__("The proposal was changed by someone else.")
         self.proposal = proposal
+        self.conflicts = conflicts
 
 
 def _is_member(user: User, city: City) -> bool:
@@ -253,9 +262,74 @@ def start_proposal(*, user: User, call: Call, city: City, title: str) -> Proposa
     reasons = drafting_refusals(user=user, call=call, city=city)
     if reasons:
         raise ValidationError(reasons)
-    return Proposal.objects.create(
+    proposal = Proposal.objects.create(
         call=call, city=city, title=title, created_by=user, updated_by=user
     )
+    _keep_revision(proposal, user)
+    return proposal
+
+
+DRAFT_FIELDS = [
+    "title",
+    "summary",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "problem",
+    "solution",
+    "outcomes",
+    "indicators",
+    "start_date",
+    "duration_months",
+    "timeline",
+    "total_cost_jpy",
+    "requested_jpy",
+    "co_financing_jpy",
+    "co_financing_sources",
+    "instruments",
+    "declaration",
+]
+REVISIONS_KEPT = 50
+
+
+def _comparable(values: dict, focus_areas, sectors, partners: list[dict]) -> dict:
+    """A draft's content in a plain form that compares equal when it means the same."""
+    result = {}
+    for name in DRAFT_FIELDS:
+        value = values.get(name)
+        if name == "instruments":
+            value = sorted(value or [])
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif value == "":
+            value = None
+        result[name] = value
+    result["focus_areas"] = sorted(item.pk if hasattr(item, "pk") else item for item in focus_areas)
+    result["sectors"] = sorted(item.pk if hasattr(item, "pk") else item for item in sectors)
+    result["partners"] = [
+        {"name": p["name"], "kind": p["kind"], "role": p["role"]} for p in partners
+    ]
+    return result
+
+
+def draft_values(proposal: Proposal) -> dict:
+    return _comparable(
+        {name: getattr(proposal, name) for name in DRAFT_FIELDS},
+        proposal.focus_areas.values_list("pk", flat=True),
+        proposal.sectors.values_list("pk", flat=True),
+        list(proposal.partners.values("name", "kind", "role")),
+    )
+
+
+def _keep_revision(proposal: Proposal, user: User) -> None:
+    from .models import ProposalRevision
+
+    ProposalRevision.objects.create(
+        proposal=proposal, version=proposal.version, values=draft_values(proposal), saved_by=user
+    )
+    ProposalRevision.objects.filter(
+        proposal=proposal, version__lte=proposal.version - REVISIONS_KEPT
+    ).delete()
 
 
 @transaction.atomic
@@ -269,28 +343,54 @@ def save_draft(
     sectors,
     partners: list[dict],
 ) -> Proposal:
-    """Save the city's edits; refuse (StaleProposal) a save based on an outdated version.
+    """Save the city's edits to a draft.
 
-    `values` holds only the fields a city may set; `partners` replaces the partner list.
+    `base_version` is the version the official started from. If colleagues saved since, their
+    changes are kept and only the fields this official changed are applied; a field changed
+    differently on both sides refuses the save (StaleProposal names those fields), so nothing
+    is overwritten silently. `values` holds only fields a city may set.
     """
+    from .models import ProposalRevision
+
     current = Proposal.objects.select_for_update().get(pk=proposal.pk)
     if not _is_member(user, current.city):
         raise PermissionDenied
     if not current.is_editable:
         raise ValidationError(_("This proposal can no longer be edited."))
+    mine = _comparable(values, focus_areas, sectors, partners)
+    changed = set(mine)
     if current.version != base_version:
-        raise StaleProposal(current)
-    for field, value in values.items():
-        setattr(current, field, value)
+        base = ProposalRevision.objects.filter(proposal=current, version=base_version).first()
+        theirs = draft_values(current)
+        if base is None:  # too old to merge: every difference is a conflict
+            conflicts = [name for name in mine if mine[name] != theirs[name]]
+        else:
+            changed = {name for name in mine if mine[name] != base.values.get(name)}
+            conflicts = [
+                name
+                for name in mine
+                if name in changed
+                and theirs[name] != base.values.get(name)
+                and mine[name] != theirs[name]
+            ]
+        if conflicts:
+            raise StaleProposal(current, conflicts)
+    for field in DRAFT_FIELDS:
+        if field in changed and field in values:
+            setattr(current, field, values[field])
     current.version += 1
     current.updated_by = user
     current.save()
-    current.focus_areas.set(focus_areas)
-    current.sectors.set(sectors)
-    current.partners.all().delete()
-    JapanesePartner.objects.bulk_create(
-        JapanesePartner(proposal=current, **partner) for partner in partners
-    )
+    if "focus_areas" in changed:
+        current.focus_areas.set(focus_areas)
+    if "sectors" in changed:
+        current.sectors.set(sectors)
+    if "partners" in changed:
+        current.partners.all().delete()
+        JapanesePartner.objects.bulk_create(
+            JapanesePartner(proposal=current, **partner) for partner in partners
+        )
+    _keep_revision(current, user)
     return current
 
 
@@ -354,10 +454,18 @@ def delete_attachment(*, user: User, attachment: Attachment) -> None:
         attachment.delete()  # the stored file goes after commit (signals.delete_stored_files)
 
 
-def _transition(
+status_changed = Signal()  # sent with `change` (a StatusChange) inside the transaction
+
+
+def take_transition(
     proposal: Proposal, name: str, *, actor: User, message: str = "", public: bool = True
 ) -> StatusChange:
-    """Take transition `name` (declared on Proposal) and record it."""
+    """Take the workflow transition `name` declared on Proposal, and record it.
+
+    Refuses (ValidationError) when the proposal's state does not allow it or one of the
+    transition's conditions does not hold (the condition's docstring says why), and
+    (PermissionDenied) when `actor` may not take it. The caller holds the proposal's row lock.
+    """
     method = getattr(proposal, name)
     before = proposal.status
     if not can_proceed(method, check_conditions=False):
@@ -367,9 +475,13 @@ def _transition(
         )
     if not has_transition_perm(method, actor):
         raise PermissionDenied
+    transition = method._django_fsm.get_transition(before)
+    unmet = [condition for condition in transition.conditions if not condition(proposal)]
+    if unmet:
+        raise ValidationError([_(condition.__doc__) for condition in unmet])
     method()
     proposal.save()
-    return StatusChange.objects.create(
+    change = StatusChange.objects.create(
         proposal=proposal,
         from_status=before,
         to_status=proposal.status,
@@ -377,6 +489,8 @@ def _transition(
         message=message,
         is_public=public,
     )
+    status_changed.send(sender=Proposal, change=change)
+    return change
 
 
 def _next_reference_code(country: Country, year: int) -> str:
@@ -401,7 +515,10 @@ def submission_refusals(proposal: Proposal, *, now=None) -> list[str]:
             _("Cities of %(country)s are not eligible for this call.")
             % {"country": city.country.name}
         )
-    if now < call.opens_at:
+    if proposal.status == Status.REVISION_REQUESTED:
+        if proposal.resubmission_due and now >= proposal.resubmission_due:
+            reasons.append(_("The deadline to resubmit has passed."))
+    elif now < call.opens_at:
         reasons.append(_("The call is not open yet."))
     elif now >= call.deadline_for(city):
         reasons.append(_("The call closed; submissions are no longer accepted."))
@@ -440,7 +557,7 @@ def submit_proposal(*, user: User, proposal: Proposal, now=None) -> Proposal:
         )
         if not _is_lead(user, current.city):
             raise PermissionDenied
-        if current.status == Status.SUBMITTED:
+        if current.status not in CITY_EDITABLE and current.status != Status.WITHDRAWN:
             raise AlreadySubmitted(current)
         reasons = submission_refusals(current, now=now)
         if reasons:
@@ -453,7 +570,7 @@ def submit_proposal(*, user: User, proposal: Proposal, now=None) -> Proposal:
         current.version += 1
         current.updated_by = user
         resubmission = current.status == Status.REVISION_REQUESTED
-        _transition(
+        take_transition(
             current,
             "submit",
             actor=user,
@@ -508,7 +625,7 @@ def withdraw_proposal(*, user: User, proposal: Proposal, reason: str) -> Proposa
     if not reason:
         raise ValidationError(_("Please give a reason for withdrawing."))
     current = Proposal.objects.select_for_update().get(pk=proposal.pk)
-    _transition(current, "withdraw", actor=user, message=reason)
+    take_transition(current, "withdraw", actor=user, message=reason)
     return current
 
 
@@ -525,3 +642,303 @@ def post_message(*, user: User, proposal: Proposal, body: str) -> Message:
     return Message.objects.create(
         proposal=proposal, author=user, body=body, from_staff=staff and not member
     )
+
+
+# The review workflow ------------------------------------------------------------------------
+
+
+def audit(*, actor: User, action: str, proposal: Proposal | None = None, **details) -> AuditEvent:
+    return AuditEvent.objects.create(actor=actor, action=action, proposal=proposal, details=details)
+
+
+def _locked(proposal: Proposal) -> Proposal:
+    return (
+        Proposal.objects.select_for_update()
+        .select_related("call", "city__country")
+        .get(pk=proposal.pk)
+    )
+
+
+@transaction.atomic
+def screen_proposal(*, actor: User, proposal: Proposal) -> Proposal:
+    """Staff take a submitted proposal into screening."""
+    current = _locked(proposal)
+    take_transition(current, "screen", actor=actor, message=_("Screening started."))
+    return current
+
+
+@transaction.atomic
+def record_eligibility(*, actor: User, proposal: Proposal, checks: dict[str, bool]) -> Proposal:
+    """Staff tick the eligibility checklist of a proposal in screening."""
+    if not actor.has_perm("proposals.screen_proposal"):
+        raise PermissionDenied
+    current = _locked(proposal)
+    if current.status != Status.SCREENING:
+        raise ValidationError(_("The checklist is filled in during screening."))
+    known = {key for key, _label in ELIGIBILITY_CHECKS}
+    current.eligibility = {key: bool(checks.get(key)) for key in known}
+    current.save(update_fields=["eligibility", "updated_at"])
+    audit(actor=actor, action="eligibility", proposal=current, checks=current.eligibility)
+    return current
+
+
+@transaction.atomic
+def request_revision(*, actor: User, proposal: Proposal, message: str, due) -> Proposal:
+    """Staff return a proposal in screening to its city, to change and resubmit by `due`."""
+    message = message.strip()
+    if not message:
+        raise ValidationError(_("Tell the city what to change."))
+    current = _locked(proposal)
+    current.resubmission_due = due
+    take_transition(current, "request_revision", actor=actor, message=message)
+    return current
+
+
+@transaction.atomic
+def send_to_review(*, actor: User, proposal: Proposal) -> Proposal:
+    current = _locked(proposal)
+    take_transition(
+        current, "send_to_review", actor=actor, message=_("Eligible: sent to the reviewers.")
+    )
+    return current
+
+
+@transaction.atomic
+def shortlist_proposal(*, actor: User, proposal: Proposal, note: str = "") -> Proposal:
+    current = _locked(proposal)
+    take_transition(current, "shortlist", actor=actor, message=note, public=False)
+    return current
+
+
+@transaction.atomic
+def approve_proposal(*, actor: User, proposal: Proposal, amount: int, letter: str) -> Proposal:
+    """Staff approve a shortlisted proposal: an amount (at most the request) and a letter."""
+    current = _locked(proposal)
+    current.approved_jpy = amount
+    current.decision_letter = letter.strip()
+    current.decided_by = actor
+    current.decided_at = timezone.now()
+    take_transition(current, "approve", actor=actor, message=_("Approved."))
+    return current
+
+
+@transaction.atomic
+def reject_proposal(*, actor: User, proposal: Proposal, letter: str) -> Proposal:
+    """Staff reject a proposal, as ineligible in screening or after review, with a letter."""
+    current = _locked(proposal)
+    ineligible = current.status == Status.SCREENING
+    current.decision_letter = letter.strip()
+    current.decided_by = actor
+    current.decided_at = timezone.now()
+    take_transition(
+        current,
+        "reject",
+        actor=actor,
+        message=_("Not eligible.") if ineligible else _("Not selected."),
+    )
+    return current
+
+
+def _may_assign(actor: User) -> None:
+    if not actor.has_perm("proposals.assign_reviewers"):
+        raise PermissionDenied
+
+
+def reviewer_pool():
+    """Everyone who may review: active members of the reviewers' group."""
+    from .roles import REVIEWERS
+
+    return User.objects.filter(is_active=True, groups__name=REVIEWERS)
+
+
+def assignment_refusal(proposal: Proposal, reviewer: User) -> str | None:
+    """Why `reviewer` may not review `proposal` (None when they may)."""
+    if reviewer.country_id and reviewer.country_id == proposal.city.country_id:
+        return _("%(reviewer)s works in the proposal's country.") % {"reviewer": reviewer}
+    existing = proposal.assignments.filter(reviewer=reviewer).first()
+    if existing and existing.state == AssignmentState.DECLINED:
+        return _("%(reviewer)s declared a conflict of interest.") % {"reviewer": reviewer}
+    if existing:
+        return _("%(reviewer)s is assigned already.") % {"reviewer": reviewer}
+    return None
+
+
+@transaction.atomic
+def assign_reviewers(*, actor: User, proposals, reviewers, due) -> tuple[list, list[str]]:
+    """Assign each reviewer to each proposal under review; returns (made, skipped reasons)."""
+    _may_assign(actor)
+    made, skipped = [], []
+    pool = set(reviewer_pool().values_list("pk", flat=True))
+    for proposal in proposals:
+        proposal = _locked(proposal)
+        if proposal.status != Status.UNDER_REVIEW:
+            skipped.append(_("%(proposal)s is not under review.") % {"proposal": proposal})
+            continue
+        for reviewer in reviewers:
+            if reviewer.pk not in pool:
+                skipped.append(_("%(user)s is not a reviewer.") % {"user": reviewer})
+                continue
+            if refusal := assignment_refusal(proposal, reviewer):
+                skipped.append(f"{proposal}: {refusal}")
+                continue
+            made.append(_assign(actor, proposal, reviewer, due))
+    return made, skipped
+
+
+def _assign(actor: User, proposal: Proposal, reviewer: User, due) -> ReviewAssignment:
+    assignment = ReviewAssignment.objects.create(
+        proposal=proposal, reviewer=reviewer, due=due, assigned_by=actor
+    )
+    audit(
+        actor=actor,
+        action="assigned",
+        proposal=proposal,
+        reviewer=reviewer.email,
+        due=due.isoformat(),
+    )
+    return assignment
+
+
+@transaction.atomic
+def auto_assign(*, actor: User, proposals, per_proposal: int, due) -> tuple[list, list[str]]:
+    """Give each proposal `per_proposal` active reviewers, least-loaded reviewers first.
+
+    Skips reviewers who declared a conflict on the proposal or work in its country.
+    """
+    _may_assign(actor)
+    from django.db.models import Count, Q
+
+    load = dict(
+        reviewer_pool()
+        .annotate(
+            active=Count(
+                "assignments",
+                filter=Q(
+                    assignments__state__in=[
+                        AssignmentState.AWAITING_DECLARATION,
+                        AssignmentState.ACCEPTED,
+                    ]
+                ),
+            )
+        )
+        .values_list("pk", "active")
+    )
+    reviewers = {user.pk: user for user in reviewer_pool()}
+    made, skipped = [], []
+    for proposal in proposals:
+        proposal = _locked(proposal)
+        if proposal.status != Status.UNDER_REVIEW:
+            skipped.append(_("%(proposal)s is not under review.") % {"proposal": proposal})
+            continue
+        needed = per_proposal - proposal.assignments.active().count()
+        candidates = sorted(reviewers.values(), key=lambda user: (load[user.pk], user.email))
+        for reviewer in candidates:
+            if needed <= 0:
+                break
+            if assignment_refusal(proposal, reviewer):
+                continue
+            made.append(_assign(actor, proposal, reviewer, due))
+            load[reviewer.pk] += 1
+            needed -= 1
+        if needed > 0:
+            skipped.append(
+                _("%(proposal)s: %(count)d more reviewer(s) needed, none free.")
+                % {"proposal": proposal, "count": needed}
+            )
+    return made, skipped
+
+
+def _reviewers_assignment(reviewer: User, assignment: ReviewAssignment) -> ReviewAssignment:
+    current = (
+        ReviewAssignment.objects.select_for_update()
+        .select_related("proposal__call")
+        .get(pk=assignment.pk)
+    )
+    if current.reviewer_id != reviewer.pk:
+        raise PermissionDenied
+    return current
+
+
+@transaction.atomic
+def declare_conflict(
+    *, reviewer: User, assignment: ReviewAssignment, conflict: bool, reason: str = ""
+) -> ReviewAssignment:
+    """The reviewer declares whether they have a conflict of interest; a conflict declines."""
+    current = _reviewers_assignment(reviewer, assignment)
+    if current.state != AssignmentState.AWAITING_DECLARATION:
+        raise ValidationError(_("You have declared this already."))
+    reason = reason.strip()
+    if conflict and not reason:
+        raise ValidationError(_("Please describe the conflict of interest."))
+    current.state = AssignmentState.DECLINED if conflict else AssignmentState.ACCEPTED
+    current.conflict_reason = reason if conflict else ""
+    current.declared_at = timezone.now()
+    current.save(update_fields=["state", "conflict_reason", "declared_at"])
+    audit(
+        actor=reviewer,
+        action="conflict_declared" if conflict else "no_conflict_declared",
+        proposal=current.proposal,
+        reason=reason,
+    )
+    return current
+
+
+@transaction.atomic
+def save_review(
+    *,
+    reviewer: User,
+    assignment: ReviewAssignment,
+    scores: dict[int, int],
+    comment: str,
+    recommendation: str,
+    submit: bool = False,
+) -> Review:
+    """Save the reviewer's scores (1-5 per criterion), comment and recommendation; with
+    `submit`, every criterion and a recommendation are required and the review is locked."""
+    current = _reviewers_assignment(reviewer, assignment)
+    if current.state == AssignmentState.SUBMITTED:
+        raise ValidationError(_("This review has been submitted and can no longer change."))
+    if current.state != AssignmentState.ACCEPTED:
+        raise ValidationError(_("Declare first whether you have a conflict of interest."))
+    criteria = {criterion.pk: criterion for criterion in current.proposal.call.criteria.all()}
+    unknown = set(scores) - set(criteria)
+    if unknown:
+        raise ValidationError(_("A score was given for a criterion of another call."))
+    if any(not isinstance(v, int) or not 1 <= v <= 5 for v in scores.values()):
+        raise ValidationError(_("Each score is a whole number from 1 to 5."))
+    if submit:
+        missing = [criteria[pk].name for pk in criteria if pk not in scores]
+        if missing:
+            raise ValidationError(
+                _("Score every criterion before submitting: %(missing)s.")
+                % {"missing": ", ".join(missing)}
+            )
+        if not recommendation:
+            raise ValidationError(_("Choose a recommendation before submitting."))
+    review, _created = Review.objects.get_or_create(assignment=current)
+    before = dict(review.scores.values_list("criterion_id", "value"))
+    for criterion_id, value in scores.items():
+        Score.objects.update_or_create(
+            review=review, criterion_id=criterion_id, defaults={"value": value}
+        )
+    review.scores.exclude(criterion_id__in=scores).delete()
+    review.comment = comment
+    review.recommendation = recommendation
+    if submit:
+        review.submitted_at = timezone.now()
+        current.state = AssignmentState.SUBMITTED
+        current.save(update_fields=["state"])
+    review.save()
+    changed = {
+        str(pk): [before.get(pk), scores.get(pk)]
+        for pk in set(before) | set(scores)
+        if before.get(pk) != scores.get(pk)
+    }
+    audit(
+        actor=reviewer,
+        action="review_submitted" if submit else "review_saved",
+        proposal=current.proposal,
+        score_changes=changed,
+        recommendation=recommendation,
+    )
+    return review

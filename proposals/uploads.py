@@ -25,7 +25,8 @@ def sanitise_file_name(name: str, *, max_length: int = 100) -> str:
         return "file"
     stem, dot, extension = base.rpartition(".")
     if dot and len(base) > max_length:
-        return stem[: max_length - len(extension) - 1] + "." + extension
+        extension = extension[:10]
+        return (stem[: max_length - len(extension) - 1] + "." + extension)[:max_length]
     return base[:max_length]
 
 

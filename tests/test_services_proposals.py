@@ -444,3 +444,19 @@ def _race(action, items):
     for thread in threads:
         thread.join()
     return results
+
+
+def test_an_extension_never_shortens_a_deadline(call, danang, staff):
+    DeadlineExtension.objects.create(
+        call=call,
+        city=danang,
+        closes_at=call.closes_at + datetime.timedelta(days=1),
+        reason="Flood",
+        granted_by=staff,
+    )
+    call.closes_at += datetime.timedelta(days=5)
+    call.save()
+    assert call.deadline_for(danang) == call.closes_at
+    from proposals.models import Call
+
+    assert Call.objects.with_deadline_for(danang.pk).get(pk=call.pk).deadline == call.closes_at

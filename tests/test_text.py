@@ -33,3 +33,8 @@ def test_sanitise_file_name_strips_paths_and_markup(given, shown):
 
 def test_sanitise_file_name_keeps_extension_when_shortening():
     assert sanitise_file_name("a" * 300 + ".pdf") == "a" * 96 + ".pdf"
+
+
+def test_sanitise_file_name_caps_a_long_extension():
+    name = sanitise_file_name("x." + "a" * 150)
+    assert len(name) <= 100 and name.startswith("x")

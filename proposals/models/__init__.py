@@ -1,4 +1,4 @@
-from .call import Call, CallQuerySet, DeadlineExtension, RubricCriterion, Stage
+from .call import Aggregation, Call, CallQuerySet, DeadlineExtension, RubricCriterion, Stage
 from .geo import (
     AscnStatus,
     City,
@@ -14,6 +14,7 @@ from .geo import (
 from .proposal import (
     BEFORE_DECISION,
     CITY_EDITABLE,
+    ELIGIBILITY_CHECKS,
     Attachment,
     AttachmentKind,
     FocusArea,
@@ -22,15 +23,32 @@ from .proposal import (
     Message,
     PartnerKind,
     Proposal,
+    ProposalRevision,
     ProposalSnapshot,
     ReferenceSequence,
     Sector,
     Status,
     StatusChange,
 )
+from .review import (
+    AssignmentState,
+    AuditEvent,
+    Recommendation,
+    Review,
+    ReviewAssignment,
+    Score,
+)
 from .user import User
 
 __all__ = [
+    "ELIGIBILITY_CHECKS",
+    "Aggregation",
+    "AssignmentState",
+    "AuditEvent",
+    "Recommendation",
+    "Review",
+    "ReviewAssignment",
+    "Score",
     "BEFORE_DECISION",
     "CITY_EDITABLE",
     "Attachment",
@@ -44,6 +62,7 @@ __all__ = [
     "Message",
     "PartnerKind",
     "Proposal",
+    "ProposalRevision",
     "ProposalSnapshot",
     "ReferenceSequence",
     "RubricCriterion",

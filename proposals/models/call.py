@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -16,6 +16,11 @@ class Stage(models.TextChoices):
     FORMATION_SURVEY = "formation_survey", _("Project formation survey")
     INVESTMENT = "investment", _("Investment promotion")
     CONSULTATION = "consultation", _("Consultation desk")
+
+
+class Aggregation(models.TextChoices):
+    MEAN = "mean", _("Mean")
+    MEDIAN = "median", _("Median")
 
 
 def default_reminder_days() -> list[int]:
@@ -43,7 +48,10 @@ class CallQuerySet(models.QuerySet):
         extension = DeadlineExtension.objects.filter(call=OuterRef("pk"), city=city_ref).values(
             "closes_at"
         )[:1]
-        return self.annotate(deadline=Coalesce(Subquery(extension), "closes_at"))
+        # An extension only ever gives more time, even if staff later move the call's close.
+        return self.annotate(
+            deadline=Greatest(Coalesce(Subquery(extension), "closes_at"), "closes_at")
+        )
 
 
 class Call(models.Model):
@@ -70,6 +78,13 @@ class Call(models.Model):
         _("reminders (days before closing)"),
         default=default_reminder_days,
         help_text=_("A list of whole days, e.g. [14, 7, 1]."),
+    )
+    score_aggregation = models.CharField(
+        _("how reviews are combined"),
+        max_length=10,
+        choices=Aggregation,
+        default=Aggregation.MEAN,
+        help_text=_("A proposal's score is the mean or the median of its reviews."),
     )
     is_published = models.BooleanField(
         _("published"), default=True, help_text=_("Unpublished calls are not listed publicly.")
@@ -116,7 +131,7 @@ class Call(models.Model):
     def deadline_for(self, city: City) -> datetime.datetime:
         """The closing instant for `city`: its own extension if staff granted one."""
         extension = self.extensions.filter(city=city).first()
-        return extension.closes_at if extension else self.closes_at
+        return max(extension.closes_at, self.closes_at) if extension else self.closes_at
 
     def is_open_for(self, city: City, now: datetime.datetime | None = None) -> bool:
         now = now or timezone.now()

@@ -76,6 +76,60 @@ BEFORE_DECISION = [
 COUNTS_TOWARDS_LIMIT = [s for s in Status.values if s not in (Status.DRAFT, Status.WITHDRAWN)]
 
 
+ELIGIBILITY_CHECKS = [
+    (
+        "applicant",
+        _("The applicant is a verified city, province or national body of an eligible country"),
+    ),
+    ("scope", _("The project fits the call's stage and scope")),
+    ("amount", _("The request is within the call's maximum and the budget adds up")),
+    ("documents", _("The concept note and other documents are complete and readable")),
+    ("partners", _("Japanese partners, where named, are plausible for the work")),
+]
+
+
+def staff_may(permission: str):
+    def check(proposal: "Proposal", user) -> bool:
+        return user.is_active and user.has_perm(f"proposals.{permission}")
+
+    check.__name__ = f"may_{permission}"
+    return check
+
+
+# Conditions of transitions: their docstrings are the messages shown when one does not hold.
+
+
+def eligibility_confirmed(proposal: "Proposal") -> bool:
+    """Every item of the eligibility checklist must be ticked first."""
+    return all(proposal.eligibility.get(key) for key, _label in ELIGIBILITY_CHECKS)
+
+
+def has_submitted_review(proposal: "Proposal") -> bool:
+    """At least one review must be submitted first."""
+    return proposal.assignments.filter(review__submitted_at__isnull=False).exists()
+
+
+def has_decision_letter(proposal: "Proposal") -> bool:
+    """A decision letter is required."""
+    return bool(proposal.decision_letter.strip())
+
+
+def has_approved_amount(proposal: "Proposal") -> bool:
+    """The approved amount must be set, and at most the requested amount."""
+    return (
+        proposal.approved_jpy is not None
+        and proposal.requested_jpy is not None
+        and 0 < proposal.approved_jpy <= proposal.requested_jpy
+    )
+
+
+def has_resubmission_due(proposal: "Proposal") -> bool:
+    """A resubmission deadline in the future is required."""
+    from django.utils import timezone
+
+    return proposal.resubmission_due is not None and proposal.resubmission_due > timezone.now()
+
+
 def is_lead(proposal: "Proposal", user) -> bool:
     return CityMembership.objects.filter(
         city_id=proposal.city_id, user_id=user.pk, role=MemberRole.LEAD
@@ -153,8 +207,15 @@ class Proposal(FSMModelMixin, models.Model):
     # Declaration
     declaration = models.BooleanField(_("declaration"), default=False)
 
-    # Set by staff only (the decision, in the review workflow).
+    # Set by staff only: screening and the decision.
+    eligibility = models.JSONField(_("eligibility checklist"), default=dict, blank=True)
+    resubmission_due = models.DateTimeField(_("resubmit by"), null=True, blank=True)
     approved_jpy = models.PositiveBigIntegerField(_("approved amount (JPY)"), null=True, blank=True)
+    decision_letter = models.TextField(_("decision letter"), blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     # Optimistic locking: a save based on an older version is refused.
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -175,6 +236,11 @@ class Proposal(FSMModelMixin, models.Model):
         verbose_name = _("proposal")
         verbose_name_plural = _("proposals")
         indexes = [models.Index(fields=["call", "city", "status"])]
+        permissions = [
+            ("screen_proposal", _("Can screen proposals and request revisions")),
+            ("assign_reviewers", _("Can assign reviewers")),
+            ("decide_proposal", _("Can shortlist, approve and reject proposals")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(requested_jpy__isnull=True)
@@ -252,7 +318,9 @@ class Proposal(FSMModelMixin, models.Model):
         need(_("Declaration"), self.declaration, _("the declaration, ticked"))
         return missing
 
-    # The transitions. Services call these (never assign status) and record a StatusChange.
+    # The workflow of SPEC.md, declared here and nowhere else: for each transition who may
+    # take it (permission) and what must hold first (conditions). Services take transitions
+    # through services.take_transition, which records a StatusChange and tells listeners.
 
     @transition(
         field=status,
@@ -262,6 +330,65 @@ class Proposal(FSMModelMixin, models.Model):
     )
     def submit(self) -> None:
         """A lead submits a complete proposal while the call is open for the city."""
+
+    @transition(
+        field=status,
+        source=Status.SUBMITTED,
+        target=Status.SCREENING,
+        permission=staff_may("screen_proposal"),
+    )
+    def screen(self) -> None:
+        """Staff take a submitted proposal into screening."""
+
+    @transition(
+        field=status,
+        source=Status.SCREENING,
+        target=Status.REVISION_REQUESTED,
+        permission=staff_may("screen_proposal"),
+        conditions=[has_resubmission_due],
+    )
+    def request_revision(self) -> None:
+        """Staff return the proposal to the city, with a message and a resubmission deadline."""
+
+    @transition(
+        field=status,
+        source=Status.SCREENING,
+        target=Status.UNDER_REVIEW,
+        permission=staff_may("screen_proposal"),
+        conditions=[eligibility_confirmed],
+    )
+    def send_to_review(self) -> None:
+        """Staff send an eligible proposal to the reviewers."""
+
+    @transition(
+        field=status,
+        source=Status.UNDER_REVIEW,
+        target=Status.SHORTLISTED,
+        permission=staff_may("decide_proposal"),
+        conditions=[has_submitted_review],
+    )
+    def shortlist(self) -> None:
+        """Staff shortlist a reviewed proposal."""
+
+    @transition(
+        field=status,
+        source=Status.SHORTLISTED,
+        target=Status.APPROVED,
+        permission=staff_may("decide_proposal"),
+        conditions=[has_approved_amount, has_decision_letter],
+    )
+    def approve(self) -> None:
+        """Staff approve a shortlisted proposal with an amount and a decision letter."""
+
+    @transition(
+        field=status,
+        source=[Status.SCREENING, Status.UNDER_REVIEW, Status.SHORTLISTED],
+        target=Status.REJECTED,
+        permission=staff_may("decide_proposal"),
+        conditions=[has_decision_letter],
+    )
+    def reject(self) -> None:
+        """Staff reject the proposal (as ineligible in screening, or after review) with a letter."""
 
     @transition(field=status, source=BEFORE_DECISION, target=Status.WITHDRAWN, permission=is_lead)
     def withdraw(self) -> None:
@@ -373,6 +500,27 @@ class ProposalSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.proposal} #{self.number}"
+
+
+class ProposalRevision(models.Model):
+    """The editable content of a draft at each saved version, so that a save based on an older
+    version can be merged field by field with what colleagues saved since."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    values = models.JSONField()
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    saved_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "version"], name="revision_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.proposal} v{self.version}"
 
 
 class ReferenceSequence(models.Model):

@@ -48,6 +48,15 @@ class User(AbstractUser):
     position = models.CharField(
         _("position"), max_length=200, blank=True, help_text=_("Your job title or office.")
     )
+    country = models.ForeignKey(
+        "proposals.Country",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("country"),
+        help_text=_("Where you work. Reviewers are not assigned proposals of their own country."),
+    )
     language = models.CharField(
         _("preferred language"),
         max_length=10,

@@ -54,7 +54,10 @@ def call_detail(request, code):
             .select_related("country")
             .order_by("name")
         )
-        deadlines = {e.city_id: e.closes_at for e in call.extensions.filter(city__in=cities)}
+        deadlines = {
+            e.city_id: max(e.closes_at, call.closes_at)
+            for e in call.extensions.filter(city__in=cities)
+        }
         for city in cities:
             city.deadline = deadlines.get(city.pk, call.closes_at)
             city.refusals = services.drafting_refusals(

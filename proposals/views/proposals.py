@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.http import FileResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,7 +38,11 @@ def my_proposals(request):
     proposals = (
         Proposal.objects.filter(city__memberships__user=request.user)
         .select_related("call", "city__country")
-        .annotate(deadline=Coalesce(Subquery(extension), F("call__closes_at")))
+        .annotate(
+            deadline=Greatest(
+                Coalesce(Subquery(extension), F("call__closes_at")), "call__closes_at"
+            )
+        )
         .order_by("-updated_at")
     )
     return render(request, "proposals/list.html", {"proposals": proposals, "now": timezone.now()})
@@ -67,6 +71,7 @@ def proposal_detail(request, code):
             "attachments": proposal.attachments.all(),
             "partners": proposal.partners.all(),
             "deadline": proposal.call.deadline_for(proposal.city),
+            "now": timezone.now(),
             "missing": proposal.missing_for_submission() if editable else [],
             "can_edit": editable,
             "can_submit": editable and is_city_lead(request.user, proposal.city),
@@ -77,32 +82,25 @@ def proposal_detail(request, code):
     )
 
 
-def _describe_conflict(current: Proposal, form: ProposalForm, partners) -> list[tuple[str, str]]:
-    """The fields whose stored value differs from what the official posted: (label, stored)."""
-    differences = []
-    for name, value in form.cleaned_data.items():
-        if name == "base_version":
+def _describe_conflict(current: Proposal, form: ProposalForm, names: list[str]) -> list:
+    """(label, what is stored now) for each field changed differently by a colleague."""
+    described = []
+    for name in names:
+        if name == "partners":
+            stored = "; ".join(p.name for p in current.partners.all()) or "—"
+            described.append((_("Japanese partners"), stored))
             continue
         field = form.fields[name]
-        stored = getattr(current, name)
+        value = getattr(current, name)
         if name in ("focus_areas", "sectors"):
-            stored_set, posted_set = set(stored.all()), set(value)
-            if stored_set != posted_set:
-                shown = ", ".join(str(item) for item in stored.all()) or "—"
-                differences.append((field.label, shown))
-            continue
-        if name == "instruments":
-            if sorted(stored) != sorted(value):
-                labels = dict(field.choices)
-                differences.append((field.label, ", ".join(labels[i] for i in stored) or "—"))
-            continue
-        if (stored or None) != (value or None):
-            differences.append((field.label, "—" if stored in (None, "") else str(stored)))
-    stored_partners = list(current.partners.values("name", "kind", "role"))
-    if stored_partners != partner_rows(partners):
-        shown = "; ".join(p["name"] for p in stored_partners) or "—"
-        differences.append((_("Japanese partners"), shown))
-    return differences
+            stored = ", ".join(str(item) for item in value.all())
+        elif name == "instruments":
+            labels = dict(field.choices)
+            stored = ", ".join(str(labels.get(item, item)) for item in value)
+        else:
+            stored = "" if value is None else str(value)
+        described.append((field.label, stored or "—"))
+    return described
 
 
 def _saved_message(proposal: Proposal) -> str:
@@ -142,28 +140,45 @@ def proposal_edit(request, code):
                     partners=partner_rows(partners),
                 )
             except services.StaleProposal as exc:
-                current = exc.proposal
-                conflict = {
-                    "by": current.updated_by,
-                    "at": current.updated_at,
-                    "fields": _describe_conflict(current, form, partners),
-                }
                 if autosave:
                     return JsonResponse(
                         {
                             "message": _(
-                                "Not saved: a colleague saved this draft meanwhile. Reload the "
-                                "page to see their changes."
+                                "Not saved: a colleague changed the same part meanwhile. Press "
+                                "“Save draft” to see both versions."
                             ),
                             "conflict": True,
                         },
                         status=409,
                     )
-                # Keep what the official typed; saving again now is a deliberate choice.
-                data = request.POST.copy()
-                data["base_version"] = current.version
-                form = ProposalForm(data, instance=current, call=current.call)
-                form.is_valid()
+                current = exc.proposal
+                conflict = {
+                    "by": current.updated_by,
+                    "at": current.updated_at,
+                    "fields": _describe_conflict(current, form, exc.conflicts),
+                }
+                # Show the stored draft, with this official's text in the conflicting fields;
+                # saving again is then a deliberate choice, and nothing else is overwritten.
+                mine = {
+                    name: form.cleaned_data[name] for name in exc.conflicts if name in form.fields
+                }
+                form = ProposalForm(
+                    instance=current,
+                    call=current.call,
+                    initial={**mine, "base_version": current.version},
+                )
+                partner_initial = (
+                    partner_rows(partners)
+                    if "partners" in exc.conflicts
+                    else list(current.partners.values("name", "kind", "role"))
+                )
+                partners = PartnerFormSet(prefix="partners", initial=partner_initial)
+                proposal = current
+            except ValidationError as exc:
+                if autosave:
+                    return JsonResponse({"message": " ".join(exc.messages)}, status=409)
+                messages.error(request, " ".join(exc.messages))
+                return redirect("proposal_detail", code=proposal.code)
             else:
                 if autosave:
                     return JsonResponse(
@@ -196,6 +211,7 @@ def proposal_edit(request, code):
             "attachment_form": AttachmentForm(),
             "missing": proposal.missing_for_submission(),
             "deadline": proposal.call.deadline_for(proposal.city),
+            "now": timezone.now(),
         },
     )
 

@@ -1,5 +1,6 @@
 // Saves a draft form a few seconds after the official stops typing. Without JavaScript the
-// "Save draft" button does the same; the server refuses a save based on an outdated copy.
+// "Save draft" button does the same. The server merges a save with colleagues' changes and
+// refuses one that would overwrite them; then automatic saving pauses until "Save draft".
 (function () {
   "use strict";
   document.querySelectorAll("form[data-autosave]").forEach(function (form) {
@@ -9,12 +10,15 @@
     var saving = false;
     var again = false;
     var submitAfter = false;
+    var paused = false;
+    var dirty = false;
 
     function show(text) {
       if (status) status.textContent = text;
     }
 
     function save() {
+      if (paused) return;
       if (saving) { again = true; return; }
       saving = true;
       var data = new FormData(form);
@@ -26,7 +30,12 @@
         headers: { "X-Requested-With": "fetch", "Accept": "application/json" }
       }).then(function (response) {
         return response.json().then(function (body) {
-          if (response.ok && version) version.value = body.version;
+          if (response.ok) {
+            if (version) version.value = body.version;
+            dirty = again;
+          } else if (body.conflict) {
+            paused = true;
+          }
           show(body.message);
         });
       }).catch(function () {
@@ -39,16 +48,24 @@
     }
 
     // A click on "Save draft" while an automatic save is on its way waits for it, so that
-    // the two do not race and the second is not refused as based on an outdated copy.
+    // the two do not race.
     form.addEventListener("submit", function (event) {
       clearTimeout(timer);
+      dirty = false;
       if (saving) { event.preventDefault(); submitAfter = true; }
     });
 
     form.addEventListener("input", function () {
+      dirty = true;
       clearTimeout(timer);
+      if (paused) return;
       show(form.dataset.pendingMessage || "Unsaved changes…");
       timer = setTimeout(save, 2000);
+    });
+
+    // Leaving the page (another link, an upload form) with unsaved text asks first.
+    window.addEventListener("beforeunload", function (event) {
+      if (dirty) { event.preventDefault(); event.returnValue = ""; }
     });
   });
 })();

@@ -497,3 +497,99 @@ def test_access_matrix(
             1,
             0,
         )
+
+
+def test_saves_on_different_parts_merge(draft, danang_lead, danang_editor):
+    lead, editor = Client(), Client()
+    lead.force_login(danang_lead)
+    editor.force_login(danang_editor)
+    url = reverse("proposal_edit", args=[draft.code])
+    base = edit_data(draft, summary=draft.summary)  # both opened the same version
+
+    lead.post(url, {**base, "title": "The lead's title"})
+    response = editor.post(url, {**base, "summary": "The editor's summary"})
+
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert (draft.title, draft.summary) == ("The lead's title", "The editor's summary")
+
+
+def test_conflict_page_keeps_theirs_elsewhere_and_pauses_autosave(
+    draft, danang_lead, danang_editor
+):
+    lead, editor = Client(), Client()
+    lead.force_login(danang_lead)
+    editor.force_login(danang_editor)
+    url = reverse("proposal_edit", args=[draft.code])
+    base = edit_data(draft, summary=draft.summary)
+    lead.post(url, {**base, "title": "Lead title", "summary": "Lead summary"})
+    response = editor.post(url, {**base, "title": "Editor title"})
+    form = response.context["form"]
+    assert (form["title"].value(), form["summary"].value()) == ("Editor title", "Lead summary")
+    assert [label for label, _stored in response.context["conflict"]["fields"]] == ["Title"]
+    assert "data-autosave=" not in response.content.decode()
+
+
+def test_save_after_submission_by_a_colleague_is_refused_cleanly(
+    client, draft, danang_editor, danang_lead
+):
+    client.force_login(danang_editor)
+    url = reverse("proposal_edit", args=[draft.code])
+    page = client.get(url)  # the editor opens the draft
+    services.submit_proposal(user=danang_lead, proposal=draft)
+    response = client.post(url, edit_data(draft, title="Late"), HTTP_X_REQUESTED_WITH="fetch")
+    assert response.status_code == 409
+    assert response.json()["message"] == "This proposal can no longer be edited."
+    assert page.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "error"),
+    [
+        (
+            {"duration_months": "0"},
+            "duration_months",
+            "Ensure this value is greater than or equal to 1.",
+        ),
+        (
+            {"duration_months": "99999"},
+            "duration_months",
+            "Ensure this value is less than or equal to 120.",
+        ),
+        (
+            {"total_cost_jpy": "10000000000000001"},
+            "total_cost_jpy",
+            "Ensure this value is less than or equal to 1000000000000000.",
+        ),
+        ({"contact_email": "not an email"}, "contact_email", "Enter a valid email address."),
+    ],
+)
+def test_edit_refuses_out_of_range_values(client, draft, danang_lead, changes, field, error):
+    client.force_login(danang_lead)
+    response = client.post(reverse("proposal_edit", args=[draft.code]), edit_data(draft, **changes))
+    assert response.context["form"].errors[field] == [error]
+
+
+def test_partner_formset_is_capped(client, draft, danang_lead):
+    data = edit_data(draft, **{"partners-TOTAL_FORMS": "25"})
+    for n in range(25):
+        data.update(
+            {
+                f"partners-{n}-name": f"P{n}",
+                f"partners-{n}-kind": "company",
+                f"partners-{n}-role": "r",
+            }
+        )
+    client.force_login(danang_lead)
+    response = client.post(reverse("proposal_edit", args=[draft.code]), data)
+    assert response.status_code == 200
+    assert draft.partners.count() == 1
+
+
+def test_staff_cannot_delete_a_proposal(client, draft, staff):
+    client.force_login(staff)
+    response = client.post(
+        reverse("admin:proposals_proposal_delete", args=[draft.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 403
+    assert Proposal.objects.filter(pk=draft.pk).exists()

@@ -1,0 +1,145 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .call import RubricCriterion
+from .proposal import Proposal
+
+
+class AssignmentState(models.TextChoices):
+    AWAITING_DECLARATION = "awaiting", _("Conflict of interest not declared yet")
+    ACCEPTED = "accepted", _("Reviewing")
+    DECLINED = "declined", _("Declined: conflict of interest")
+    SUBMITTED = "submitted", _("Review submitted")
+
+
+class AssignmentQuerySet(models.QuerySet):
+    def for_reviewer(self, user) -> "AssignmentQuerySet":
+        return self.filter(reviewer=user)
+
+    def active(self) -> "AssignmentQuerySet":
+        return self.exclude(state=AssignmentState.DECLINED)
+
+
+class ReviewAssignment(models.Model):
+    """An MLIT reviewer asked to review one proposal by a due date."""
+
+    proposal = models.ForeignKey(
+        Proposal, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("proposal")
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="assignments",
+        verbose_name=_("reviewer"),
+    )
+    due = models.DateField(_("review due"))
+    state = models.CharField(
+        _("state"),
+        max_length=10,
+        choices=AssignmentState,
+        default=AssignmentState.AWAITING_DECLARATION,
+        db_index=True,
+    )
+    conflict_reason = models.TextField(_("conflict of interest"), blank=True)
+    declared_at = models.DateTimeField(_("declared at"), null=True, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("assigned by"),
+    )
+    assigned_at = models.DateTimeField(_("assigned at"), auto_now_add=True)
+
+    objects = AssignmentQuerySet.as_manager()
+    State = AssignmentState
+
+    class Meta:
+        ordering = ["due", "pk"]
+        verbose_name = _("review assignment")
+        verbose_name_plural = _("review assignments")
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "reviewer"], name="one_assignment_each"),
+            models.CheckConstraint(
+                condition=~Q(state="declined") | ~Q(conflict_reason=""),
+                name="declined_assignment_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} → {self.proposal}"
+
+
+class Recommendation(models.TextChoices):
+    FUND = "fund", _("Fund")
+    FUND_WITH_CHANGES = "fund_with_changes", _("Fund with changes")
+    DO_NOT_FUND = "do_not_fund", _("Do not fund")
+
+
+class Review(models.Model):
+    """A reviewer's scores of one proposal; locked once submitted."""
+
+    assignment = models.OneToOneField(
+        ReviewAssignment, on_delete=models.CASCADE, related_name="review"
+    )
+    comment = models.TextField(_("comment to programme staff"), blank=True, max_length=10000)
+    recommendation = models.CharField(
+        _("recommendation"), max_length=20, choices=Recommendation, blank=True
+    )
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("last saved"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("review")
+        verbose_name_plural = _("reviews")
+
+    def __str__(self) -> str:
+        return f"Review of {self.assignment.proposal} by {self.assignment.reviewer}"
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.submitted_at is not None
+
+
+class Score(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="scores")
+    criterion = models.ForeignKey(RubricCriterion, on_delete=models.PROTECT, related_name="+")
+    value = models.PositiveSmallIntegerField(
+        _("score"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+
+    class Meta:
+        verbose_name = _("score")
+        verbose_name_plural = _("scores")
+        constraints = [
+            models.UniqueConstraint(fields=["review", "criterion"], name="one_score_per_criterion"),
+            models.CheckConstraint(condition=Q(value__gte=1, value__lte=5), name="score_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion.name}: {self.value}"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which proposal, and when: assignments, declarations, scores, decisions."""
+
+    proposal = models.ForeignKey(
+        Proposal, on_delete=models.CASCADE, related_name="audit_events", null=True, blank=True
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(_("action"), max_length=40, db_index=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
