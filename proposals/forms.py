@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
+    ELIGIBILITY_CHECKS,
     AttachmentKind,
     City,
     CityKind,
@@ -14,6 +15,7 @@ from .models import (
     JapanesePartner,
     JoinRequest,
     Proposal,
+    Recommendation,
     User,
 )
 from .uploads import PDF, check_upload, sanitise_file_name
@@ -306,3 +308,153 @@ class MessageForm(forms.Form):
     body = forms.CharField(
         label=_("Your message"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
     )
+
+
+# Review workflow (admin panel) -----------------------------------------------------------------
+
+
+class EligibilityForm(forms.Form):
+    def __init__(self, *args, checks, **kwargs):
+        super().__init__(*args, **kwargs)
+        for key, label in ELIGIBILITY_CHECKS:
+            self.fields[key] = forms.BooleanField(label=label, required=False)
+        self.initial.update({key: bool(checks.get(key)) for key, _label in ELIGIBILITY_CHECKS})
+
+
+class RevisionForm(forms.Form):
+    message = forms.CharField(
+        label=_("What the city should change"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=5000,
+        help_text=_("Shown to the city's members."),
+    )
+    due = forms.DateTimeField(
+        label=_("Resubmit by (JST)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text=_("Japan Standard Time."),
+    )
+
+    def clean_due(self):
+        import zoneinfo
+
+        from django.utils import timezone
+
+        due = self.cleaned_data["due"]
+        # The staff enter Japanese time; store it in UTC.
+        due = due.replace(tzinfo=zoneinfo.ZoneInfo("Asia/Tokyo"))
+        if due <= timezone.now():
+            raise forms.ValidationError(_("The deadline must be in the future."))
+        return due
+
+
+class LetterForm(forms.Form):
+    letter = forms.CharField(
+        label=_("Decision letter"),
+        widget=forms.Textarea(attrs={"rows": 8}),
+        max_length=20000,
+        help_text=_("Sent to the city and shown on its proposal page."),
+    )
+
+
+class ApproveForm(LetterForm):
+    amount = forms.IntegerField(label=_("Approved amount (JPY)"), min_value=1)
+
+    def __init__(self, *args, requested: int | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requested = requested
+        if requested:
+            self.fields["amount"].initial = requested
+            self.fields["amount"].help_text = _("At most the requested ¥%(amount)s.") % {
+                "amount": f"{requested:,}"
+            }
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if self.requested is not None and amount > self.requested:
+            raise forms.ValidationError(
+                _("At most the requested ¥%(amount)s.") % {"amount": f"{self.requested:,}"}
+            )
+        return amount
+
+
+class AssignForm(forms.Form):
+    reviewers = forms.ModelMultipleChoiceField(
+        label=_("Reviewers"), queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
+    due = forms.DateField(label=_("Review due"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, pool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reviewers"].queryset = pool
+
+
+class AutoAssignForm(forms.Form):
+    per_proposal = forms.IntegerField(
+        label=_("Reviewers per proposal"), min_value=1, max_value=10, initial=2
+    )
+    due = forms.DateField(label=_("Review due"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class ConflictForm(forms.Form):
+    conflict = forms.TypedChoiceField(
+        label=_("Do you have a conflict of interest with this proposal?"),
+        choices=[("no", _("No, I have no conflict of interest")), ("yes", _("Yes, I have one"))],
+        widget=forms.RadioSelect,
+        coerce=lambda value: value == "yes",
+    )
+    reason = forms.CharField(
+        label=_("If yes: what is the conflict?"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=2000,
+        help_text=_("For example: you advise the city, or work for one of its partners."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("conflict") and not cleaned.get("reason", "").strip():
+            self.add_error("reason", _("Please describe the conflict of interest."))
+        return cleaned
+
+
+class ReviewForm(forms.Form):
+    """One 1-5 score per criterion of the call, a comment to staff and a recommendation."""
+
+    comment = forms.CharField(
+        label=_("Comment to programme staff"),
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        max_length=10000,
+    )
+    recommendation = forms.ChoiceField(
+        label=_("Recommendation"),
+        choices=[("", "—"), *Recommendation.choices],
+        required=False,
+    )
+
+    SCORE_CHOICES = [("", "—")] + [(str(n), str(n)) for n in range(1, 6)]
+
+    def __init__(self, *args, criteria, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.criteria = list(criteria)
+        for criterion in self.criteria:
+            self.fields[f"score_{criterion.pk}"] = forms.TypedChoiceField(
+                label=f"{criterion.name} (×{criterion.weight.normalize()})",
+                help_text=criterion.description,
+                choices=self.SCORE_CHOICES,
+                coerce=int,
+                empty_value=None,
+                required=False,
+                widget=forms.RadioSelect,
+            )
+        self.order_fields([f"score_{c.pk}" for c in self.criteria] + ["comment", "recommendation"])
+
+    def scores(self) -> dict[int, int]:
+        return {
+            criterion.pk: self.cleaned_data[f"score_{criterion.pk}"]
+            for criterion in self.criteria
+            if self.cleaned_data.get(f"score_{criterion.pk}") is not None
+        }
+
+    def score_fields(self):
+        return [self[f"score_{criterion.pk}"] for criterion in self.criteria]

@@ -221,6 +221,7 @@ def test_staff_grant_an_extension_in_the_call_admin(client, staff, call, danang)
             "max_request_jpy",
             "envelope_jpy",
             "max_proposals_per_city",
+            "score_aggregation",
         )
     }
     data.update(

@@ -308,6 +308,8 @@ def test_staff_answer_from_the_admin(client, draft, staff):
             "attachments-INITIAL_FORMS": "0",
             "status_changes-TOTAL_FORMS": "0",
             "status_changes-INITIAL_FORMS": "0",
+            "assignments-TOTAL_FORMS": "0",
+            "assignments-INITIAL_FORMS": "0",
             "messages-TOTAL_FORMS": "1",
             "messages-INITIAL_FORMS": "0",
             "messages-0-body": "We received your draft.",

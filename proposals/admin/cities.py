@@ -10,22 +10,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import services
-from .forms import RejectionForm
-from .models import (
-    Attachment,
-    Call,
+from .. import services
+from ..forms import RejectionForm
+from ..models import (
     City,
     CityMembership,
     Country,
-    DeadlineExtension,
-    JapanesePartner,
     JoinRequest,
     JoinRequestStatus,
-    Message,
-    Proposal,
-    RubricCriterion,
-    StatusChange,
     User,
     normalise_name,
 )
@@ -274,161 +266,3 @@ class JoinRequestAdmin(admin.ModelAdmin):
     @admin.action(description=_("Decline the selected join requests"), permissions=["change"])
     def decline_selected(self, request, queryset):
         self._decide(request, queryset, approve=False)
-
-
-class RubricInline(admin.TabularInline):
-    model = RubricCriterion
-    extra = 1
-    fields = ["position", "name", "description", "weight"]
-
-
-class ExtensionInline(admin.TabularInline):
-    model = DeadlineExtension
-    extra = 0
-    fields = ["city", "closes_at", "reason", "granted_by", "granted_at"]
-    readonly_fields = ["granted_by", "granted_at"]
-    autocomplete_fields = ["city"]
-
-
-@admin.register(Call)
-class CallAdmin(admin.ModelAdmin):
-    list_display = ["title", "stage", "opens_at", "closes_at", "max_request_jpy", "is_published"]
-    list_filter = ["stage", "is_published"]
-    search_fields = ["title", "code"]
-    filter_horizontal = ["eligible_countries"]
-    inlines = [RubricInline, ExtensionInline]
-    readonly_fields = ["code"]
-    fieldsets = [
-        (None, {"fields": ["code", "title", "stage", "description", "is_published"]}),
-        (_("Dates (UTC)"), {"fields": ["opens_at", "closes_at", "review_due", "reminder_days"]}),
-        (
-            _("Eligibility and money"),
-            {
-                "fields": [
-                    "eligible_countries",
-                    "max_request_jpy",
-                    "envelope_jpy",
-                    "max_proposals_per_city",
-                ]
-            },
-        ),
-    ]
-
-    def save_formset(self, request, form, formset, change):
-        # An extension records who granted it.
-        instances = formset.save(commit=False)
-        for obj in formset.deleted_objects:
-            obj.delete()
-        for instance in instances:
-            if isinstance(instance, DeadlineExtension):
-                instance.granted_by = request.user
-                self.log_change(
-                    request,
-                    form.instance,
-                    f"Extension for {instance.city} until {instance.closes_at:%Y-%m-%d %H:%M} UTC: "
-                    f"{instance.reason}",
-                )
-            instance.save()
-        formset.save_m2m()
-
-
-class PartnerInline(admin.TabularInline):
-    model = JapanesePartner
-    extra = 0
-    fields = ["name", "kind", "role"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class AttachmentInline(admin.TabularInline):
-    model = Attachment
-    extra = 0
-    fields = ["download", "kind", "size", "uploaded_at"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=_("file"))
-    def download(self, attachment):
-        url = reverse("proposal_attachment", args=[attachment.proposal.code, attachment.code])
-        return format_html('<a href="{}">{}</a>', url, attachment.name)
-
-
-class StatusChangeInline(admin.TabularInline):
-    model = StatusChange
-    extra = 0
-    fields = ["created_at", "from_status", "to_status", "actor", "message", "is_public"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class MessageInline(admin.StackedInline):
-    """Staff answer the city's questions here; earlier messages cannot be changed."""
-
-    model = Message
-    extra = 1
-    fields = ["body"]
-    can_delete = False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Proposal)
-class ProposalAdmin(admin.ModelAdmin):
-    list_display = [
-        "reference_code",
-        "title",
-        "city",
-        "call",
-        "status",
-        "requested_jpy",
-        "submitted_at",
-    ]
-    list_filter = ["status", "call", "city__country"]
-    list_select_related = ["city__country", "call"]
-    search_fields = ["reference_code", "title", "city__name", "code"]
-    inlines = [PartnerInline, AttachmentInline, StatusChangeInline, MessageInline]
-    readonly_fields = [
-        "code",
-        "reference_code",
-        "status",
-        "call",
-        "city",
-        "submitted_at",
-        "created_at",
-        "updated_at",
-        "updated_by",
-        "title",
-        "summary",
-        "requested_jpy",
-        "approved_jpy",
-    ]
-    fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Proposals are the programme's record: withdrawn or rejected, never deleted.
-        return False
-
-    def save_model(self, request, obj, form, change):
-        # Every field here is read-only; saving the row would only risk undoing a city's save
-        # or a transition taken meanwhile. Messages are saved by save_formset.
-        pass
-
-    def save_formset(self, request, form, formset, change):
-        if formset.model is not Message:
-            return super().save_formset(request, form, formset, change)
-        for message in formset.save(commit=False):
-            services.post_message(user=request.user, proposal=form.instance, body=message.body)
-        return None

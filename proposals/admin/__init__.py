@@ -1,0 +1,3 @@
+"""The admin panel, where programme staff and MLIT reviewers work."""
+
+from . import calls, cities, proposals, reviews  # noqa: F401  (registers the model admins)

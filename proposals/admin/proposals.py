@@ -1,0 +1,581 @@
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Sum,
+)
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .. import scoring, services
+from ..forms import (
+    ApproveForm,
+    AssignForm,
+    AutoAssignForm,
+    EligibilityForm,
+    LetterForm,
+    RevisionForm,
+)
+from ..models import (
+    AssignmentState,
+    Attachment,
+    JapanesePartner,
+    Message,
+    Proposal,
+    Review,
+    ReviewAssignment,
+    Score,
+    StatusChange,
+)
+from ..scoring import DISAGREEMENT_SPREAD, weighted_score
+
+
+class PartnerInline(admin.TabularInline):
+    model = JapanesePartner
+    extra = 0
+    fields = ["name", "kind", "role"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AttachmentInline(admin.TabularInline):
+    model = Attachment
+    extra = 0
+    fields = ["download", "kind", "size", "uploaded_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("file"))
+    def download(self, attachment):
+        url = reverse("proposal_attachment", args=[attachment.proposal.code, attachment.code])
+        return format_html('<a href="{}">{}</a>', url, attachment.name)
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = StatusChange
+    extra = 0
+    fields = ["created_at", "from_status", "to_status", "actor", "message", "is_public"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class MessageInline(admin.StackedInline):
+    """Staff answer the city's questions here; earlier messages cannot be changed."""
+
+    model = Message
+    extra = 1
+    fields = ["body"]
+    can_delete = False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AssignmentInline(admin.TabularInline):
+    """The proposal's reviewers, their declarations and scores (for staff)."""
+
+    model = ReviewAssignment
+    extra = 0
+    fields = [
+        "reviewer",
+        "due",
+        "state",
+        "conflict_reason",
+        "weighted",
+        "recommendation",
+        "comment",
+    ]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("reviewer", "review")
+            .prefetch_related(
+                Prefetch("review__scores", queryset=Score.objects.select_related("criterion"))
+            )
+        )
+
+    @admin.display(description=_("weighted score"))
+    def weighted(self, assignment):
+        review = getattr(assignment, "review", None)
+        scores = list(review.scores.all()) if review and review.is_submitted else []
+        if not scores:
+            return "—"
+        return f"{weighted_score([(s.criterion.weight, s.value) for s in scores]):.2f}"
+
+    @admin.display(description=_("recommendation"))
+    def recommendation(self, assignment):
+        review = getattr(assignment, "review", None)
+        return review.get_recommendation_display() if review and review.is_submitted else "—"
+
+    @admin.display(description=_("comment"))
+    def comment(self, assignment):
+        review = getattr(assignment, "review", None)
+        return review.comment if review and review.is_submitted else "—"
+
+
+def _weighted_per_review():
+    """Each submitted review's weighted score, as a subquery over one proposal's reviews."""
+    weighted = ExpressionWrapper(
+        Sum(F("scores__value") * F("scores__criterion__weight")) / Sum("scores__criterion__weight"),
+        output_field=FloatField(),
+    )
+    return (
+        Review.objects.filter(assignment__proposal=OuterRef("pk"), submitted_at__isnull=False)
+        .values("pk")
+        .annotate(weighted=weighted)
+    )
+
+
+@admin.register(Proposal)
+class ProposalAdmin(admin.ModelAdmin):
+    list_display = [
+        "reference_code",
+        "title",
+        "city",
+        "call",
+        "status",
+        "reviews",
+        "mean_score",
+        "spread",
+        "requested_jpy",
+    ]
+    list_filter = ["status", "call", "city__country"]
+    list_select_related = ["city__country", "call"]
+    search_fields = ["reference_code", "title", "city__name", "code"]
+    inlines = [PartnerInline, AttachmentInline, AssignmentInline, StatusChangeInline, MessageInline]
+    readonly_fields = [
+        "code",
+        "reference_code",
+        "status",
+        "call",
+        "city",
+        "submitted_at",
+        "created_at",
+        "updated_at",
+        "updated_by",
+        "title",
+        "summary",
+        "requested_jpy",
+        "approved_jpy",
+        "resubmission_due",
+        "decision_letter",
+        "decided_by",
+        "decided_at",
+        "workflow_links",
+    ]
+    fields = readonly_fields
+    actions = [
+        "screen_selected",
+        "send_to_review_selected",
+        "assign_selected",
+        "auto_assign_selected",
+        "shortlist_selected",
+        "reject_selected",
+    ]
+
+    def get_queryset(self, request):
+        per_review = _weighted_per_review()
+        submitted = Q(assignments__review__submitted_at__isnull=False)
+        active = ~Q(assignments__state=AssignmentState.DECLINED)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _reviews=Count("assignments", filter=submitted, distinct=True),
+                _assigned=Count("assignments", filter=active, distinct=True),
+                _mean=Subquery(
+                    Score.objects.filter(
+                        review__assignment__proposal=OuterRef("pk"),
+                        review__submitted_at__isnull=False,
+                    )
+                    .values("review__assignment__proposal")
+                    .annotate(
+                        mean=ExpressionWrapper(
+                            Sum(F("value") * F("criterion__weight")) / Sum("criterion__weight"),
+                            output_field=FloatField(),
+                        )
+                    )
+                    .values("mean")
+                ),
+                _low=Subquery(per_review.order_by("weighted").values("weighted")[:1]),
+                _high=Subquery(per_review.order_by("-weighted").values("weighted")[:1]),
+            )
+        )
+
+    @admin.display(description=_("reviews"), ordering="_reviews")
+    def reviews(self, proposal):
+        return f"{proposal._reviews} / {proposal._assigned}"
+
+    @admin.display(description=_("mean score"), ordering="_mean")
+    def mean_score(self, proposal):
+        return "—" if proposal._mean is None else f"{proposal._mean:.2f}"
+
+    @admin.display(description=_("spread"))
+    def spread(self, proposal):
+        if proposal._low is None:
+            return "—"
+        spread = proposal._high - proposal._low
+        if spread > DISAGREEMENT_SPREAD:
+            return format_html(
+                '<strong class="disagreement">{} ⚠ {}</strong>', f"{spread:.2f}", _("disagreement")
+            )
+        return f"{spread:.2f}"
+
+    @admin.display(description=_("workflow"))
+    def workflow_links(self, proposal):
+        links = [
+            (reverse("admin:proposals_proposal_screening", args=[proposal.pk]), _("Screening")),
+            (reverse("admin:proposals_proposal_decision", args=[proposal.pk]), _("Decision")),
+            (reverse("admin:proposals_proposal_versions", args=[proposal.pk]), _("Versions")),
+            (
+                reverse("admin:proposals_call_ranking", args=[proposal.call_id]),
+                _("Ranking of the call"),
+            ),
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Proposals are the programme's record: withdrawn or rejected, never deleted.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Every field here is read-only; saving the row would only risk undoing a city's save
+        # or a transition taken meanwhile. Messages are saved by save_formset.
+        pass
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Message:
+            return super().save_formset(request, form, formset, change)
+        for message in formset.save(commit=False):
+            services.post_message(user=request.user, proposal=form.instance, body=message.body)
+        return None
+
+    # Workflow: every change goes through a service, which takes the declared transition.
+
+    def _each(self, request, queryset, action, done_message):
+        done = 0
+        for proposal in queryset:
+            try:
+                action(proposal)
+            except (ValidationError, PermissionDenied) as exc:
+                reason = (
+                    " ".join(exc.messages) if isinstance(exc, ValidationError) else _("not allowed")
+                )
+                self.message_user(request, f"{proposal}: {reason}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Take into screening"), permissions=["screen"])
+    def screen_selected(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda p: services.screen_proposal(actor=request.user, proposal=p),
+            _("%(count)d proposal(s) in screening."),
+        )
+
+    @admin.action(description=_("Send to review (eligible)"), permissions=["screen"])
+    def send_to_review_selected(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda p: services.send_to_review(actor=request.user, proposal=p),
+            _("%(count)d proposal(s) sent to review."),
+        )
+
+    @admin.action(description=_("Shortlist"), permissions=["decide"])
+    def shortlist_selected(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda p: services.shortlist_proposal(actor=request.user, proposal=p),
+            _("%(count)d proposal(s) shortlisted."),
+        )
+
+    def _intermediate(
+        self,
+        request,
+        queryset,
+        form,
+        action,
+        title,
+        template="admin/proposals/proposal/action_form.html",
+    ):
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.model._meta,
+                "proposals": queryset,
+                "form": form,
+                "action": action,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description=_("Assign reviewers…"), permissions=["assign"])
+    def assign_selected(self, request, queryset):
+        form = AssignForm(
+            request.POST if "apply" in request.POST else None,
+            pool=services.reviewer_pool().order_by("email"),
+        )
+        if form.is_bound and form.is_valid():
+            made, skipped = services.assign_reviewers(
+                actor=request.user,
+                proposals=list(queryset),
+                reviewers=list(form.cleaned_data["reviewers"]),
+                due=form.cleaned_data["due"],
+            )
+            self._report_assignments(request, made, skipped)
+            return None
+        return self._intermediate(request, queryset, form, "assign_selected", _("Assign reviewers"))
+
+    @admin.action(description=_("Auto-assign reviewers…"), permissions=["assign"])
+    def auto_assign_selected(self, request, queryset):
+        form = AutoAssignForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            made, skipped = services.auto_assign(
+                actor=request.user,
+                proposals=list(queryset),
+                per_proposal=form.cleaned_data["per_proposal"],
+                due=form.cleaned_data["due"],
+            )
+            self._report_assignments(request, made, skipped)
+            return None
+        return self._intermediate(
+            request, queryset, form, "auto_assign_selected", _("Auto-assign reviewers")
+        )
+
+    def _report_assignments(self, request, made, skipped):
+        self.message_user(
+            request,
+            ngettext("%(count)d assignment made.", "%(count)d assignments made.", len(made))
+            % {"count": len(made)},
+            messages.SUCCESS,
+        )
+        for reason in skipped:
+            self.message_user(request, reason, messages.WARNING)
+
+    @admin.action(description=_("Reject with a letter…"), permissions=["decide"])
+    def reject_selected(self, request, queryset):
+        form = LetterForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._each(
+                request,
+                queryset,
+                lambda p: services.reject_proposal(
+                    actor=request.user, proposal=p, letter=form.cleaned_data["letter"]
+                ),
+                _("%(count)d proposal(s) rejected."),
+            )
+            return None
+        return self._intermediate(request, queryset, form, "reject_selected", _("Reject proposals"))
+
+    def has_screen_permission(self, request):
+        return request.user.has_perm("proposals.screen_proposal")
+
+    def has_assign_permission(self, request):
+        return request.user.has_perm("proposals.assign_reviewers")
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm("proposals.decide_proposal")
+
+    # Pages of one proposal: screening, decision, versions.
+
+    def get_urls(self):
+        views = [
+            ("screening", self.screening_view),
+            ("decision", self.decision_view),
+            ("versions", self.versions_view),
+        ]
+        return [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(view),
+                name=f"proposals_proposal_{name}",
+            )
+            for name, view in views
+        ] + super().get_urls()
+
+    def _proposal_or_404(self, request, object_id, permission):
+        if not request.user.has_perm(f"proposals.{permission}"):
+            raise PermissionDenied
+        proposal = (
+            self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        )
+        if proposal is None:
+            raise Http404
+        return proposal
+
+    def _page(self, request, template, proposal, **context):
+        return TemplateResponse(
+            request,
+            f"admin/proposals/proposal/{template}.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "original": proposal,
+                "proposal": proposal,
+                "title": f"{proposal.reference_code or proposal.title}",
+                **context,
+            },
+        )
+
+    def _run(self, request, action, success):
+        try:
+            action()
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.message_user(request, message, messages.ERROR)
+            return False
+        self.message_user(request, success, messages.SUCCESS)
+        return True
+
+    def screening_view(self, request, object_id):
+        proposal = self._proposal_or_404(request, object_id, "screen_proposal")
+        checklist = EligibilityForm(
+            request.POST if request.POST.get("step") == "checklist" else None,
+            checks=proposal.eligibility,
+        )
+        revision = RevisionForm(request.POST if request.POST.get("step") == "revision" else None)
+        rejection = LetterForm(request.POST if request.POST.get("step") == "reject" else None)
+        step = request.POST.get("step")
+        done = False
+        if step == "screen":
+            done = self._run(
+                request,
+                lambda: services.screen_proposal(actor=request.user, proposal=proposal),
+                _("The proposal is in screening."),
+            )
+        elif step == "checklist" and checklist.is_valid():
+            done = self._run(
+                request,
+                lambda: services.record_eligibility(
+                    actor=request.user, proposal=proposal, checks=checklist.cleaned_data
+                ),
+                _("Checklist saved."),
+            )
+        elif step == "send":
+            done = self._run(
+                request,
+                lambda: services.send_to_review(actor=request.user, proposal=proposal),
+                _("Sent to review."),
+            )
+        elif step == "revision" and revision.is_valid():
+            done = self._run(
+                request,
+                lambda: services.request_revision(
+                    actor=request.user,
+                    proposal=proposal,
+                    message=revision.cleaned_data["message"],
+                    due=revision.cleaned_data["due"],
+                ),
+                _("Revision requested from the city."),
+            )
+        elif step == "reject" and rejection.is_valid():
+            done = self._run(
+                request,
+                lambda: services.reject_proposal(
+                    actor=request.user, proposal=proposal, letter=rejection.cleaned_data["letter"]
+                ),
+                _("Rejected as ineligible."),
+            )
+        if done or (step and step not in ("checklist", "revision", "reject")):
+            return HttpResponseRedirect(request.path)
+        return self._page(
+            request,
+            "screening",
+            proposal,
+            checklist=checklist,
+            revision=revision,
+            rejection=rejection,
+            missing=proposal.missing_for_submission(),
+        )
+
+    def decision_view(self, request, object_id):
+        proposal = self._proposal_or_404(request, object_id, "decide_proposal")
+        step = request.POST.get("step")
+        approval = ApproveForm(
+            request.POST if step == "approve" else None, requested=proposal.requested_jpy
+        )
+        rejection = LetterForm(request.POST if step == "reject" else None)
+        done = False
+        if step == "shortlist":
+            done = self._run(
+                request,
+                lambda: services.shortlist_proposal(actor=request.user, proposal=proposal),
+                _("Shortlisted."),
+            )
+        elif step == "approve" and approval.is_valid():
+            done = self._run(
+                request,
+                lambda: services.approve_proposal(
+                    actor=request.user,
+                    proposal=proposal,
+                    amount=approval.cleaned_data["amount"],
+                    letter=approval.cleaned_data["letter"],
+                ),
+                _("Approved; the city sees the decision letter."),
+            )
+        elif step == "reject" and rejection.is_valid():
+            done = self._run(
+                request,
+                lambda: services.reject_proposal(
+                    actor=request.user, proposal=proposal, letter=rejection.cleaned_data["letter"]
+                ),
+                _("Rejected; the city sees the decision letter."),
+            )
+        if done or step == "shortlist":
+            return HttpResponseRedirect(request.path)
+        summary = scoring.call_scores(proposal.call).get(proposal.pk)
+        return self._page(
+            request, "decision", proposal, approval=approval, rejection=rejection, summary=summary
+        )
+
+    def versions_view(self, request, object_id):
+        proposal = self._proposal_or_404(request, object_id, "view_proposal")
+        snapshots = list(proposal.snapshots.all())
+        changes = []
+        for older, newer in zip(snapshots, snapshots[1:], strict=False):
+            changed = [
+                (name, older.data.get(name), newer.data.get(name))
+                for name in newer.data
+                if older.data.get(name) != newer.data.get(name)
+            ]
+            changes.append((older, newer, changed))
+        return self._page(request, "versions", proposal, snapshots=snapshots, changes=changes)

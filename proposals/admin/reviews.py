@@ -1,0 +1,229 @@
+"""The reviewer's panel ("My assignments") and the audit trail."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import FileResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .. import services
+from ..forms import ConflictForm, ReviewForm
+from ..models import AssignmentState, AuditEvent, ReviewAssignment, Score
+from ..permissions import (
+    get_assignment_for_reviewer,
+    get_attachment_for_reviewer,
+    reviewer_may_read,
+)
+from ..scoring import weighted_score
+
+
+def is_programme_staff(request) -> bool:
+    return request.user.has_perm("proposals.assign_reviewers")
+
+
+@admin.register(ReviewAssignment)
+class ReviewAssignmentAdmin(admin.ModelAdmin):
+    list_display = ["proposal_reference", "proposal_title", "city", "due", "state", "open"]
+    list_filter = ["state", "proposal__call"]
+    list_select_related = ["proposal__city__country", "proposal__call", "reviewer"]
+    search_fields = ["proposal__reference_code", "proposal__title", "proposal__city__name"]
+    ordering = ["due", "pk"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if is_programme_staff(request):
+            return queryset
+        return queryset.filter(reviewer=request.user)  # a reviewer's own assignments only
+
+    def get_list_display(self, request):
+        if is_programme_staff(request):
+            return ["proposal_reference", "proposal_title", "reviewer", "due", "state"]
+        return self.list_display
+
+    def get_list_filter(self, request):
+        return self.list_filter if is_programme_staff(request) else ["state"]
+
+    def has_add_permission(self, request):
+        return False  # staff assign from the proposals list
+
+    def has_change_permission(self, request, obj=None):
+        return False  # reviewers work in review_view; assignments themselves do not change
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        title = _("Review assignments") if is_programme_staff(request) else _("My assignments")
+        return super().changelist_view(request, {**(extra_context or {}), "title": title})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not is_programme_staff(request):
+            return redirect("admin:proposals_reviewassignment_review", object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=_("reference"), ordering="proposal__reference_code")
+    def proposal_reference(self, assignment):
+        return assignment.proposal.reference_code
+
+    @admin.display(description=_("proposal"))
+    def proposal_title(self, assignment):
+        return assignment.proposal.title
+
+    @admin.display(description=_("city"))
+    def city(self, assignment):
+        return f"{assignment.proposal.city.name}, {assignment.proposal.city.country.name}"
+
+    @admin.display(description="")
+    def open(self, assignment):
+        url = reverse("admin:proposals_reviewassignment_review", args=[assignment.pk])
+        label = _("Review") if assignment.state != AssignmentState.SUBMITTED else _("See")
+        return format_html('<a class="button" href="{}">{}</a>', url, label)
+
+    def get_urls(self):
+        return [
+            path(
+                "<str:pk>/review/",
+                self.admin_site.admin_view(self.review_view),
+                name="proposals_reviewassignment_review",
+            ),
+            path(
+                "<str:pk>/attachments/<str:code>/",
+                self.admin_site.admin_view(self.attachment_view),
+                name="proposals_reviewassignment_attachment",
+            ),
+            *super().get_urls(),
+        ]
+
+    def review_view(self, request, pk):
+        assignment = get_assignment_for_reviewer(request.user, pk)
+        proposal = assignment.proposal
+        criteria = list(proposal.call.criteria.all())
+        review = getattr(assignment, "review", None)
+        conflict_form = review_form = None
+        if assignment.state == AssignmentState.AWAITING_DECLARATION:
+            conflict_form = ConflictForm(request.POST or None)
+            if request.method == "POST" and conflict_form.is_valid():
+                services.declare_conflict(
+                    reviewer=request.user,
+                    assignment=assignment,
+                    conflict=conflict_form.cleaned_data["conflict"],
+                    reason=conflict_form.cleaned_data["reason"],
+                )
+                if conflict_form.cleaned_data["conflict"]:
+                    self.message_user(
+                        request,
+                        _("Thank you. Programme staff will assign another reviewer."),
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:proposals_reviewassignment_changelist")
+                return HttpResponseRedirect(request.path)
+        elif assignment.state in (AssignmentState.ACCEPTED, AssignmentState.SUBMITTED):
+            initial = {}
+            if review is not None:
+                initial = {"comment": review.comment, "recommendation": review.recommendation}
+                initial.update({f"score_{s.criterion_id}": s.value for s in review.scores.all()})
+            locked = assignment.state == AssignmentState.SUBMITTED
+            review_form = ReviewForm(
+                None if locked else (request.POST or None), criteria=criteria, initial=initial
+            )
+            if request.method == "POST" and not locked and review_form.is_valid():
+                submit = "submit" in request.POST
+                try:
+                    services.save_review(
+                        reviewer=request.user,
+                        assignment=assignment,
+                        scores=review_form.scores(),
+                        comment=review_form.cleaned_data["comment"],
+                        recommendation=review_form.cleaned_data["recommendation"],
+                        submit=submit,
+                    )
+                except ValidationError as exc:
+                    for message in exc.messages:
+                        self.message_user(request, message, messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        _("Your review is submitted.") if submit else _("Your draft is saved."),
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(request.path)
+        readable = reviewer_may_read(assignment)
+        return TemplateResponse(
+            request,
+            "admin/proposals/review.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": _("Review of %(proposal)s") % {"proposal": proposal.reference_code},
+                "assignment": assignment,
+                "proposal": proposal,
+                "readable": readable,
+                "conflict_form": conflict_form,
+                "review_form": review_form,
+                "review": review,
+                "criteria": criteria,
+                "attachments": proposal.attachments.all() if readable else [],
+                "partners": proposal.partners.all(),
+                "focus_areas": proposal.focus_areas.all() if readable else [],
+                "sectors": proposal.sectors.all() if readable else [],
+                "others": self._other_reviews(assignment, criteria),
+            },
+        )
+
+    @staticmethod
+    def _other_reviews(assignment, criteria):
+        """Colleagues' submitted scores, shown only once this reviewer has submitted."""
+        if assignment.state != AssignmentState.SUBMITTED:
+            return None
+        others = (
+            ReviewAssignment.objects.filter(
+                proposal=assignment.proposal, review__submitted_at__isnull=False
+            )
+            .exclude(pk=assignment.pk)
+            .select_related("review")
+            .prefetch_related(
+                Prefetch("review__scores", queryset=Score.objects.select_related("criterion"))
+            )
+        )
+        rows = []
+        for other in others:
+            scores = list(other.review.scores.all())
+            rows.append(
+                {
+                    "scores": {s.criterion_id: s.value for s in scores},
+                    "weighted": weighted_score([(s.criterion.weight, s.value) for s in scores]),
+                    "recommendation": other.review.get_recommendation_display(),
+                }
+            )
+        return rows
+
+    def attachment_view(self, request, pk, code):
+        attachment = get_attachment_for_reviewer(request.user, pk, code)
+        return FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=attachment.name,
+            content_type=attachment.content_type,
+        )
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "action", "actor", "proposal", "details"]
+    list_filter = ["action"]
+    list_select_related = ["actor", "proposal"]
+    search_fields = ["proposal__reference_code", "actor__email"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
