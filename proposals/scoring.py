@@ -12,6 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import Q
+
 from .models import Aggregation, Call, Proposal, Score
 
 DISAGREEMENT_SPREAD = 1.5
@@ -114,8 +116,11 @@ def call_scores(call: Call) -> dict[int, ProposalScore]:
 def call_ranking(call: Call, *, by: str = "score") -> list[tuple[Proposal, ProposalScore]]:
     """The call's proposals under review or later, best first, by raw or normalised score."""
     scores = call_scores(call)
+    # Proposals that reached review (rejected ones only if they were reviewed).
     proposals = (
-        Proposal.objects.filter(call=call, status__in=RANKED_STATUSES)
+        Proposal.objects.filter(call=call)
+        .filter(Q(status__in=RANKED_STATUSES) | Q(status="rejected", assignments__isnull=False))
+        .distinct()
         .select_related("city__country")
         .order_by("reference_code")
     )
@@ -135,4 +140,4 @@ def call_ranking(call: Call, *, by: str = "score") -> list[tuple[Proposal, Propo
     return sorted(rows, key=sort_key)
 
 
-RANKED_STATUSES = ["under_review", "shortlisted", "approved", "rejected"]
+RANKED_STATUSES = ["under_review", "shortlisted", "approved"]

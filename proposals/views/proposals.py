@@ -20,7 +20,7 @@ from ..forms import (
     WithdrawForm,
     partner_rows,
 )
-from ..models import DeadlineExtension, Proposal
+from ..models import DeadlineExtension, Proposal, Status
 from ..permissions import (
     get_attachment_for_user,
     get_proposal_for_user,
@@ -77,6 +77,13 @@ def proposal_detail(request, code):
             "can_submit": editable and is_city_lead(request.user, proposal.city),
             "can_withdraw": has_transition_perm(proposal.withdraw, request.user),
             "show_names": staff,
+            "revision_message": (
+                proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
+                .values_list("message", flat=True)
+                .last()
+                if proposal.status == Status.REVISION_REQUESTED
+                else ""
+            ),
             "message_form": MessageForm(),
         },
     )

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from proposals import services
 from proposals.models import (
+    ELIGIBILITY_CHECKS,
     AttachmentKind,
     Call,
     City,
@@ -238,7 +239,123 @@ class Command(BaseCommand):
             )
             services.submit_proposal(user=lead, proposal=proposal)
             created += 1
+        created += self.seed_review_round(users, asean)
         return created
+
+    def seed_review_round(self, users, asean) -> int:
+        """A call whose proposals went through the whole workflow, so every state is shown."""
+        if Call.objects.filter(title=REVIEW_ROUND).exists():
+            return 0
+        now = timezone.now()
+        staff = users["staff@example.org"]
+        reviewers = [users["reviewer1@example.org"], users["reviewer2@example.org"]]
+        for reviewer in reviewers:
+            User.objects.filter(pk=reviewer.pk).update(country_id="JP")
+        call = Call.objects.create(
+            title=REVIEW_ROUND,
+            stage=Stage.FORMATION_SURVEY,
+            description="The autumn round of project formation surveys, now under review.",
+            opens_at=now - datetime.timedelta(days=60),
+            closes_at=now + datetime.timedelta(hours=1),
+            max_request_jpy=50_000_000,
+            envelope_jpy=800_000_000,
+            max_proposals_per_city=4,
+            review_due=(now + datetime.timedelta(days=14)).date(),
+        )
+        call.eligible_countries.set(asean)
+        for position, (name, weight, description) in enumerate(RUBRIC):
+            RubricCriterion.objects.create(
+                call=call, name=name, weight=weight, description=description, position=position
+            )
+        submitted = {}
+        for city_name, country, lead_email, titles in ROUND_PROPOSALS:
+            city = City.objects.get(country_id=country, name=city_name)
+            lead = users[lead_email]
+            for title in titles:
+                proposal = self.fill(
+                    services.start_proposal(user=lead, call=call, city=city, title=title),
+                    lead,
+                    CEBU_PROPOSAL,
+                    ["urban-planning"],
+                    "Japan Smart City Partners",
+                )
+                services.add_attachment(
+                    user=lead,
+                    proposal=proposal,
+                    kind=AttachmentKind.CONCEPT_NOTE,
+                    upload=demo_letter(title),
+                )
+                submitted[title] = services.submit_proposal(user=lead, proposal=proposal)
+        # The round closed; staff screen and send proposals to review.
+        call.closes_at = now - datetime.timedelta(days=5)
+        call.save(update_fields=["closes_at"])
+        due = (now + datetime.timedelta(days=14)).date()
+        all_checks = {key: True for key, _label in ELIGIBILITY_CHECKS}
+        for title, proposal in submitted.items():
+            if title == "Smart parking pilot":
+                services.withdraw_proposal(
+                    user=users["lead.cebu@example.org"],
+                    proposal=proposal,
+                    reason="Merged into the BRT fare integration proposal.",
+                )
+                continue
+            services.screen_proposal(actor=staff, proposal=proposal)
+            if title == "Coastal erosion monitoring":
+                continue  # stays in screening
+            if title == "Night market lighting":
+                services.request_revision(
+                    actor=staff,
+                    proposal=proposal,
+                    message="Please add a budget sheet and a letter from the district.",
+                    due=now + datetime.timedelta(days=10),
+                )
+                continue
+            services.record_eligibility(actor=staff, proposal=proposal, checks=all_checks)
+            services.send_to_review(actor=staff, proposal=proposal)
+            services.assign_reviewers(
+                actor=staff, proposals=[proposal], reviewers=reviewers, due=due
+            )
+        scores = {
+            "Digital twin of the city centre": ([5, 4, 4, 5, 4], [4, 4, 5, 4, 3]),
+            "Flood sensors in the Han River": ([4, 3, 3, 4, 3], None),
+            "Waste collection routing": ([2, 2, 3, 1, 2], [4, 3, 4, 4, 3]),
+            "Flood-resilient drainage": ([4, 4, 3, 4, 4], [5, 4, 4, 4, 4]),
+        }
+        for title, (first, second) in scores.items():
+            proposal = submitted[title]
+            for reviewer, values in zip(reviewers, (first, second), strict=True):
+                assignment = proposal.assignments.get(reviewer=reviewer)
+                services.declare_conflict(reviewer=reviewer, assignment=assignment, conflict=False)
+                if values is None:
+                    continue
+                services.save_review(
+                    reviewer=reviewer,
+                    assignment=assignment,
+                    scores=dict(
+                        zip(call.criteria.values_list("pk", flat=True), values, strict=True)
+                    ),
+                    comment="Clear problem statement; the financing path needs detail.",
+                    recommendation="fund" if sum(values) >= 18 else "fund_with_changes",
+                    submit=True,
+                )
+        services.shortlist_proposal(actor=staff, proposal=submitted["Flood-resilient drainage"])
+        best = submitted["Digital twin of the city centre"]
+        services.shortlist_proposal(actor=staff, proposal=best)
+        services.approve_proposal(
+            actor=staff,
+            proposal=best,
+            amount=40_000_000,
+            letter=(
+                "We are pleased to inform you that your proposal has been selected for a "
+                "project formation survey. MLIT will contact you about the kick-off."
+            ),
+        )
+        services.reject_proposal(
+            actor=staff,
+            proposal=submitted["Waste collection routing"],
+            letter="Thank you for your proposal. It was not selected in this round.",
+        )
+        return 1
 
     def fill(self, proposal, user, values, sectors, partner):
         return services.save_draft(
@@ -253,6 +370,31 @@ class Command(BaseCommand):
             partners=[{"name": partner, "kind": PartnerKind.COMPANY, "role": "Survey lead"}],
         )
 
+
+REVIEW_ROUND = "Smart JAMP 2026: autumn round (under review)"
+ROUND_PROPOSALS = [
+    (
+        "Da Nang",
+        "VN",
+        "lead.danang@example.org",
+        [
+            "Digital twin of the city centre",
+            "Flood sensors in the Han River",
+            "Night market lighting",
+        ],
+    ),
+    (
+        "Cebu City",
+        "PH",
+        "lead.cebu@example.org",
+        [
+            "Waste collection routing",
+            "Coastal erosion monitoring",
+            "Smart parking pilot",
+            "Flood-resilient drainage",
+        ],
+    ),
+]
 
 DANANG_DRAFT = {
     "summary": "A city-wide system that warns residents hours before floods.",
