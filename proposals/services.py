@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed, has_transition_perm
+from django_fsm import can_proceed
 
 from .models import (
     CITY_EDITABLE,
@@ -473,9 +473,9 @@ def take_transition(
             _("This is not possible while the proposal is %(status)s.")
             % {"status": Status(before).label.lower()}
         )
-    if not has_transition_perm(method, actor):
-        raise PermissionDenied
     transition = method._django_fsm.get_transition(before)
+    if not transition.has_perm(proposal, actor):
+        raise PermissionDenied
     unmet = [condition for condition in transition.conditions if not condition(proposal)]
     if unmet:
         raise ValidationError([_(condition.__doc__) for condition in unmet])

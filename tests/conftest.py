@@ -84,6 +84,12 @@ def reviewer(reference_data) -> User:
 
 
 @pytest.fixture
+def reviewer2(reference_data) -> User:
+    user = UserFactory(email="reviewer2@example.org", full_name="Yuki Nakamura", is_staff=True)
+    return in_group(user, REVIEWERS)
+
+
+@pytest.fixture
 def danang(reference_data) -> City:
     return make_city("Da Nang", "VN", verified=True)
 

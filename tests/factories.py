@@ -141,3 +141,40 @@ def make_proposal(call: Call, city, by, *, title="Flood early warning", complete
     )
     proposal.refresh_from_db()
     return proposal
+
+
+def under_review(proposal, *, lead, staff):
+    """Take a complete draft through submission and screening into review."""
+    from proposals.models import ELIGIBILITY_CHECKS
+
+    services.submit_proposal(user=lead, proposal=proposal)
+    services.screen_proposal(actor=staff, proposal=proposal)
+    services.record_eligibility(
+        actor=staff, proposal=proposal, checks={key: True for key, _label in ELIGIBILITY_CHECKS}
+    )
+    proposal = services.send_to_review(actor=staff, proposal=proposal)
+    return proposal
+
+
+def review(proposal, reviewer, values, *, staff, submit=True, recommendation="fund"):
+    """Assign `reviewer`, who declares no conflict and scores the criteria with `values`."""
+    assignment = proposal.assignments.filter(reviewer=reviewer).first()
+    if assignment is None:
+        (assignment,), _skipped = services.assign_reviewers(
+            actor=staff,
+            proposals=[proposal],
+            reviewers=[reviewer],
+            due=timezone.now().date() + datetime.timedelta(days=14),
+        )
+    services.declare_conflict(reviewer=reviewer, assignment=assignment, conflict=False)
+    criteria = list(proposal.call.criteria.values_list("pk", flat=True))
+    services.save_review(
+        reviewer=reviewer,
+        assignment=assignment,
+        scores=dict(zip(criteria, values, strict=True)),
+        comment="Solid.",
+        recommendation=recommendation,
+        submit=submit,
+    )
+    assignment.refresh_from_db()
+    return assignment
