@@ -1,0 +1,322 @@
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from proposals import services
+from proposals.models import AssignmentState, ReviewAssignment, Status
+
+from ..conftest import in_group
+from ..factories import UserFactory, make_call, make_proposal, review, under_review
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mine(call, danang, danang_lead, staff, reviewer):
+    """A proposal under review assigned to reviewer1, who has not declared yet."""
+    proposal = under_review(
+        make_proposal(call, danang, danang_lead, title="Mine"), lead=danang_lead, staff=staff
+    )
+    services.assign_reviewers(
+        actor=staff, proposals=[proposal], reviewers=[reviewer], due=call.closes_at.date()
+    )
+    return proposal
+
+
+@pytest.fixture
+def theirs(call, cebu, cebu_lead, staff, reviewer2):
+    """A proposal under review assigned only to reviewer2, with reviewer2's review."""
+    proposal = under_review(
+        make_proposal(call, cebu, cebu_lead, title="Not yours"), lead=cebu_lead, staff=staff
+    )
+    review(proposal, reviewer2, [2, 3], staff=staff)
+    return proposal
+
+
+def review_url(assignment, name="review", *extra):
+    return reverse(f"admin:proposals_reviewassignment_{name}", args=[assignment.pk, *extra])
+
+
+def test_reviewer_reaches_no_unassigned_proposal_anywhere_in_the_admin(
+    client, reviewer, mine, theirs
+):
+    client.force_login(reviewer)
+    own = mine.assignments.get()
+    other = theirs.assignments.get()
+    attachment = theirs.attachments.get()
+    forbidden = [
+        reverse("admin:proposals_proposal_changelist"),
+        reverse("admin:proposals_proposal_changelist") + "?q=Not+yours",
+        reverse("admin:proposals_proposal_change", args=[theirs.pk]),
+        reverse("admin:proposals_proposal_change", args=[mine.pk]),
+        reverse("admin:proposals_proposal_history", args=[theirs.pk]),
+        reverse("admin:proposals_proposal_screening", args=[theirs.pk]),
+        reverse("admin:proposals_proposal_decision", args=[theirs.pk]),
+        reverse("admin:proposals_proposal_versions", args=[theirs.pk]),
+        reverse("admin:proposals_call_ranking", args=[theirs.call_id]),
+        reverse("admin:proposals_city_changelist"),
+        reverse("admin:proposals_city_change", args=[theirs.city_id]),
+        reverse("admin:proposals_auditevent_changelist"),
+        reverse("admin:autocomplete")
+        + "?app_label=proposals&model_name=membership&field_name=user&term=a",
+    ]
+    for url in forbidden:
+        assert client.get(url).status_code in (403, 404), url
+    hidden = [
+        review_url(other),
+        review_url(other, "attachment", attachment.code),
+        review_url(own, "attachment", attachment.code),
+        reverse("proposal_detail", args=[theirs.code]),
+        reverse("proposal_attachment", args=[theirs.code, attachment.code]),
+    ]
+    for url in hidden:
+        assert client.get(url).status_code == 404, url
+    # Their own change list and search show only their own assignment.
+    listing = client.get(reverse("admin:proposals_reviewassignment_changelist"), {"q": "Not yours"})
+    assert list(listing.context["cl"].result_list) == []
+    listing = client.get(reverse("admin:proposals_reviewassignment_changelist"))
+    assert list(listing.context["cl"].result_list) == [own]
+    # Another reviewer's assignment pages lead nowhere.
+    change = client.get(reverse("admin:proposals_reviewassignment_change", args=[other.pk]))
+    assert change["Location"] == review_url(other)
+    history = client.get(reverse("admin:proposals_reviewassignment_history", args=[other.pk]))
+    assert history.status_code == 302 and "Not yours" not in history.content.decode()
+
+
+def test_reviewer_reads_the_proposal_only_after_declaring(client, reviewer, mine):
+    client.force_login(reviewer)
+    own = mine.assignments.get()
+    attachment = mine.attachments.get()
+    page = client.get(review_url(own)).content.decode()
+    assert "First: any conflict of interest?" in page
+    assert mine.problem not in page
+    assert client.get(review_url(own, "attachment", attachment.code)).status_code == 404
+
+    client.post(review_url(own), {"conflict": "no", "reason": ""})
+    page = client.get(review_url(own)).content.decode()
+    assert mine.problem in page
+    download = client.get(review_url(own, "attachment", attachment.code))
+    assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment")
+
+
+def test_conflict_declines_and_tells_staff(client, reviewer, mine):
+    client.force_login(reviewer)
+    own = mine.assignments.get()
+    missing = client.post(review_url(own), {"conflict": "yes", "reason": ""})
+    assert missing.context["conflict_form"].errors == {
+        "reason": ["Please describe the conflict of interest."]
+    }
+    client.post(review_url(own), {"conflict": "yes", "reason": "I advised the city in 2025."})
+    own.refresh_from_db()
+    assert (own.state, own.conflict_reason) == (
+        AssignmentState.DECLINED,
+        "I advised the city in 2025.",
+    )
+    assert mine.problem not in client.get(review_url(own)).content.decode()
+
+
+def scores_post(proposal, values, **extra):
+    criteria = list(proposal.call.criteria.values_list("pk", flat=True))
+    data = {f"score_{pk}": str(v) for pk, v in zip(criteria, values, strict=True)}
+    data.update({"comment": "Good", "recommendation": "fund"})
+    data.update(extra)
+    return data
+
+
+def test_reviewer_scores_and_submits_then_sees_colleagues(client, reviewer, reviewer2, staff, mine):
+    review(mine, reviewer2, [1, 1], staff=staff)
+    client.force_login(reviewer)
+    own = mine.assignments.get(reviewer=reviewer)
+    client.post(review_url(own), {"conflict": "no"})
+    page = client.get(review_url(own)).content.decode()
+    assert "Your colleagues&#x27; reviews" not in page and "Colleague 1" not in page
+
+    client.post(review_url(own), scores_post(mine, [4, 5], save="1"))
+    own.refresh_from_db()
+    assert own.state == AssignmentState.ACCEPTED
+    assert sorted(own.review.scores.values_list("value", flat=True)) == [4, 5]
+
+    client.post(review_url(own), scores_post(mine, [5, 5], submit="1"))
+    own.refresh_from_db()
+    assert own.state == AssignmentState.SUBMITTED
+    page = client.get(review_url(own)).content.decode()
+    assert "Colleague 1" in page and "1.00" in page
+    assert "reviewer2@example.org" not in page
+    # Locked: a later post changes nothing.
+    client.post(review_url(own), scores_post(mine, [1, 1], submit="1"))
+    assert sorted(own.review.scores.values_list("value", flat=True)) == [5, 5]
+
+
+def test_forged_and_out_of_range_posts_change_nothing(
+    client, reviewer, reviewer2, staff, mine, theirs
+):
+    client.force_login(reviewer)
+    own = mine.assignments.get()
+    client.post(review_url(own), {"conflict": "no"})
+    client.post(review_url(own), scores_post(mine, [7, 3], save="1"))
+    client.post(
+        review_url(own),
+        scores_post(mine, [4, 4], save="1", reviewer=reviewer2.pk, state="submitted"),
+    )
+    own.refresh_from_db()
+    assert (own.reviewer, own.state) == (reviewer, AssignmentState.ACCEPTED)
+    assert sorted(own.review.scores.values_list("value", flat=True)) == [4, 4]
+    other = theirs.assignments.get()
+    response = client.post(review_url(other), scores_post(theirs, [5, 5], submit="1"))
+    assert response.status_code == 404
+    assert sorted(other.review.scores.values_list("value", flat=True)) == [2, 3]
+
+
+@pytest.fixture
+def submitted(call, danang, danang_lead):
+    return services.submit_proposal(
+        user=danang_lead, proposal=make_proposal(call, danang, danang_lead)
+    )
+
+
+def test_staff_workflow_pages(client, staff, reviewer, submitted):
+    client.force_login(staff)
+    screening = reverse("admin:proposals_proposal_screening", args=[submitted.pk])
+    client.post(screening, {"step": "screen"})
+    submitted.refresh_from_db()
+    assert submitted.status == Status.SCREENING
+    response = client.post(screening, {"step": "send"}, follow=True)
+    assert (
+        "Every item of the eligibility checklist must be ticked first." in response.content.decode()
+    )
+    checks = {key: "on" for key in ("applicant", "scope", "amount", "documents", "partners")}
+    client.post(screening, {"step": "checklist", **checks})
+    client.post(screening, {"step": "send"})
+    submitted.refresh_from_db()
+    assert submitted.status == Status.UNDER_REVIEW
+
+    changelist = reverse("admin:proposals_proposal_changelist")
+    form = client.post(
+        changelist, {"action": "assign_selected", ACTION_CHECKBOX_NAME: [submitted.pk]}
+    )
+    assert form.status_code == 200 and "Reviewers" in form.content.decode()
+    client.post(
+        changelist,
+        {
+            "action": "assign_selected",
+            ACTION_CHECKBOX_NAME: [submitted.pk],
+            "apply": "1",
+            "reviewers": [reviewer.pk],
+            "due": "2030-01-31",
+        },
+    )
+    assignment = ReviewAssignment.objects.get(proposal=submitted)
+    assert (assignment.reviewer, str(assignment.due)) == (reviewer, "2030-01-31")
+
+    review(submitted, reviewer, [4, 3], staff=staff)
+    decision = reverse("admin:proposals_proposal_decision", args=[submitted.pk])
+    page = client.get(decision).content.decode()
+    assert "Score 3.60 (Mean of 1 reviews)" in " ".join(page.split())
+    client.post(decision, {"step": "shortlist"})
+    too_much = client.post(decision, {"step": "approve", "amount": "40000001", "letter": "Yes"})
+    assert too_much.context["approval"].errors == {"amount": ["At most the requested ¥40,000,000."]}
+    client.post(decision, {"step": "approve", "amount": "35000000", "letter": "Congratulations."})
+    submitted.refresh_from_db()
+    assert (submitted.status, submitted.approved_jpy) == (Status.APPROVED, 35_000_000)
+
+
+def test_city_sees_the_letter_but_no_reviewer_or_score(
+    client, staff, reviewer, submitted, danang_lead
+):
+    services.screen_proposal(actor=staff, proposal=submitted)
+    services.record_eligibility(
+        actor=staff,
+        proposal=submitted,
+        checks=dict.fromkeys(("applicant", "scope", "amount", "documents", "partners"), True),
+    )
+    services.send_to_review(actor=staff, proposal=submitted)
+    review(submitted, reviewer, [5, 4], staff=staff, recommendation="fund")
+    services.shortlist_proposal(actor=staff, proposal=submitted, note="Top three")
+    services.approve_proposal(
+        actor=staff, proposal=submitted, amount=30_000_000, letter="You are selected."
+    )
+    client.force_login(danang_lead)
+    page = client.get(reverse("proposal_detail", args=[submitted.code])).content.decode()
+    assert "You are selected." in page and "¥30,000,000" in page
+    for secret in (
+        reviewer.email,
+        reviewer.full_name,
+        "Solid.",
+        "Top three",
+        "4.60",
+        "Fund",
+        "Shortlisted",
+    ):
+        assert secret not in page, secret
+
+
+def test_versions_and_ranking_pages(client, staff, reviewer, submitted, danang_lead):
+    services.screen_proposal(actor=staff, proposal=submitted)
+    services.request_revision(
+        actor=staff, proposal=submitted, message="More detail", due=submitted.call.closes_at
+    )
+    submitted.refresh_from_db()
+    services.save_draft(
+        user=danang_lead,
+        proposal=submitted,
+        base_version=submitted.version,
+        values={"title": "Sharper title"},
+        focus_areas=submitted.focus_areas.all(),
+        sectors=submitted.sectors.all(),
+        partners=list(submitted.partners.values("name", "kind", "role")),
+    )
+    services.submit_proposal(user=danang_lead, proposal=submitted)
+    client.force_login(staff)
+    page = client.get(
+        reverse("admin:proposals_proposal_versions", args=[submitted.pk])
+    ).content.decode()
+    assert "<td>title</td><td>Flood early warning</td><td>Sharper title</td>" in page
+    ranking = client.get(reverse("admin:proposals_call_ranking", args=[submitted.call_id]))
+    assert ranking.status_code == 200
+
+
+def _populate(call, count, reviewers, staff, *, start=0):
+    from proposals.models import City
+
+    from ..conftest import member
+
+    for n in range(start, start + count):
+        city = City.objects.create(
+            country_id="TH",
+            name=f"City {n}",
+            verification_status="verified",
+            time_zone="Asia/Bangkok",
+        )
+        lead = member(city, f"lead{n}@example.org", f"Lead {n}", "lead")
+        proposal = under_review(
+            make_proposal(call, city, lead, title=f"P{n}"), lead=lead, staff=staff
+        )
+        for reviewer in reviewers:
+            review(proposal, reviewer, [3, 4], staff=staff)
+
+
+@pytest.mark.parametrize("who", ["staff", "reviewer"])
+def test_admin_change_lists_do_not_grow_with_rows(
+    client, django_assert_num_queries, reference_data, staff, reviewer, reviewer2, who
+):
+    third = in_group(UserFactory(email="reviewer3@example.org", is_staff=True), "MLIT reviewers")
+    reviewers = [reviewer, reviewer2, third]
+    call = make_call()
+    _populate(call, 2, reviewers, staff)
+    client.force_login(staff if who == "staff" else reviewer)
+    urls = [reverse("admin:proposals_reviewassignment_changelist")]
+    if who == "staff":
+        urls.append(reverse("admin:proposals_proposal_changelist"))
+    counts = {}
+    for url in urls:
+        client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url)
+        counts[url] = len(captured.captured_queries)
+    _populate(call, 28, reviewers, staff, start=2)
+    for url in urls:
+        with django_assert_num_queries(counts[url]):
+            response = client.get(url)
+        assert response.status_code == 200
