@@ -1,0 +1,77 @@
+"""A reviewer scores in the admin; staff approve; the city sees the letter and no score."""
+
+import re
+
+import pytest
+
+from proposals import services
+
+from ..factories import PASSWORD, make_proposal, under_review
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def admin_login(page, email):
+    page.goto("/admin/login/")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_reviewer_scores_staff_approve_city_sees_letter(
+    new_page, call, cebu, cebu_lead, staff, reviewer
+):
+    proposal = under_review(
+        make_proposal(call, cebu, cebu_lead, title="BRT fare integration"),
+        lead=cebu_lead,
+        staff=staff,
+    )
+    services.assign_reviewers(
+        actor=staff, proposals=[proposal], reviewers=[reviewer], due=call.closes_at.date()
+    )
+
+    # The reviewer declares no conflict, scores each criterion and submits.
+    panel = new_page()
+    admin_login(panel, reviewer.email)
+    panel.get_by_role("link", name="Review assignments").first.click()
+    panel.get_by_role("heading", name="My assignments").wait_for()
+    panel.get_by_role("link", name="Review", exact=True).click()
+    panel.get_by_label("No, I have no conflict of interest").check()
+    panel.get_by_role("button", name="Declare").click()
+    panel.get_by_role("heading", name="The proposal").wait_for()
+    for criterion, score in (("Relevance", "5"), ("Feasibility", "4")):
+        panel.get_by_role("group", name=re.compile(criterion)).get_by_label(
+            score, exact=True
+        ).check()
+    panel.get_by_label("Comment to programme staff").fill("A strong, well-partnered proposal.")
+    panel.get_by_label("Recommendation").select_option("fund")
+    panel.get_by_role("button", name="Submit review").click()
+    panel.get_by_text("Your review is submitted.").wait_for()
+
+    # Staff see the aggregate and approve.
+    desk = new_page()
+    admin_login(desk, staff.email)
+    desk.goto(f"/admin/proposals/proposal/{proposal.pk}/decision/")
+    assert "Score 4.60 (Mean of 1 reviews)" in " ".join(
+        desk.locator("#content").inner_text().split()
+    )
+    desk.get_by_role("button", name="Shortlist").click()
+    desk.get_by_label("Approved amount (JPY)").fill("30000000")
+    desk.get_by_label("Decision letter").fill("We are pleased to select your proposal.")
+    desk.get_by_role("button", name="Approve").click()
+    desk.get_by_text("Approved; the city sees the decision letter.").wait_for()
+
+    # The city sees the approval and the letter, and no score.
+    city = new_page()
+    city.goto("/accounts/login/")
+    city.get_by_label("Email").fill(cebu_lead.email)
+    city.get_by_label("Password").fill(PASSWORD)
+    city.get_by_role("button", name="Sign In").click()
+    city.goto(f"/proposals/{proposal.code}/")
+    assert city.locator(".badge.status").inner_text() == "Approved"
+    letter = city.get_by_role("region", name="Decision letter")
+    assert "We are pleased to select your proposal." in letter.inner_text()
+    assert "¥30,000,000" in letter.inner_text()
+    body = city.locator("body").inner_text()
+    for secret in ("4.60", reviewer.full_name, "A strong, well-partnered proposal."):
+        assert secret not in body
