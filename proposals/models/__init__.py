@@ -11,6 +11,7 @@ from .geo import (
     VerificationStatus,
     normalise_name,
 )
+from .notification import Notification, NotificationKind, NotificationState
 from .proposal import (
     BEFORE_DECISION,
     CITY_EDITABLE,
@@ -41,6 +42,9 @@ from .review import (
 from .user import User
 
 __all__ = [
+    "Notification",
+    "NotificationKind",
+    "NotificationState",
     "ELIGIBILITY_CHECKS",
     "Aggregation",
     "AssignmentState",

@@ -71,6 +71,15 @@ class User(AbstractUser):
         help_text=_("Dates and times are shown to you in this time zone."),
     )
 
+    notify_calls = models.BooleanField(
+        _("email me when a call opens"),
+        default=True,
+        help_text=_(
+            "Deadline reminders and news about your proposals are always sent; call "
+            "announcements you may switch off."
+        ),
+    )
+
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
