@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from . import notifications
 from .models import (
     CITY_EDITABLE,
     ELIGIBILITY_CHECKS,
@@ -124,9 +125,11 @@ def request_to_join(*, user: User, city: City, message: str = "") -> JoinRequest
         return existing
     try:
         with transaction.atomic():
-            return JoinRequest.objects.create(city=city, user=user, message=message)
+            join_request = JoinRequest.objects.create(city=city, user=user, message=message)
     except IntegrityError:  # the same request, posted twice at once
         return pending.get()
+    notifications.join_requested(join_request)
+    return join_request
 
 
 @transaction.atomic
@@ -145,6 +148,7 @@ def decide_join_request(*, actor: User, join_request: JoinRequest, approve: bool
         CityMembership.objects.get_or_create(
             city=join_request.city, user=join_request.user, defaults={"role": MemberRole.EDITOR}
         )
+    notifications.join_answered(join_request)
     return join_request
 
 
@@ -163,6 +167,7 @@ def verify_city(*, actor: User, city: City) -> City:
     city.decided_by = actor
     city.decided_at = timezone.now()
     city.save(update_fields=["verification_status", "rejection_reason", "decided_by", "decided_at"])
+    notifications.city_decided(city)
     return city
 
 
@@ -179,6 +184,7 @@ def reject_city(*, actor: User, city: City, reason: str) -> City:
     city.decided_by = actor
     city.decided_at = timezone.now()
     city.save(update_fields=["verification_status", "rejection_reason", "decided_by", "decided_at"])
+    notifications.city_decided(city)
     return city
 
 
@@ -639,9 +645,11 @@ def post_message(*, user: User, proposal: Proposal, body: str) -> Message:
     staff = user.has_perm("proposals.view_proposal")
     if not (member or staff):
         raise PermissionDenied
-    return Message.objects.create(
+    message = Message.objects.create(
         proposal=proposal, author=user, body=body, from_staff=staff and not member
     )
+    notifications.message_posted(message)
+    return message
 
 
 # The review workflow ------------------------------------------------------------------------
@@ -796,6 +804,7 @@ def _assign(actor: User, proposal: Proposal, reviewer: User, due) -> ReviewAssig
         reviewer=reviewer.email,
         due=due.isoformat(),
     )
+    notifications.reviewer_assigned(assignment)
     return assignment
 
 
@@ -880,6 +889,8 @@ def declare_conflict(
         proposal=current.proposal,
         reason=reason,
     )
+    if conflict:
+        notifications.conflict_declared(current)
     return current
 
 
@@ -941,4 +952,11 @@ def save_review(
         score_changes=changed,
         recommendation=recommendation,
     )
+    if (
+        submit
+        and not current.proposal.assignments.exclude(
+            state__in=[AssignmentState.SUBMITTED, AssignmentState.DECLINED]
+        ).exists()
+    ):
+        notifications.reviews_complete(current.proposal)
     return review

@@ -187,6 +187,7 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Smart JAMP] "
+ACCOUNT_ADAPTER = "proposals.adapters.AccountAdapter"  # account emails go through the outbox
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 ACCOUNT_RATE_LIMITS = {
     # Failed logins: at most 10 a minute from one address and 5 in 5 minutes for one account.
@@ -250,7 +251,7 @@ EMAIL_BACKEND = env_str(
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
-EMAIL_FILE_PATH = VAR_DIR / "mail"
+EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail")))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -275,7 +276,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BEAT_SCHEDULE = {
+    "sweep-outbox": {"task": "proposals.tasks.sweep_outbox", "schedule": 60.0},
+    "deadline-reminders": {"task": "proposals.tasks.send_deadline_reminders", "schedule": 900.0},
+    "review-reminders": {"task": "proposals.tasks.send_review_reminders", "schedule": 3600.0},
+    "announce-open-calls": {"task": "proposals.tasks.announce_open_calls", "schedule": 300.0},
+}
+# The outbox (proposals.notifications): attempts, backoff and the sweeper's patience.
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6)
+OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "30"))
+OUTBOX_QUEUED_GRACE_SECONDS = env_int("OUTBOX_QUEUED_GRACE_SECONDS", 180)
+OUTBOX_SENDING_TIMEOUT_SECONDS = env_int("OUTBOX_SENDING_TIMEOUT_SECONDS", 600)
+OUTBOX_SWEEP_BATCH = env_int("OUTBOX_SWEEP_BATCH", 2000)
 HEALTHZ_BROKER_TIMEOUT = float(env_int("HEALTHZ_BROKER_TIMEOUT_MS", 2000)) / 1000
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

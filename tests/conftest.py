@@ -35,6 +35,7 @@ def _fast_and_isolated(settings, tmp_path):
         },
     }
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    settings.SITE_URL = "http://testserver"
     # A database cache is rolled back with each test; a shared Redis cache must be emptied.
     if "redis" in settings.CACHES["default"]["BACKEND"].lower():
         cache.clear()
@@ -136,3 +137,17 @@ def clock(monkeypatch):
             return when
 
     return Clock()
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process(request):
+    """Tasks run in the test's own process unless a test starts a real worker."""
+    from smartjamp.celery import app
+
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False

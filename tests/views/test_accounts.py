@@ -33,8 +33,9 @@ def log_in(client, email, password=PASSWORD, next_url=None):
     return client.post(url, {"login": email, "password": password, "next": next_url or ""})
 
 
-def test_signup_verify_email_then_login(client):
-    response = sign_up(client)
+def test_signup_verify_email_then_login(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = sign_up(client)
     assert response.status_code == 302
     assert response["Location"] == reverse("account_email_verification_sent")
     user = User.objects.get(email="an.official@danang.gov.vn")
@@ -62,18 +63,19 @@ def test_signup_verify_email_then_login(client):
     assert fresh.get(reverse("my_cities")).status_code == 200
 
 
-def test_signup_email_does_not_show_the_typed_name(client):
+def test_signup_email_does_not_show_the_typed_name(client, django_capture_on_commit_callbacks):
     # A name is typed by the user; it must not reach an email where it could pose as a link.
-    client.post(
-        reverse("account_signup"),
-        {
-            "email": "x@example.org",
-            "password1": PASSWORD,
-            "password2": PASSWORD,
-            "full_name": "Visit https://evil.example now",
-            "time_zone": "Asia/Tokyo",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("account_signup"),
+            {
+                "email": "x@example.org",
+                "password1": PASSWORD,
+                "password2": PASSWORD,
+                "full_name": "Visit https://evil.example now",
+                "time_zone": "Asia/Tokyo",
+            },
+        )
     assert "evil.example" not in mail.outbox[0].body
 
 
@@ -85,17 +87,21 @@ def test_signup_with_registered_address_looks_the_same(client):
     assert User.objects.filter(email="taken@example.org").count() == 1
 
 
-def test_password_reset_does_not_reveal_registration(client):
+def test_password_reset_does_not_reveal_registration(client, django_capture_on_commit_callbacks):
     UserFactory(email="known@example.org")
-    known = Client().post(reverse("account_reset_password"), {"email": "known@example.org"})
-    unknown = Client().post(reverse("account_reset_password"), {"email": "nobody@example.org"})
+    with django_capture_on_commit_callbacks(execute=True):
+        known = Client().post(reverse("account_reset_password"), {"email": "known@example.org"})
+        unknown = Client().post(reverse("account_reset_password"), {"email": "nobody@example.org"})
     assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
     assert [m.to for m in mail.outbox] == [["known@example.org"], ["nobody@example.org"]]
 
 
-def test_password_reset_then_login_with_the_new_password(client):
+def test_password_reset_then_login_with_the_new_password(
+    client, django_capture_on_commit_callbacks
+):
     user = UserFactory(email="forgot@example.org")
-    client.post(reverse("account_reset_password"), {"email": user.email})
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("account_reset_password"), {"email": user.email})
     link = re.search(r"http://testserver(/accounts/password/reset/key/\S+/)", mail.outbox[0].body)[
         1
     ]

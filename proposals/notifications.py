@@ -1,0 +1,428 @@
+"""The outbox: every email the portal sends, as a row, handed to Celery after commit.
+
+`notify` renders a notification in the recipient's language and time zone and writes it in the
+caller's transaction; once that commits, `enqueue` hands its id to Celery. `deliver` (run by
+the worker) claims the row, sends it and records the outcome; `sweep` (run by beat) hands
+again what was not sent, so nothing is lost when the broker or a worker is down, and the
+de-duplication key makes sure nothing is created, and so sent, twice.
+"""
+
+import datetime
+import logging
+import random
+import re
+import smtplib
+import socket
+import uuid
+import zoneinfo
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.template import Context, engines
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from .models import Notification, NotificationKind, NotificationState, User
+
+logger = logging.getLogger(__name__)
+
+Kind = NotificationKind
+State = NotificationState
+
+
+def absolute(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _one_line(text: str) -> str:
+    # A line break in a typed value must never reach a mail header.
+    return " ".join(text.split())[:255]
+
+
+def render(kind: str, context: dict, *, language: str, time_zone: str) -> tuple[str, str, str]:
+    """(subject, text, html) of `kind`, in `language`, with times in `time_zone`."""
+    try:
+        zone = zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = datetime.UTC
+    with translation.override(language), timezone.override(zone):
+        context = {**context, "site_url": settings.SITE_URL, "kind": kind}
+        # Plain text is not HTML: no entities there (values are defanged with |inert instead).
+        subject = _plain(f"emails/{kind}/subject.txt", context)
+        text = _plain(f"emails/{kind}/body.txt", context)
+        html = render_to_string(f"emails/{kind}/body.html", context)
+    return _one_line(subject), text, html
+
+
+def _plain(template_name: str, context: dict) -> str:
+    template = engines["django"].engine.get_template(template_name)
+    return template.render(Context(context, autoescape=False))
+
+
+def notify(
+    *,
+    kind: str,
+    dedup_key: str,
+    recipient: User | None = None,
+    email: str | None = None,
+    context: dict | None = None,
+    link: str = "",
+) -> Notification | None:
+    """Write a notification in the current transaction; Celery gets it after commit.
+
+    Returns None when the same notification exists already (its de-duplication key) or the
+    recipient opted out of this kind.
+    """
+    if recipient is not None and not recipient.is_active:
+        return None
+    if kind == Kind.CALL_OPENED and recipient is not None and not recipient.notify_calls:
+        return None
+    if Notification.objects.filter(dedup_key=dedup_key).exists():
+        return None
+    language = recipient.language if recipient else settings.LANGUAGE_CODE
+    time_zone = recipient.time_zone if recipient else "UTC"
+    context = {**(context or {}), "recipient": recipient, "link": absolute(link) if link else ""}
+    subject, text, html = render(kind, context, language=language, time_zone=time_zone)
+    return _queue(
+        Notification(
+            recipient=recipient,
+            email=email or recipient.email,
+            kind=kind,
+            language=language,
+            subject=subject,
+            body_text=text,
+            body_html=html,
+            dedup_key=dedup_key,
+            link=link,
+        )
+    )
+
+
+def queue_rendered(
+    *, kind: str, email: str, subject: str, text: str, html: str = ""
+) -> Notification:
+    """Queue an email rendered elsewhere (allauth's account emails)."""
+    recipient = User.objects.filter(email__iexact=email).first()
+    return _queue(
+        Notification(
+            recipient=recipient,
+            email=email,
+            kind=kind,
+            language=translation.get_language() or settings.LANGUAGE_CODE,
+            subject=_one_line(subject),
+            body_text=text,
+            body_html=html,
+            dedup_key=f"{kind}:{uuid.uuid4().hex}",
+        )
+    )
+
+
+def _queue(notification: Notification) -> Notification | None:
+    try:
+        with transaction.atomic():
+            notification.save()
+    except IntegrityError:  # the same notification, written at the same moment elsewhere
+        return None
+    transaction.on_commit(lambda: enqueue(notification.pk))
+    return notification
+
+
+def enqueue(notification_id: int) -> None:
+    """Hand a notification to Celery; if the broker is down the sweeper will do it later."""
+    from .tasks import send_notification
+
+    try:
+        send_notification.apply_async((notification_id,), retry=False)
+    except Exception:  # noqa: BLE001 - any broker failure: the row stays queued
+        logger.warning("Broker unreachable; notification %s waits for the sweeper", notification_id)
+
+
+# Delivery (in the worker) ---------------------------------------------------------------------
+
+
+class Outcome:
+    SENT = "sent"
+    SKIPPED = "skipped"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+def _is_temporary(error: Exception) -> bool:
+    """4xx replies, timeouts and broken connections are worth another try; 5xx are not."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _message in error.recipients.values()]
+        return all(400 <= code < 500 for code in codes)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    return isinstance(
+        error, (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError, OSError)
+    )
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with jitter: base·2^(attempt-1), times 1 to 1.5, at most an hour."""
+    base = settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0)
+    return min(base * (1 + random.random() / 2), 3600)  # noqa: S311 - jitter, not security
+
+
+def deliver(notification_id: int) -> tuple[str, float]:
+    """Send one notification once. Returns (outcome, seconds until a retry)."""
+    now = timezone.now()
+    claimable = Q(state=State.QUEUED) | Q(state=State.FAILED, next_attempt_at__isnull=False)
+    claimed = Notification.objects.filter(claimable, pk=notification_id).update(
+        state=State.SENDING, attempts=F("attempts") + 1, claimed_at=now
+    )
+    if not claimed:
+        return Outcome.SKIPPED, 0  # sent already, or being sent by another worker
+    notification = Notification.objects.get(pk=notification_id)
+    message = EmailMultiAlternatives(
+        subject=notification.subject,
+        body=notification.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.email],
+        headers={"X-Smartjamp-Notification": str(notification.pk)},
+    )
+    if notification.body_html:
+        message.attach_alternative(notification.body_html, "text/html")
+    try:
+        message.send(fail_silently=False)
+    except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
+        return _record_failure(notification, error)
+    Notification.objects.filter(pk=notification.pk).update(
+        state=State.SENT, sent_at=timezone.now(), last_error="", next_attempt_at=None
+    )
+    return Outcome.SENT, 0
+
+
+def _record_failure(notification: Notification, error: Exception) -> tuple[str, float]:
+    text = f"{type(error).__name__}: {error}"[:2000]
+    if _is_temporary(error) and notification.attempts < settings.OUTBOX_MAX_ATTEMPTS:
+        delay = backoff_seconds(notification.attempts)
+        Notification.objects.filter(pk=notification.pk).update(
+            state=State.FAILED,
+            last_error=text,
+            next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay),
+        )
+        return Outcome.RETRY, delay
+    Notification.objects.filter(pk=notification.pk).update(
+        state=State.FAILED, last_error=text, next_attempt_at=None
+    )
+    return Outcome.FAILED, 0
+
+
+def sweep() -> int:
+    """Hand again to Celery what should be on its way: queued for a while, failed with
+    attempts left and due, or stuck in sending (a worker died). Returns how many."""
+    now = timezone.now()
+    Notification.objects.filter(
+        state=State.SENDING,
+        claimed_at__lt=now - datetime.timedelta(seconds=settings.OUTBOX_SENDING_TIMEOUT_SECONDS),
+    ).update(state=State.QUEUED)
+    grace = now - datetime.timedelta(seconds=settings.OUTBOX_QUEUED_GRACE_SECONDS)
+    due = Notification.objects.filter(
+        Q(state=State.QUEUED, created_at__lte=grace)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        | Q(state=State.FAILED, next_attempt_at__lte=now)
+    ).values_list("pk", flat=True)[: settings.OUTBOX_SWEEP_BATCH]
+    ids = list(due)
+    for notification_id in ids:
+        enqueue(notification_id)
+    return len(ids)
+
+
+def resend(notification: Notification) -> None:
+    """Staff send a failed notification again (all attempts anew)."""
+    Notification.objects.filter(pk=notification.pk, state=State.FAILED).update(
+        state=State.QUEUED, attempts=0, next_attempt_at=None, last_error=""
+    )
+    transaction.on_commit(lambda: enqueue(notification.pk))
+
+
+# Who hears about what --------------------------------------------------------------------------
+
+
+def city_members(city):
+    return User.objects.filter(memberships__city=city, is_active=True).order_by("pk")
+
+
+def programme_staff():
+    from .roles import PROGRAMME_STAFF
+
+    return User.objects.filter(groups__name=PROGRAMME_STAFF, is_active=True).order_by("pk")
+
+
+def proposal_link(proposal) -> str:
+    return reverse("proposal_detail", args=[proposal.code])
+
+
+def inert(value) -> str:
+    """A typed value that no mail client will turn into a link: defang URLs and domains."""
+    text = str(value)
+    text = re.sub(r"(?i)\b(https?|ftp)://", r"\1[:]//", text)
+    return re.sub(r"(?<=\w)\.(?=[a-zA-Z]{2,}\b)", "[.]", text)
+
+
+def notify_many(items: list[dict]) -> int:
+    """Fan out many notifications at once (reminders, announcements): one query for the keys
+    that exist, bulk inserts, and one Celery message each after commit. Returns how many."""
+    keys = [item["dedup_key"] for item in items]
+    existing = set()
+    for start in range(0, len(keys), 1000):
+        existing.update(
+            Notification.objects.filter(dedup_key__in=keys[start : start + 1000]).values_list(
+                "dedup_key", flat=True
+            )
+        )
+    rows = []
+    for item in items:
+        recipient = item["recipient"]
+        if item["dedup_key"] in existing or not recipient.is_active:
+            continue
+        if item["kind"] == Kind.CALL_OPENED and not recipient.notify_calls:
+            continue
+        link = item.get("link", "")
+        context = {
+            **item["context"],
+            "recipient": recipient,
+            "link": absolute(link) if link else "",
+        }
+        subject, text, html = render(
+            item["kind"], context, language=recipient.language, time_zone=recipient.time_zone
+        )
+        rows.append(
+            Notification(
+                recipient=recipient,
+                email=recipient.email,
+                kind=item["kind"],
+                language=recipient.language,
+                subject=subject,
+                body_text=text,
+                body_html=html,
+                dedup_key=item["dedup_key"],
+                link=link,
+            )
+        )
+    # Another process may be fanning out the same reminders: the unique key keeps one of each.
+    Notification.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+    new_keys = [row.dedup_key for row in rows]
+    ids = []
+    for start in range(0, len(new_keys), 1000):
+        ids.extend(
+            Notification.objects.filter(
+                dedup_key__in=new_keys[start : start + 1000], state=State.QUEUED, attempts=0
+            ).values_list("pk", flat=True)
+        )
+    transaction.on_commit(lambda: [enqueue(pk) for pk in ids])
+    return len(ids)
+
+
+# Events -------------------------------------------------------------------------------------
+
+
+def city_decided(city) -> None:
+    """City verified or rejected: tell its members."""
+    kind = Kind.CITY_VERIFIED if city.is_verified else Kind.CITY_REJECTED
+    stamp = city.decided_at.strftime("%Y%m%d%H%M%S%f") if city.decided_at else "0"
+    for member in city_members(city):
+        notify(
+            kind=kind,
+            dedup_key=f"{kind}:{city.pk}:{stamp}:{member.pk}",
+            recipient=member,
+            context={"city": city},
+            link=reverse("city_detail", args=[city.code]),
+        )
+
+
+def join_requested(join_request) -> None:
+    """A join request: tell the city's leads (or programme staff if it has none)."""
+    from .models import MemberRole
+
+    leads = city_members(join_request.city).filter(memberships__role=MemberRole.LEAD)
+    for lead in leads or programme_staff():
+        notify(
+            kind=Kind.JOIN_REQUESTED,
+            dedup_key=f"join:{join_request.pk}:{lead.pk}",
+            recipient=lead,
+            context={"join_request": join_request, "city": join_request.city},
+            link=reverse("city_detail", args=[join_request.city.code]),
+        )
+
+
+def join_answered(join_request) -> None:
+    notify(
+        kind=Kind.JOIN_ANSWERED,
+        dedup_key=f"join-answer:{join_request.pk}",
+        recipient=join_request.user,
+        context={"join_request": join_request, "city": join_request.city},
+        link=reverse("my_cities"),
+    )
+
+
+def status_changed(sender, change, **kwargs) -> None:
+    """Every public status change reaches the city's members: a receipt for a submission, the
+    letter for a decision, the change and its message otherwise."""
+    if not change.is_public:
+        return
+    proposal = change.proposal
+    kind = {
+        "submitted": Kind.SUBMISSION_RECEIPT,
+        "approved": Kind.DECISION,
+        "rejected": Kind.DECISION,
+    }.get(change.to_status, Kind.STATUS_CHANGED)
+    for member in city_members(proposal.city):
+        notify(
+            kind=kind,
+            dedup_key=f"{kind}:{change.pk}:{member.pk}",
+            recipient=member,
+            context={"proposal": proposal, "change": change},
+            link=proposal_link(proposal),
+        )
+
+
+def message_posted(message) -> None:
+    """A clarification message reaches the other side."""
+    proposal = message.proposal
+    readers = programme_staff() if not message.from_staff else city_members(proposal.city)
+    for reader in readers.exclude(pk=message.author_id):
+        notify(
+            kind=Kind.MESSAGE,
+            dedup_key=f"message:{message.pk}:{reader.pk}",
+            recipient=reader,
+            context={"proposal": proposal, "message": message},
+            link=proposal_link(proposal) + "#messages",
+        )
+
+
+def reviewer_assigned(assignment) -> None:
+    notify(
+        kind=Kind.REVIEWER_ASSIGNED,
+        dedup_key=f"assigned:{assignment.pk}",
+        recipient=assignment.reviewer,
+        context={"assignment": assignment, "proposal": assignment.proposal},
+        link=reverse("admin:proposals_reviewassignment_review", args=[assignment.pk]),
+    )
+
+
+def conflict_declared(assignment) -> None:
+    for member in programme_staff():
+        notify(
+            kind=Kind.CONFLICT_DECLARED,
+            dedup_key=f"conflict:{assignment.pk}:{member.pk}",
+            recipient=member,
+            context={"assignment": assignment, "proposal": assignment.proposal},
+            link=reverse("admin:proposals_proposal_change", args=[assignment.proposal_id]),
+        )
+
+
+def reviews_complete(proposal) -> None:
+    for member in programme_staff():
+        notify(
+            kind=Kind.REVIEWS_COMPLETE,
+            dedup_key=f"reviews-complete:{proposal.pk}:{member.pk}",
+            recipient=member,
+            context={"proposal": proposal},
+            link=reverse("admin:proposals_proposal_decision", args=[proposal.pk]),
+        )

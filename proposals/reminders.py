@@ -1,0 +1,154 @@
+"""Jobs that Celery beat runs: deadline reminders, review reminders, call announcements.
+
+Each may run any number of times, in several processes at once: every notification has a key
+that says which reminder of which call to which person, so a second run sends nothing twice.
+"""
+
+import datetime
+import zoneinfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch
+from django.urls import reverse
+from django.utils import timezone
+
+from .models import (
+    AssignmentState,
+    Call,
+    City,
+    CityMembership,
+    DeadlineExtension,
+    Proposal,
+    ReviewAssignment,
+    Status,
+    VerificationStatus,
+)
+from .notifications import Kind, notify, notify_many
+
+JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
+
+
+def _eligible_cities(call: Call):
+    members = CityMembership.objects.filter(user__is_active=True).select_related("user")
+    return (
+        City.objects.filter(
+            verification_status=VerificationStatus.VERIFIED,
+            country__in=call.eligible_countries.all(),
+        )
+        .prefetch_related(Prefetch("memberships", queryset=members))
+        .order_by("pk")
+    )
+
+
+def _deadlines(call: Call) -> dict[int, datetime.datetime]:
+    return {
+        city_id: max(closes_at, call.closes_at)
+        for city_id, closes_at in DeadlineExtension.objects.filter(call=call).values_list(
+            "city_id", "closes_at"
+        )
+    }
+
+
+@transaction.atomic
+def deadline_reminders(now: datetime.datetime | None = None) -> int:
+    """At each of a call's reminder offsets before a city's own deadline, remind the leads and
+    editors of eligible verified cities that have a draft, or no proposal, in the call."""
+    now = now or timezone.now()
+    longest = datetime.timedelta(days=60)
+    calls = Call.objects.published().filter(opens_at__lte=now, closes_at__gt=now - longest)
+    items = []
+    for call in calls:
+        offsets = sorted(set(call.reminder_days))
+        extended = _deadlines(call)
+        proposals = Proposal.objects.filter(call=call, city=OuterRef("pk"))
+        cities = _eligible_cities(call).annotate(
+            has_any=Exists(proposals), has_draft=Exists(proposals.filter(status=Status.DRAFT))
+        )
+        for city in cities:
+            if city.has_any and not city.has_draft:
+                continue
+            deadline = extended.get(city.pk, call.closes_at)
+            if now >= deadline:
+                continue
+            # The most urgent offset that has begun: after downtime, no burst of stale ones.
+            days = next((d for d in offsets if now >= deadline - datetime.timedelta(days=d)), None)
+            if days is None:
+                continue
+            for membership in city.memberships.all():
+                items.append(
+                    {
+                        "kind": Kind.DEADLINE_REMINDER,
+                        "dedup_key": f"reminder:{call.pk}:{city.pk}:{days}:{membership.user_id}",
+                        "recipient": membership.user,
+                        "context": {
+                            "call": call,
+                            "city": city,
+                            "deadline": deadline,
+                            "days": days,
+                            "has_draft": city.has_draft,
+                        },
+                        "link": reverse("call_detail", args=[call.code]),
+                    }
+                )
+    return notify_many(items)
+
+
+@transaction.atomic
+def announce_open_calls(now: datetime.datetime | None = None) -> int:
+    """Tell the members of verified cities of eligible countries that a call is open."""
+    now = now or timezone.now()
+    items = []
+    for call in Call.objects.published().open_at(now):
+        for city in _eligible_cities(call):
+            for membership in city.memberships.all():
+                items.append(
+                    {
+                        "kind": Kind.CALL_OPENED,
+                        "dedup_key": f"call-opened:{call.pk}:{membership.user_id}",
+                        "recipient": membership.user,
+                        "context": {"call": call, "city": city},
+                        "link": reverse("call_detail", args=[call.code]),
+                    }
+                )
+    return notify_many(items)
+
+
+REVIEW_WINDOWS = [(7, "7"), (3, "3")]
+OVERDUE_DAYS = 3
+
+
+@transaction.atomic
+def review_reminders(now: datetime.datetime | None = None) -> int:
+    """Reviews due in 7 and in 3 days, and overdue by 3 days (days counted in JST)."""
+    today = timezone.localtime(now or timezone.now(), JST).date()
+    pending = ReviewAssignment.objects.filter(
+        state__in=[AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED],
+        proposal__status=Status.UNDER_REVIEW,
+        due__lte=today + datetime.timedelta(days=7),
+    ).select_related("reviewer", "proposal")
+    sent = 0
+    for assignment in pending:
+        days_left = (assignment.due - today).days
+        if days_left <= -OVERDUE_DAYS:
+            window = "overdue"
+        else:
+            window = next(
+                (key for limit, key in REVIEW_WINDOWS[::-1] if 0 <= days_left <= limit), None
+            )
+        if window is None:
+            continue
+        created = notify(
+            kind=Kind.REVIEW_DUE,
+            dedup_key=f"review-due:{assignment.pk}:{window}",
+            recipient=assignment.reviewer,
+            context={
+                "assignment": assignment,
+                "proposal": assignment.proposal,
+                "days_left": days_left,
+                "overdue": window == "overdue",
+            },
+            link=reverse("admin:proposals_reviewassignment_review", args=[assignment.pk]),
+        )
+        sent += created is not None
+    return sent
