@@ -66,7 +66,7 @@ def programme_time_zones() -> list[tuple[str, str]]:
 class ProfileForm(forms.ModelForm):
     class Meta:
         model = User
-        fields = ["full_name", "position", "language", "time_zone"]
+        fields = ["full_name", "position", "country", "language", "time_zone", "notify_calls"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

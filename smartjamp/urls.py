@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from proposals.views import calls, cities, pages, proposals
+from proposals.views import calls, cities, notifications, pages, proposals
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -41,5 +41,6 @@ urlpatterns = [
         proposals.attachment_delete,
         name="proposal_attachment_delete",
     ),
+    path("notifications/", notifications.notification_list, name="notifications"),
     path("admin/", admin.site.urls),
 ]

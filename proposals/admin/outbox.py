@@ -1,0 +1,57 @@
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .. import notifications
+from ..models import Notification, NotificationState
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """The outbox: every email, its state and its last error; failed ones can be resent."""
+
+    list_display = ["created_at", "kind", "email", "subject", "state", "attempts", "sent_at"]
+    list_filter = ["state", "kind"]
+    list_select_related = ["recipient"]
+    search_fields = ["email", "subject", "dedup_key"]
+    date_hierarchy = "created_at"
+    actions = ["resend_selected"]
+    readonly_fields = [
+        "recipient",
+        "email",
+        "kind",
+        "language",
+        "subject",
+        "body_text",
+        "body_html",
+        "dedup_key",
+        "link",
+        "state",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "claimed_at",
+        "created_at",
+        "sent_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Send the selected failed emails again"), permissions=["view"])
+    def resend_selected(self, request, queryset):
+        failed = list(queryset.filter(state=NotificationState.FAILED))
+        for notification in failed:
+            notifications.resend(notification)
+        self.message_user(
+            request,
+            ngettext("%(count)d email queued again.", "%(count)d emails queued again.", len(failed))
+            % {"count": len(failed)},
+            messages.SUCCESS,
+        )
