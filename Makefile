@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format check-deploy clean
+.PHONY: install run test lint format check-deploy bench-notifications clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ format: install
 check-deploy: install
 	DEBUG=0 SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	ALLOWED_HOSTS=smartjamp.example $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+## Benchmark the notification fan-out through a real worker (needs PostgreSQL and Redis).
+bench-notifications: install
+	$(BIN)/python -m bench.notifications $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
