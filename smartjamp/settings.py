@@ -262,10 +262,11 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Smart JAMP <noreply@smartjamp.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Celery: the embedded default is kombu's SQLAlchemy transport on a SQLite file, which runs a
-# real worker and beat with no server; production sets CELERY_BROKER_URL=redis://…
+# Celery: the embedded default is kombu's SQLAlchemy transport on a SQLite file (polled every
+# 0.1 s, smartjamp/embedded_broker.py), which runs a real worker and beat with no server;
+# production sets CELERY_BROKER_URL=redis://…
 CELERY_BROKER_URL = env_str(
-    "CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+    "CELERY_BROKER_URL", f"embedded+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
 )
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -11,7 +11,7 @@ from smartjamp.celery import app as celery_app
 
 @pytest.mark.django_db
 def test_healthz_reports_database_and_embedded_broker_up(client, settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
+    monkeypatch.setenv("CELERY_BROKER_URL", f"embedded+sqlite:///{tmp_path / 'broker.db'}")
     response = client.get(reverse("healthz"))
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "up", "broker": "up"}
