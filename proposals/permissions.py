@@ -111,3 +111,29 @@ def get_attachment_for_reviewer(user: User, assignment_pk, code: str) -> Attachm
     if attachment is None:
         raise Http404("No such attachment.")
     return attachment
+
+
+def is_programme_staff(user: User) -> bool:
+    return user.is_authenticated and user.is_active and user.has_perm("proposals.view_proposal")
+
+
+def staff_only(view):
+    """Reports are for programme staff; to anybody else they do not exist (404)."""
+    from functools import wraps
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not is_programme_staff(request.user):
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def get_export_job_for_user(user: User, code: str):
+    from .models import ExportJob
+
+    job = ExportJob.objects.filter(code=code, requested_by_id=user.pk).first()
+    if job is None or not is_programme_staff(user):
+        raise Http404("No such export.")
+    return job

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import notifications, reminders
+from . import exports, notifications, reminders
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -31,3 +31,13 @@ def send_review_reminders() -> int:
 @shared_task
 def announce_open_calls() -> int:
     return reminders.announce_open_calls()
+
+
+@shared_task(acks_late=True)
+def build_export(job_id: int) -> str:
+    return exports.build(job_id)
+
+
+@shared_task
+def purge_exports() -> int:
+    return exports.purge()

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "django_filters",
     "crispy_forms",
     "crispy_bootstrap5",
     "csp",
@@ -233,6 +234,9 @@ STORAGES = {
     },
 }
 AUTHORISATION_LETTER_MAX_BYTES = 10 * 1024 * 1024
+EXPORT_BACKGROUND_ROWS = env_int(
+    "EXPORT_BACKGROUND_ROWS", 5000
+)  # larger Excel exports run in Celery
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # No single uploaded file is written past this size; the forms give the precise limits
@@ -283,6 +287,7 @@ CELERY_BEAT_SCHEDULE = {
     "deadline-reminders": {"task": "proposals.tasks.send_deadline_reminders", "schedule": 900.0},
     "review-reminders": {"task": "proposals.tasks.send_review_reminders", "schedule": 3600.0},
     "announce-open-calls": {"task": "proposals.tasks.announce_open_calls", "schedule": 300.0},
+    "purge-exports": {"task": "proposals.tasks.purge_exports", "schedule": 3600.0},
 }
 # The outbox (proposals.notifications): attempts, backoff and the sweeper's patience.
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from proposals.views import calls, cities, notifications, pages, proposals
+from proposals.views import calls, cities, notifications, pages, proposals, staff
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -42,5 +42,30 @@ urlpatterns = [
         name="proposal_attachment_delete",
     ),
     path("notifications/", notifications.notification_list, name="notifications"),
+    path("staff/", staff.dashboard, name="staff_dashboard"),
+    path(
+        "staff/exports/proposals.<str:fmt>", staff.export_proposals, name="staff_export_proposals"
+    ),
+    path(
+        "staff/exports/summary-by-<str:by>.<str:fmt>",
+        staff.export_summary,
+        name="staff_export_summary",
+    ),
+    path(
+        "staff/exports/review-progress.<str:fmt>",
+        staff.export_review_progress,
+        name="staff_export_review_progress",
+    ),
+    path(
+        "staff/exports/ranking/<str:code>.<str:fmt>",
+        staff.export_ranking,
+        name="staff_export_ranking",
+    ),
+    path("staff/exports/jobs/<str:code>/", staff.export_job, name="staff_export_job"),
+    path(
+        "staff/exports/jobs/<str:code>/download/",
+        staff.export_job_download,
+        name="staff_export_job_download",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -2,15 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import (
-    Count,
-    ExpressionWrapper,
-    F,
-    FloatField,
-    OuterRef,
     Prefetch,
-    Q,
-    Subquery,
-    Sum,
 )
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -29,17 +21,16 @@ from ..forms import (
     RevisionForm,
 )
 from ..models import (
-    AssignmentState,
     Attachment,
     JapanesePartner,
     Message,
     Proposal,
-    Review,
     ReviewAssignment,
     Score,
     StatusChange,
 )
 from ..scoring import DISAGREEMENT_SPREAD, weighted_score
+from ..views.staff import export_proposal_queryset
 
 
 class PartnerInline(admin.TabularInline):
@@ -141,19 +132,6 @@ class AssignmentInline(admin.TabularInline):
         return review.comment if review and review.is_submitted else "—"
 
 
-def _weighted_per_review():
-    """Each submitted review's weighted score, as a subquery over one proposal's reviews."""
-    weighted = ExpressionWrapper(
-        Sum(F("scores__value") * F("scores__criterion__weight")) / Sum("scores__criterion__weight"),
-        output_field=FloatField(),
-    )
-    return (
-        Review.objects.filter(assignment__proposal=OuterRef("pk"), submitted_at__isnull=False)
-        .values("pk")
-        .annotate(weighted=weighted)
-    )
-
-
 @admin.register(Proposal)
 class ProposalAdmin(admin.ModelAdmin):
     list_display = [
@@ -199,36 +177,12 @@ class ProposalAdmin(admin.ModelAdmin):
         "auto_assign_selected",
         "shortlist_selected",
         "reject_selected",
+        "export_csv_selected",
+        "export_xlsx_selected",
     ]
 
     def get_queryset(self, request):
-        per_review = _weighted_per_review()
-        submitted = Q(assignments__review__submitted_at__isnull=False)
-        active = ~Q(assignments__state=AssignmentState.DECLINED)
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                _reviews=Count("assignments", filter=submitted, distinct=True),
-                _assigned=Count("assignments", filter=active, distinct=True),
-                _mean=Subquery(
-                    Score.objects.filter(
-                        review__assignment__proposal=OuterRef("pk"),
-                        review__submitted_at__isnull=False,
-                    )
-                    .values("review__assignment__proposal")
-                    .annotate(
-                        mean=ExpressionWrapper(
-                            Sum(F("value") * F("criterion__weight")) / Sum("criterion__weight"),
-                            output_field=FloatField(),
-                        )
-                    )
-                    .values("mean")
-                ),
-                _low=Subquery(per_review.order_by("weighted").values("weighted")[:1]),
-                _high=Subquery(per_review.order_by("-weighted").values("weighted")[:1]),
-            )
-        )
+        return super().get_queryset(request).with_score_summary()
 
     @admin.display(description=_("reviews"), ordering="_reviews")
     def reviews(self, proposal):
@@ -405,6 +359,18 @@ class ProposalAdmin(admin.ModelAdmin):
             )
             return None
         return self._intermediate(request, queryset, form, "reject_selected", _("Reject proposals"))
+
+    @admin.action(description=_("Export the selected as CSV"), permissions=["view"])
+    def export_csv_selected(self, request, queryset):
+        return export_proposal_queryset(
+            request, Proposal.objects.filter(pk__in=queryset.values("pk")), "csv"
+        )
+
+    @admin.action(description=_("Export the selected as Excel"), permissions=["view"])
+    def export_xlsx_selected(self, request, queryset):
+        return export_proposal_queryset(
+            request, Proposal.objects.filter(pk__in=queryset.values("pk")), "xlsx"
+        )
 
     def has_screen_permission(self, request):
         return request.user.has_perm("proposals.screen_proposal")

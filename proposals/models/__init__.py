@@ -31,6 +31,7 @@ from .proposal import (
     Status,
     StatusChange,
 )
+from .report import ExportJob, ExportState
 from .review import (
     AssignmentState,
     AuditEvent,
@@ -42,6 +43,8 @@ from .review import (
 from .user import User
 
 __all__ = [
+    "ExportJob",
+    "ExportState",
     "Notification",
     "NotificationKind",
     "NotificationState",

@@ -19,6 +19,7 @@ class NotificationKind(models.TextChoices):
     REVIEW_DUE = "review_due", _("Review due")
     REVIEWS_COMPLETE = "reviews_complete", _("All reviews in")
     CONFLICT_DECLARED = "conflict_declared", _("Conflict of interest declared")
+    EXPORT_READY = "export_ready", _("Export ready")
 
 
 class NotificationState(models.TextChoices):

@@ -3,7 +3,16 @@ import uuid
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import (
+    Count,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -147,6 +156,44 @@ class ProposalQuerySet(models.QuerySet):
 
     def taking_places(self) -> "ProposalQuerySet":
         return self.filter(status__in=COUNTS_TOWARDS_LIMIT)
+
+    def with_score_summary(self) -> "ProposalQuerySet":
+        """Annotate, in the same query: `_reviews` (submitted), `_assigned` (not declined),
+        `_mean` (the mean of the submitted reviews' weighted scores), `_low` and `_high`
+        (the lowest and highest weighted score, for the spread)."""
+        from .review import Review, Score
+
+        # Cast before dividing: SQLite divides integers as integers.
+        weighted = Cast(
+            Sum(F("scores__value") * F("scores__criterion__weight")), FloatField()
+        ) / Cast(Sum("scores__criterion__weight"), FloatField())
+        per_review = (
+            Review.objects.filter(assignment__proposal=OuterRef("pk"), submitted_at__isnull=False)
+            .values("pk")
+            .annotate(weighted=weighted)
+        )
+        # Every submitted review scores every criterion, so Σw·s / Σw over all their scores
+        # is the mean of the reviews' weighted scores.
+        mean = (
+            Score.objects.filter(
+                review__assignment__proposal=OuterRef("pk"), review__submitted_at__isnull=False
+            )
+            .values("review__assignment__proposal")
+            .annotate(
+                mean=Cast(Sum(F("value") * F("criterion__weight")), FloatField())
+                / Cast(Sum("criterion__weight"), FloatField())
+            )
+            .values("mean")
+        )
+        submitted = Q(assignments__review__submitted_at__isnull=False)
+        active = ~Q(assignments__state="declined")
+        return self.annotate(
+            _reviews=Count("assignments", filter=submitted, distinct=True),
+            _assigned=Count("assignments", filter=active, distinct=True),
+            _mean=Subquery(mean),
+            _low=Subquery(per_review.order_by("weighted").values("weighted")[:1]),
+            _high=Subquery(per_review.order_by("-weighted").values("weighted")[:1]),
+        )
 
 
 class Proposal(FSMModelMixin, models.Model):

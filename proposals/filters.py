@@ -1,0 +1,76 @@
+import django_filters
+from django import forms
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .models import AscnStatus, Call, Country, FocusArea, Proposal, Sector, Status
+from .reports import fiscal_year_bounds
+
+
+class ProposalFilter(django_filters.FilterSet):
+    """The filters shared by the staff dashboard and every export."""
+
+    call = django_filters.ModelChoiceFilter(label=_("Call"), queryset=Call.objects.all())
+    country = django_filters.ModelChoiceFilter(
+        label=_("Country"),
+        field_name="city__country",
+        queryset=Country.objects.filter(asean_member=True),
+    )
+    status = django_filters.MultipleChoiceFilter(
+        label=_("Status"), choices=Status.choices, widget=forms.CheckboxSelectMultiple
+    )
+    sector = django_filters.ModelChoiceFilter(
+        label=_("Sector"), field_name="sectors", queryset=Sector.objects.all()
+    )
+    focus_area = django_filters.ModelChoiceFilter(
+        label=_("Focus area"), field_name="focus_areas", queryset=FocusArea.objects.all()
+    )
+    ascn = django_filters.BooleanFilter(
+        label=_("ASCN member city"),
+        method="filter_ascn",
+        widget=forms.Select(choices=[("", _("Any")), ("true", _("Yes")), ("false", _("No"))]),
+    )
+    submitted_from = django_filters.DateFilter(
+        label=_("Submitted from"),
+        field_name="submitted_at",
+        lookup_expr="date__gte",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    submitted_to = django_filters.DateFilter(
+        label=_("Submitted until"),
+        field_name="submitted_at",
+        lookup_expr="date__lte",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    fiscal_year = django_filters.NumberFilter(
+        label=_("Japanese fiscal year"),
+        method="filter_fiscal_year",
+        help_text=_("April to March: 2026 is 1 April 2026 to 31 March 2027 (JST)."),
+    )
+    score_min = django_filters.NumberFilter(label=_("Mean score at least"), method="filter_score")
+    score_max = django_filters.NumberFilter(label=_("Mean score at most"), method="filter_score")
+
+    class Meta:
+        model = Proposal
+        fields: list[str] = []
+
+    def filter_ascn(self, queryset, name, value):
+        member = ~Q(city__ascn_status=AscnStatus.NONE)
+        return queryset.filter(member) if value else queryset.exclude(member)
+
+    def filter_fiscal_year(self, queryset, name, value):
+        start, end = fiscal_year_bounds(int(value))
+        return queryset.filter(submitted_at__gte=start, submitted_at__lt=end)
+
+    def filter_score(self, queryset, name, value):
+        lookup = "_mean__gte" if name == "score_min" else "_mean__lte"
+        scored = Proposal.objects.with_score_summary().filter(**{lookup: value}).values("pk")
+        return queryset.filter(pk__in=scored)
+
+
+def filtered_proposals(data):
+    """(the filter set, the proposals it selects); nothing when the filters are invalid."""
+    filterset = ProposalFilter(data or None, queryset=Proposal.objects.all())
+    if filterset.is_bound and not filterset.is_valid():
+        return filterset, Proposal.objects.none()
+    return filterset, filterset.qs

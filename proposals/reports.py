@@ -1,0 +1,337 @@
+"""Reports and exports of proposals: one queryset, one list of columns, three formats.
+
+Rows come from a single query (names of focus areas, sectors and partners are aggregated by
+the database, scores by `with_score_summary`), iterated in chunks and written as they come, so
+an export's query count does not depend on its rows and its memory stays flat.
+"""
+
+import datetime
+import io
+import json
+import zoneinfo
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from defusedcsv import csv
+from django.conf import settings
+from django.db.models import Aggregate, CharField, Count, OuterRef, Q, Subquery, Sum
+from django.utils.translation import gettext_lazy as _
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from .models import FocusArea, JapanesePartner, Proposal, Sector, Stage, Status
+
+JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
+SEPARATOR = "\x1f"  # joins names inside the database; never typed by anyone
+CHUNK = 2000
+
+
+class JoinedNames(Aggregate):
+    """The names of a group joined by SEPARATOR (GROUP_CONCAT / STRING_AGG)."""
+
+    function = "GROUP_CONCAT"
+    template = "%(function)s(%(expressions)s, '" + SEPARATOR + "')"
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="STRING_AGG", **extra)
+
+
+def _names(queryset, group_by: str):
+    return Subquery(queryset.values(group_by).annotate(names=JoinedNames("name")).values("names"))
+
+
+def fiscal_year(moment: datetime.datetime | None) -> int | None:
+    """Japan's fiscal year (1 April to 31 March) of an instant, in JST: FY2026 starts 2026-04-01."""
+    if moment is None:
+        return None
+    local = moment.astimezone(JST)
+    return local.year if local.month >= 4 else local.year - 1
+
+
+def fiscal_year_bounds(year: int) -> tuple[datetime.datetime, datetime.datetime]:
+    start = datetime.datetime(year, 4, 1, tzinfo=JST)
+    return start, datetime.datetime(year + 1, 4, 1, tzinfo=JST)
+
+
+def export_queryset(queryset=None):
+    """Proposals with everything the export columns need, for `.values()`."""
+    queryset = Proposal.objects.all() if queryset is None else queryset
+    return queryset.with_score_summary().annotate(
+        _focus=_names(FocusArea.objects.filter(proposals=OuterRef("pk")), "proposals"),
+        _sectors=_names(Sector.objects.filter(proposals=OuterRef("pk")), "proposals"),
+        _partners=_names(JapanesePartner.objects.filter(proposal=OuterRef("pk")), "proposal"),
+    )
+
+
+def _sorted_names(value: str | None) -> str:
+    return "; ".join(sorted(value.split(SEPARATOR))) if value else ""
+
+
+def _date(moment) -> str:
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+STATUS_LABELS = dict(Status.choices)
+STAGE_LABELS = dict(Stage.choices)
+DECIDED = {Status.APPROVED, Status.REJECTED}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    fields: tuple[str, ...]
+    value: Callable[[dict], object]
+
+
+COLUMNS = [
+    Column(
+        "reference", _("Reference code"), ("reference_code",), lambda r: r["reference_code"] or ""
+    ),
+    Column("title", _("Title"), ("title",), lambda r: r["title"]),
+    Column("city", _("City"), ("city__name",), lambda r: r["city__name"]),
+    Column("country", _("Country"), ("city__country__name",), lambda r: r["city__country__name"]),
+    Column("call", _("Call"), ("call__title",), lambda r: r["call__title"]),
+    Column(
+        "stage", _("Stage"), ("call__stage",), lambda r: str(STAGE_LABELS.get(r["call__stage"], ""))
+    ),
+    Column("status", _("Status"), ("status",), lambda r: str(STATUS_LABELS[r["status"]])),
+    Column(
+        "submitted", _("Submitted (JST)"), ("submitted_at",), lambda r: _date(r["submitted_at"])
+    ),
+    Column(
+        "fiscal_year",
+        _("Fiscal year"),
+        ("submitted_at",),
+        lambda r: fiscal_year(r["submitted_at"]) or "",
+    ),
+    Column("decided", _("Decided (JST)"), ("decided_at",), lambda r: _date(r["decided_at"])),
+    Column("requested_jpy", _("Requested (JPY)"), ("requested_jpy",), lambda r: r["requested_jpy"]),
+    Column("approved_jpy", _("Approved (JPY)"), ("approved_jpy",), lambda r: r["approved_jpy"]),
+    Column("focus_areas", _("Focus areas"), ("_focus",), lambda r: _sorted_names(r["_focus"])),
+    Column("sectors", _("Sectors"), ("_sectors",), lambda r: _sorted_names(r["_sectors"])),
+    Column(
+        "partners", _("Japanese partners"), ("_partners",), lambda r: _sorted_names(r["_partners"])
+    ),
+    Column("reviews", _("Reviews"), ("_reviews",), lambda r: r["_reviews"]),
+    Column(
+        "mean_score",
+        _("Mean score"),
+        ("_mean",),
+        lambda r: None if r["_mean"] is None else round(r["_mean"], 2),
+    ),
+    Column(
+        "spread",
+        _("Spread"),
+        ("_low", "_high"),
+        lambda r: None if r["_low"] is None else round(r["_high"] - r["_low"], 2),
+    ),
+    Column(
+        "decision",
+        _("Decision"),
+        ("status",),
+        lambda r: str(STATUS_LABELS[r["status"]]) if r["status"] in DECIDED else "",
+    ),
+]
+COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
+
+
+def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
+    keys = [key for key in (keys or []) if key in COLUMNS_BY_KEY]
+    return [COLUMNS_BY_KEY[key] for key in keys] if keys else list(COLUMNS)
+
+
+def proposal_rows(queryset, columns: list[Column]) -> Iterator[list]:
+    """One list of values per proposal, from a single query read in chunks."""
+    fields = sorted({field for column in columns for field in column.fields} | {"pk"})
+    rows = export_queryset(queryset).order_by("pk").values(*fields).iterator(chunk_size=CHUNK)
+    for row in rows:
+        yield [column.value(row) for column in columns]
+
+
+# Writers ---------------------------------------------------------------------------------------
+
+
+def _csv_cell(value):
+    # defusedcsv neutralises cells starting with = + - @ | %; OWASP also lists a leading tab and
+    # carriage return, which it leaves alone, so those get the same leading apostrophe.
+    if isinstance(value, str) and value[:1] in ("\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_stream(header: list[str], rows: Iterable[list]) -> Iterator[str]:
+    """UTF-8 CSV with a byte-order mark (for Excel), formula-safe, in chunks of rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([str(label) for label in header])
+    yield "\ufeff" + buffer.getvalue()
+    batch = []
+    for row in rows:
+        batch.append([_csv_cell(value) for value in row])
+        if len(batch) == 1000:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(batch)
+            batch = []
+            yield buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    writer.writerows(batch)
+    yield buffer.getvalue()
+
+
+def _xlsx_cell(sheet, value):
+    cell = WriteOnlyCell(
+        sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+    )
+    if isinstance(value, str):
+        cell.data_type = "s"  # text, never a formula, whatever it starts with
+    return cell
+
+
+def write_xlsx(
+    target,
+    header: list[str],
+    rows: Iterable[list],
+    *,
+    title: str = "Proposals",
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """An Excel workbook in openpyxl's write-only mode (rows are not kept in memory)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31])
+    sheet.append([_xlsx_cell(sheet, str(label)) for label in header])
+    count = 0
+    for row in rows:
+        sheet.append([_xlsx_cell(sheet, value) for value in row])
+        count += 1
+        if progress and count % 500 == 0:
+            progress(count)
+    workbook.save(target)
+    return count
+
+
+def json_stream(keys: list[str], rows: Iterable[list]) -> Iterator[str]:
+    yield "["
+    first = True
+    for row in rows:
+        yield ("" if first else ",") + json.dumps(
+            dict(zip(keys, row, strict=True)), ensure_ascii=False
+        )
+        first = False
+    yield "]"
+
+
+# Summaries -------------------------------------------------------------------------------------
+
+
+def summary(queryset, by: str) -> tuple[list[str], list[list]]:
+    """Counts and requested / approved JPY by country, sector or status."""
+    group = {"country": "city__country__name", "sector": "sectors__name", "status": "status"}[by]
+    rows = (
+        queryset.order_by()
+        .values(group)
+        .annotate(
+            count=Count("pk", distinct=True),
+            requested=Sum("requested_jpy"),
+            approved=Sum("approved_jpy"),
+        )
+        .order_by(group)
+    )
+    label = {"country": _("Country"), "sector": _("Sector"), "status": _("Status")}[by]
+    header = [str(label), str(_("Proposals")), str(_("Requested (JPY)")), str(_("Approved (JPY)"))]
+    values = []
+    for row in rows:
+        name = row[group]
+        if by == "status":
+            name = str(STATUS_LABELS[name])
+        values.append(
+            [name or str(_("(none)")), row["count"], row["requested"] or 0, row["approved"] or 0]
+        )
+    return header, values
+
+
+def review_progress(queryset) -> tuple[list[str], list[list]]:
+    """Per reviewer: assignments, submitted, outstanding, overdue, declined."""
+    from django.utils import timezone
+
+    from .models import AssignmentState, ReviewAssignment
+
+    today = timezone.localtime(timezone.now(), JST).date()
+    open_states = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
+    rows = (
+        ReviewAssignment.objects.filter(proposal__in=queryset.order_by().values("pk"))
+        .values("reviewer__email", "reviewer__full_name")
+        .annotate(
+            total=Count("pk"),
+            submitted=Count("pk", filter=Q(state=AssignmentState.SUBMITTED)),
+            outstanding=Count("pk", filter=Q(state__in=open_states)),
+            overdue=Count("pk", filter=Q(state__in=open_states, due__lt=today)),
+            declined=Count("pk", filter=Q(state=AssignmentState.DECLINED)),
+        )
+        .order_by("reviewer__email")
+    )
+    header = [
+        str(h)
+        for h in (
+            _("Reviewer"),
+            _("Email"),
+            _("Assigned"),
+            _("Submitted"),
+            _("Outstanding"),
+            _("Overdue"),
+            _("Declined"),
+        )
+    ]
+    return header, [
+        [
+            r["reviewer__full_name"],
+            r["reviewer__email"],
+            r["total"],
+            r["submitted"],
+            r["outstanding"],
+            r["overdue"],
+            r["declined"],
+        ]
+        for r in rows
+    ]
+
+
+def ranking_rows(call, by: str = "score") -> tuple[list[str], list[list]]:
+    from .scoring import call_ranking
+
+    header = [
+        str(h)
+        for h in (
+            _("Rank"),
+            _("Reference code"),
+            _("Title"),
+            _("City"),
+            _("Status"),
+            _("Reviews"),
+            _("Score"),
+            _("Normalised"),
+            _("Spread"),
+            _("Requested (JPY)"),
+        )
+    ]
+    rows = []
+    for rank, (proposal, score) in enumerate(call_ranking(call, by=by), start=1):
+        rows.append(
+            [
+                rank,
+                proposal.reference_code or "",
+                proposal.title,
+                proposal.city.name,
+                str(STATUS_LABELS[proposal.status]),
+                score.count,
+                None if score.score is None else round(score.score, 2),
+                None if score.normalised is None else round(score.normalised, 2),
+                None if score.spread is None else round(score.spread, 2),
+                proposal.requested_jpy,
+            ]
+        )
+    return header, rows

@@ -1,0 +1,227 @@
+"""The staff area: dashboard, reports and exports (programme staff only; 404 for others)."""
+
+import datetime
+import tempfile
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from .. import reports
+from ..filters import filtered_proposals
+from ..models import AssignmentState, Call, ExportJob, ReviewAssignment, Status
+from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
+
+FORMATS = {"csv", "xlsx", "json"}
+TABLE_ROWS = 100
+
+
+def _filtered(request):
+    return filtered_proposals(request.GET)
+
+
+def _percent(part, whole) -> float:
+    return round(100 * (part or 0) / whole, 1) if whole else 0.0
+
+
+@staff_only
+@require_GET
+def dashboard(request):
+    filterset, proposals = _filtered(request)
+    today = timezone.localtime(timezone.now(), reports.JST).date()
+    calls = {
+        call.pk: {
+            "call": call,
+            "statuses": [],
+            "countries": [],
+            "count": 0,
+            "requested": 0,
+            "approved": 0,
+            "reviews": None,
+        }
+        for call in Call.objects.filter(pk__in=proposals.values("call")).order_by("-closes_at")
+    }
+    totals = (
+        proposals.order_by()
+        .values("call")
+        .annotate(
+            count=Count("pk", distinct=True),
+            requested=Sum("requested_jpy"),
+            approved=Sum("approved_jpy"),
+        )
+    )
+    for row in totals:
+        entry = calls[row["call"]]
+        entry.update(
+            count=row["count"], requested=row["requested"] or 0, approved=row["approved"] or 0
+        )
+        envelope = entry["call"].envelope_jpy
+        entry["requested_percent"] = min(_percent(entry["requested"], envelope), 100)
+        entry["approved_percent"] = min(_percent(entry["approved"], envelope), 100)
+    for row in proposals.order_by().values("call", "status").annotate(n=Count("pk", distinct=True)):
+        calls[row["call"]]["statuses"].append((Status(row["status"]).label, row["n"]))
+    for row in (
+        proposals.order_by()
+        .values("call", "city__country__name")
+        .annotate(n=Count("pk", distinct=True))
+    ):
+        calls[row["call"]]["countries"].append((row["city__country__name"], row["n"]))
+    open_states = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
+    progress = (
+        ReviewAssignment.objects.filter(proposal__in=proposals.order_by().values("pk"))
+        .values("proposal__call")
+        .annotate(
+            done=Count("pk", filter=Q(state=AssignmentState.SUBMITTED)),
+            outstanding=Count("pk", filter=Q(state__in=open_states)),
+            overdue=Count("pk", filter=Q(state__in=open_states, due__lt=today)),
+        )
+    )
+    for row in progress:
+        total = row["done"] + row["outstanding"]
+        calls[row["proposal__call"]]["reviews"] = {
+            **row,
+            "done_percent": _percent(row["done"], total),
+        }
+    for entry in calls.values():
+        top = max([n for _label, n in entry["statuses"] + entry["countries"]] or [1])
+        entry["statuses"] = [(label, n, _percent(n, top)) for label, n in sorted(entry["statuses"])]
+        entry["countries"] = [
+            (label, n, _percent(n, top)) for label, n in sorted(entry["countries"])
+        ]
+    columns = reports.chosen_columns(
+        [
+            "reference",
+            "title",
+            "city",
+            "country",
+            "call",
+            "status",
+            "requested_jpy",
+            "reviews",
+            "mean_score",
+        ]
+    )
+    rows = list(reports.proposal_rows(proposals, columns))
+    return render(
+        request,
+        "staff/dashboard.html",
+        {
+            "filter": filterset,
+            "calls": list(calls.values()),
+            "header": [column.label for column in columns],
+            "rows": rows[:TABLE_ROWS],
+            "row_count": len(rows),
+            "query": request.GET.urlencode(),
+            "columns": reports.COLUMNS,
+        },
+    )
+
+
+def _download(header, rows, fmt: str, name: str, keys: list[str] | None = None):
+    stamp = timezone.localtime(timezone.now(), reports.JST).strftime("%Y%m%d-%H%M")
+    filename = f"smartjamp-{name}-{stamp}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            reports.csv_stream(header, rows), content_type="text/csv; charset=utf-8"
+        )
+    elif fmt == "json":
+        keys = keys or [str(label) for label in header]
+        response = StreamingHttpResponse(
+            reports.json_stream(keys, rows), content_type="application/json; charset=utf-8"
+        )
+    else:
+        target = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
+        reports.write_xlsx(target, header, rows, title=name)
+        target.seek(0)
+        return FileResponse(
+            target,
+            as_attachment=True,
+            filename=filename,
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def export_proposal_queryset(request, queryset, fmt: str, *, name: str = "proposals"):
+    """Proposals of `queryset` in `fmt`, with the columns chosen in the request."""
+    columns = reports.chosen_columns(
+        request.GET.getlist("columns") or request.POST.getlist("columns")
+    )
+    if fmt == "xlsx" and queryset.count() > settings.EXPORT_BACKGROUND_ROWS:
+        from ..tasks import build_export
+
+        job = ExportJob.objects.create(
+            requested_by=request.user,
+            query=request.GET.urlencode(),
+            total=queryset.count(),
+            expires_at=timezone.now() + datetime.timedelta(days=1),
+        )
+        build_export.delay_on_commit(job.pk)
+        return redirect("staff_export_job", code=job.code)
+    header = [column.label for column in columns]
+    rows = reports.proposal_rows(queryset, columns)
+    return _download(header, rows, fmt, name, keys=[column.key for column in columns])
+
+
+@staff_only
+@require_GET
+def export_proposals(request, fmt):
+    if fmt not in FORMATS:
+        raise Http404
+    _filterset, proposals = _filtered(request)
+    return export_proposal_queryset(request, proposals, fmt)
+
+
+@staff_only
+@require_GET
+def export_summary(request, by, fmt):
+    if fmt not in FORMATS or by not in ("country", "sector", "status"):
+        raise Http404
+    _filterset, proposals = _filtered(request)
+    header, rows = reports.summary(proposals, by)
+    return _download(header, rows, fmt, f"summary-by-{by}")
+
+
+@staff_only
+@require_GET
+def export_review_progress(request, fmt):
+    if fmt not in FORMATS:
+        raise Http404
+    _filterset, proposals = _filtered(request)
+    header, rows = reports.review_progress(proposals)
+    return _download(header, rows, fmt, "review-progress")
+
+
+@staff_only
+@require_GET
+def export_ranking(request, code, fmt):
+    if fmt not in FORMATS:
+        raise Http404
+    call = get_call_or_404(code)
+    header, rows = reports.ranking_rows(call, by=request.GET.get("by", "score"))
+    return _download(header, rows, fmt, "ranking")
+
+
+@staff_only
+@require_GET
+def export_job(request, code):
+    job = get_export_job_for_user(request.user, code)
+    return render(request, "staff/export_job.html", {"job": job})
+
+
+@staff_only
+@require_GET
+def export_job_download(request, code):
+    job = get_export_job_for_user(request.user, code)
+    if job.state != ExportJob.State.DONE or not job.file or job.expires_at <= timezone.now():
+        raise Http404("Not ready, or expired.")
+    return FileResponse(
+        job.file.open("rb"),
+        as_attachment=True,
+        filename=f"smartjamp-proposals-{job.code}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
