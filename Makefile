@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format check-deploy bench-notifications clean
+.PHONY: install run test lint format check-deploy bench-notifications bench-exports clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ check-deploy: install
 ## Benchmark the notification fan-out through a real worker (needs PostgreSQL and Redis).
 bench-notifications: install
 	$(BIN)/python -m bench.notifications $(BENCH_ARGS)
+
+## Benchmark the streamed CSV export of 100,000 proposals (needs PostgreSQL).
+bench-exports: install
+	$(BIN)/python -m bench.exports $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
