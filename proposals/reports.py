@@ -143,10 +143,13 @@ def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
     return [COLUMNS_BY_KEY[key] for key in keys] if keys else list(COLUMNS)
 
 
-def proposal_rows(queryset, columns: list[Column]) -> Iterator[list]:
+def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
     """One list of values per proposal, from a single query read in chunks."""
     fields = sorted({field for column in columns for field in column.fields} | {"pk"})
-    rows = export_queryset(queryset).order_by("pk").values(*fields).iterator(chunk_size=CHUNK)
+    rows = export_queryset(queryset).order_by("pk").values(*fields)
+    if limit is not None:
+        rows = rows[:limit]
+    rows = rows.iterator(chunk_size=CHUNK)
     for row in rows:
         yield [column.value(row) for column in columns]
 

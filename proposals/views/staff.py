@@ -104,7 +104,7 @@ def dashboard(request):
             "mean_score",
         ]
     )
-    rows = list(reports.proposal_rows(proposals, columns))
+    rows = list(reports.proposal_rows(proposals, columns, limit=TABLE_ROWS))
     return render(
         request,
         "staff/dashboard.html",
@@ -112,8 +112,8 @@ def dashboard(request):
             "filter": filterset,
             "calls": list(calls.values()),
             "header": [column.label for column in columns],
-            "rows": rows[:TABLE_ROWS],
-            "row_count": len(rows),
+            "rows": rows,
+            "row_count": sum(entry["count"] for entry in calls.values()),
             "query": request.GET.urlencode(),
             "columns": reports.COLUMNS,
         },
