@@ -251,9 +251,11 @@ def summary(queryset, by: str) -> tuple[list[str], list[list]]:
         name = row[group]
         if by == "status":
             name = str(STATUS_LABELS[name])
-        values.append(
-            [name or str(_("(none)")), row["count"], row["requested"] or 0, row["approved"] or 0]
-        )
+        values.append([name, row["count"], row["requested"] or 0, row["approved"] or 0])
+    # The group of proposals without one (no sector yet) last, whatever the database's NULLs do.
+    values.sort(key=lambda row: (row[0] is None, str(row[0] or "")))
+    for row in values:
+        row[0] = row[0] if row[0] is not None else str(_("(none)"))
     return header, values
 
 

@@ -270,8 +270,8 @@ def test_summaries_review_progress_and_ranking(client, staff, approved, other, r
     assert by_status[1:] == [["Approved", "1", "40000000", "30000000"], ["Draft", "1", "0", "0"]]
     by_sector = read_csv(client.get(reverse("staff_export_summary", args=["sector", "csv"])))
     assert by_sector[1:] == [
-        ["(none)", "1", "0", "0"],
         ["Disaster risk reduction", "1", "40000000", "30000000"],
+        ["(none)", "1", "0", "0"],
     ]
     progress = read_csv(client.get(reverse("staff_export_review_progress", args=["csv"])))
     assert progress[0] == [
