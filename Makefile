@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format check-deploy bench-notifications bench-exports clean
+.PHONY: install run test lint format check-deploy bench bench-notifications bench-exports clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ format: install
 check-deploy: install
 	DEBUG=0 SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	ALLOWED_HOSTS=smartjamp.example $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+## Benchmark the key pages under load with 20,000 proposals (SQLite unless DATABASE_URL is set).
+bench: install
+	command -v wrk >/dev/null || apt-get install -y -qq wrk
+	$(BIN)/python -m bench.pages $(BENCH_ARGS)
 
 ## Benchmark the notification fan-out through a real worker (needs PostgreSQL and Redis).
 bench-notifications: install

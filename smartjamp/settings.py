@@ -69,6 +69,7 @@ if DEBUG and not set(ALLOWED_HOSTS) <= set(LOCAL_HOSTS):
     raise ImproperlyConfigured("DEBUG is on but ALLOWED_HOSTS names public hosts: set DEBUG=0.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+BENCHMARK_VIEWS = env_bool("BENCHMARK_VIEWS", False)  # the reference page of `make bench`
 
 INSTALLED_APPS = [
     "proposals",

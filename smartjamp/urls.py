@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -69,3 +70,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
 ]
+
+if settings.BENCHMARK_VIEWS:
+    urlpatterns.append(path("bench/reference/", pages.bench_reference, name="bench_reference"))

@@ -61,3 +61,10 @@ def profile(request):
         messages.success(request, _("Your profile has been saved."))
         return redirect("profile")
     return render(request, "account/profile.html", {"form": form})
+
+
+def bench_reference(request):
+    """The benchmark's yardstick: a 50-row table from memory through the base template, with
+    no database work (served only when BENCHMARK_VIEWS is on)."""
+    rows = [(n, f"Row {n} · Hàng {n}", n * 1_000, "Lorem ipsum dolor sit amet") for n in range(50)]
+    return render(request, "bench_reference.html", {"rows": rows})
