@@ -1,10 +1,12 @@
+import datetime
+
 import django_filters
 from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .models import AscnStatus, Call, Country, FocusArea, Proposal, Sector, Status
-from .reports import fiscal_year_bounds
+from .reports import JST, fiscal_year_bounds
 
 
 class ProposalFilter(django_filters.FilterSet):
@@ -31,20 +33,20 @@ class ProposalFilter(django_filters.FilterSet):
         widget=forms.Select(choices=[("", _("Any")), ("true", _("Yes")), ("false", _("No"))]),
     )
     submitted_from = django_filters.DateFilter(
-        label=_("Submitted from"),
-        field_name="submitted_at",
-        lookup_expr="date__gte",
+        label=_("Submitted from (JST)"),
+        method="filter_submitted",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     submitted_to = django_filters.DateFilter(
-        label=_("Submitted until"),
-        field_name="submitted_at",
-        lookup_expr="date__lte",
+        label=_("Submitted until (JST)"),
+        method="filter_submitted",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     fiscal_year = django_filters.NumberFilter(
         label=_("Japanese fiscal year"),
         method="filter_fiscal_year",
+        min_value=2000,
+        max_value=2100,
         help_text=_("April to March: 2026 is 1 April 2026 to 31 March 2027 (JST)."),
     )
     score_min = django_filters.NumberFilter(label=_("Mean score at least"), method="filter_score")
@@ -57,6 +59,13 @@ class ProposalFilter(django_filters.FilterSet):
     def filter_ascn(self, queryset, name, value):
         member = ~Q(city__ascn_status=AscnStatus.NONE)
         return queryset.filter(member) if value else queryset.exclude(member)
+
+    def filter_submitted(self, queryset, name, value):
+        # Days are Japan's days, wherever the filter runs (a worker has no reader's zone).
+        start = datetime.datetime.combine(value, datetime.time(), tzinfo=JST)
+        if name == "submitted_from":
+            return queryset.filter(submitted_at__gte=start)
+        return queryset.filter(submitted_at__lt=start + datetime.timedelta(days=1))
 
     def filter_fiscal_year(self, queryset, name, value):
         start, end = fiscal_year_bounds(int(value))

@@ -13,6 +13,7 @@ import random
 import re
 import smtplib
 import socket
+import time
 import uuid
 import zoneinfo
 
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 Kind = NotificationKind
 State = NotificationState
+ACCOUNT_BODY_REMOVED = "(removed after sending: account emails hold one-time keys)"
 
 
 def absolute(path: str) -> str:
@@ -130,13 +132,25 @@ def _queue(notification: Notification) -> Notification | None:
     return notification
 
 
+_broker_down_until = 0.0
+BROKER_BACKOFF_SECONDS = 30.0
+
+
 def enqueue(notification_id: int) -> None:
-    """Hand a notification to Celery; if the broker is down the sweeper will do it later."""
+    """Hand a notification to Celery; if the broker is down the sweeper will do it later.
+
+    After one failure this process stops trying for a while, so that a request that notifies
+    many people does not wait for the broker once per person.
+    """
+    global _broker_down_until
     from .tasks import send_notification
 
+    if time.monotonic() < _broker_down_until:
+        return
     try:
         send_notification.apply_async((notification_id,), retry=False)
     except Exception:  # noqa: BLE001 - any broker failure: the row stays queued
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         logger.warning("Broker unreachable; notification %s waits for the sweeper", notification_id)
 
 
@@ -191,9 +205,17 @@ def deliver(notification_id: int) -> tuple[str, float]:
         message.send(fail_silently=False)
     except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
         return _record_failure(notification, error)
-    Notification.objects.filter(pk=notification.pk).update(
-        state=State.SENT, sent_at=timezone.now(), last_error="", next_attempt_at=None
-    )
+    sent = {
+        "state": State.SENT,
+        "sent_at": timezone.now(),
+        "last_error": "",
+        "next_attempt_at": None,
+    }
+    if notification.kind == Kind.ACCOUNT:
+        # Account emails carry one-time keys (password reset, verification): once delivered,
+        # nobody, staff included, may read them in the outbox.
+        sent.update(body_text=ACCOUNT_BODY_REMOVED, body_html="")
+    Notification.objects.filter(pk=notification.pk).update(**sent)
     return Outcome.SENT, 0
 
 
@@ -217,17 +239,25 @@ def sweep() -> int:
     """Hand again to Celery what should be on its way: queued for a while, failed with
     attempts left and due, or stuck in sending (a worker died). Returns how many."""
     now = timezone.now()
-    Notification.objects.filter(
+    stuck = Notification.objects.filter(
         state=State.SENDING,
         claimed_at__lt=now - datetime.timedelta(seconds=settings.OUTBOX_SENDING_TIMEOUT_SECONDS),
-    ).update(state=State.QUEUED)
-    grace = now - datetime.timedelta(seconds=settings.OUTBOX_QUEUED_GRACE_SECONDS)
+    )
+    stuck.filter(attempts__gte=settings.OUTBOX_MAX_ATTEMPTS).update(
+        state=State.FAILED, last_error="Stuck while sending (its worker died) too often."
+    )
+    stuck.update(state=State.QUEUED)
+    patience = datetime.timedelta(seconds=settings.OUTBOX_QUEUED_GRACE_SECONDS)
     due = Notification.objects.filter(
-        Q(state=State.QUEUED, created_at__lte=grace)
+        Q(state=State.QUEUED, created_at__lte=now - patience)
         & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         | Q(state=State.FAILED, next_attempt_at__lte=now)
     ).values_list("pk", flat=True)[: settings.OUTBOX_SWEEP_BATCH]
     ids = list(due)
+    # Hand each again once per grace period, not at every sweep while a backlog drains.
+    Notification.objects.filter(pk__in=ids, state=State.QUEUED).update(
+        next_attempt_at=now + patience
+    )
     for notification_id in ids:
         enqueue(notification_id)
     return len(ids)
@@ -260,9 +290,14 @@ def proposal_link(proposal) -> str:
 
 def inert(value) -> str:
     """A typed value that no mail client will turn into a link: defang URLs and domains."""
-    text = str(value)
-    text = re.sub(r"(?i)\b(https?|ftp)://", r"\1[:]//", text)
-    return re.sub(r"(?<=\w)\.(?=[a-zA-Z]{2,}\b)", "[.]", text)
+    text = str(value).translate(_DOTS)
+    text = re.sub(r"(?i)(https?|ftp)://", r"\1[:]//", text)
+    # A dot between word characters and a top-level-domain-like run of letters (any script).
+    return re.sub(r"(?<=\w)\.(?=[^\W\d_]{2,})", "[.]", text)
+
+
+# Ideographic and full-width dots that some mail clients also read as the dot of a domain.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
 def notify_many(items: list[dict]) -> int:
@@ -340,7 +375,10 @@ def join_requested(join_request) -> None:
     """A join request: tell the city's leads (or programme staff if it has none)."""
     from .models import MemberRole
 
-    leads = city_members(join_request.city).filter(memberships__role=MemberRole.LEAD)
+    # One filter() call: a lead of *this* city, not a member here who leads elsewhere.
+    leads = User.objects.filter(
+        memberships__city=join_request.city, memberships__role=MemberRole.LEAD, is_active=True
+    ).order_by("pk")
     for lead in leads or programme_staff():
         notify(
             kind=Kind.JOIN_REQUESTED,

@@ -79,7 +79,11 @@ def deadline_reminders(now: datetime.datetime | None = None) -> int:
                 items.append(
                     {
                         "kind": Kind.DEADLINE_REMINDER,
-                        "dedup_key": f"reminder:{call.pk}:{city.pk}:{days}:{membership.user_id}",
+                        # The deadline is in the key: an extension starts a new series.
+                        "dedup_key": (
+                            f"reminder:{call.pk}:{city.pk}:{deadline:%Y%m%d%H%M}:{days}:"
+                            f"{membership.user_id}"
+                        ),
                         "recipient": membership.user,
                         "context": {
                             "call": call,
@@ -140,7 +144,7 @@ def review_reminders(now: datetime.datetime | None = None) -> int:
             continue
         created = notify(
             kind=Kind.REVIEW_DUE,
-            dedup_key=f"review-due:{assignment.pk}:{window}",
+            dedup_key=f"review-due:{assignment.pk}:{assignment.due:%Y%m%d}:{window}",
             recipient=assignment.reviewer,
             context={
                 "assignment": assignment,

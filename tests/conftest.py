@@ -142,8 +142,10 @@ def clock(monkeypatch):
 @pytest.fixture(autouse=True)
 def _celery_in_process(request):
     """Tasks run in the test's own process unless a test starts a real worker."""
+    from proposals import notifications
     from smartjamp.celery import app
 
+    notifications._broker_down_until = 0.0  # a broker failure in one test says nothing of the next
     if request.node.get_closest_marker("worker"):
         yield
         return

@@ -208,7 +208,10 @@ def test_deadline_reminders_at_the_offsets_to_the_right_cities(
     clock.set(call.closes_at - datetime.timedelta(hours=5))  # 7-day window skipped: only the 1-day
     assert deliver(reminders.deadline_reminders) == 3
     assert (
-        Notification.objects.filter(dedup_key__contains=f":{call.pk}:{danang.pk}:7:").count() == 0
+        Notification.objects.filter(
+            dedup_key__regex=rf"^reminder:{call.pk}:{danang.pk}:\d+:7:"
+        ).count()
+        == 0
     )
     clock.set(call.closes_at + datetime.timedelta(hours=1))
     assert deliver(reminders.deadline_reminders) == 0
@@ -458,3 +461,116 @@ def test_status_after_submission_is_recorded_for_every_change(
     assert "Withdrawn" in withdrawn.subject and "Merged" in withdrawn.body_text
     proposal.refresh_from_db()
     assert proposal.status == Status.WITHDRAWN
+
+
+# Fixes after review.
+
+
+def test_account_email_keys_are_not_kept_or_shown(
+    client, staff, deliver, django_capture_on_commit_callbacks
+):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME  # noqa: F401
+
+    UserFactory(email="root@example.org", is_superuser=True, is_staff=True)
+    with django_capture_on_commit_callbacks(execute=False):
+        Client().post(reverse("account_reset_password"), {"email": "root@example.org"})
+    queued = Notification.objects.get(kind=Kind.ACCOUNT)
+    assert "/accounts/password/reset/key/" in queued.body_text
+    client.force_login(staff)
+    page = client.get(
+        reverse("admin:proposals_notification_change", args=[queued.pk])
+    ).content.decode()
+    assert "/accounts/password/reset/key/" not in page
+    notifications.deliver(queued.pk)
+    queued.refresh_from_db()
+    assert queued.body_text == notifications.ACCOUNT_BODY_REMOVED
+    assert "/accounts/password/reset/key/" in mail.outbox[-1].body
+
+
+def test_join_request_goes_to_this_citys_leads_only(
+    deliver, danang, danang_lead, danang_editor, cebu, official
+):
+    CityMembership.objects.create(city=cebu, user=danang_editor, role="lead")  # leads elsewhere
+    deliver(services.request_to_join, user=official, city=danang)
+    assert list(sent(Kind.JOIN_REQUESTED)) == [danang_lead.email]
+
+
+def test_after_a_broker_failure_the_process_stops_trying_for_a_while(monkeypatch):
+    from proposals import tasks
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(tasks.send_notification, "apply_async", refuse)
+    for n in range(5):
+        notifications.enqueue(make_notification(f"{n}@example.org").pk)
+    assert len(calls) == 1
+    assert Notification.objects.filter(state=NotificationState.QUEUED).count() == 5
+
+
+def test_an_extension_starts_a_new_series_of_reminders(
+    deliver, clock, call, danang, danang_lead, staff
+):
+    clock.set(call.closes_at - datetime.timedelta(hours=5))
+    deliver(reminders.deadline_reminders)
+    DeadlineExtension.objects.create(
+        call=call,
+        city=danang,
+        closes_at=call.closes_at + datetime.timedelta(days=3),
+        reason="Typhoon",
+        granted_by=staff,
+    )
+    clock.set(call.closes_at + datetime.timedelta(days=3) - datetime.timedelta(hours=5))
+    deliver(reminders.deadline_reminders)
+    subjects = list(
+        Notification.objects.filter(
+            kind=Kind.DEADLINE_REMINDER, email=danang_lead.email
+        ).values_list("subject", flat=True)
+    )
+    assert subjects == [f"Smart JAMP: {call.title} closes in 1 day"] * 2
+
+
+@pytest.mark.parametrize(
+    ("text", "defanged"),
+    [
+        ("see evil.comへ", "see evil[.]comへ"),
+        ("ดูที่evil.comครับ", "ดูที่evil[.]comครับ"),
+        ("evil.みんな", "evil[.]みんな"),
+        ("evil。com", "evil[.]com"),
+        ("evil．com", "evil[.]com"),
+        ("https://x.example/a", "https[:]//x[.]example/a"),
+        ("St. Petersburg", "St. Petersburg"),
+        ("Đà Nẵng 3.5", "Đà Nẵng 3.5"),
+    ],
+)
+def test_inert_defangs_links_in_any_script(text, defanged):
+    assert notifications.inert(text) == defanged
+
+
+def test_sweeper_hands_a_queued_row_once_per_grace_period_and_fails_hopeless_ones(
+    monkeypatch, settings, clock
+):
+    settings.OUTBOX_QUEUED_GRACE_SECONDS = 60
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    handed = []
+    monkeypatch.setattr(notifications, "enqueue", handed.append)
+    now = timezone.now()
+    clock.set(now - datetime.timedelta(minutes=30))
+    waiting, dying = make_notification("w@example.org"), make_notification("d@example.org")
+    Notification.objects.filter(pk=dying.pk).update(
+        state="sending", attempts=3, claimed_at=now - datetime.timedelta(minutes=20)
+    )
+    clock.set(now)
+    assert notifications.sweep() == 1
+    assert notifications.sweep() == 0  # not again before the grace period
+    clock.set(now + datetime.timedelta(seconds=61))
+    assert notifications.sweep() == 1
+    assert handed == [waiting.pk, waiting.pk]
+    dying.refresh_from_db()
+    assert (dying.state, dying.last_error) == (
+        NotificationState.FAILED,
+        "Stuck while sending (its worker died) too often.",
+    )

@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import notifications
-from ..models import Notification, NotificationState
+from ..models import Notification, NotificationKind, NotificationState
 
 
 @admin.register(Notification)
@@ -34,6 +34,17 @@ class NotificationAdmin(admin.ModelAdmin):
         "created_at",
         "sent_at",
     ]
+
+    def get_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if (
+            obj is not None
+            and obj.kind == NotificationKind.ACCOUNT
+            and not request.user.is_superuser
+        ):
+            # One-time keys (password reset, verification) are for their owner only.
+            fields = [f for f in fields if f not in ("body_text", "body_html")]
+        return fields
 
     def has_add_permission(self, request):
         return False

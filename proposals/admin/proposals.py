@@ -363,13 +363,13 @@ class ProposalAdmin(admin.ModelAdmin):
     @admin.action(description=_("Export the selected as CSV"), permissions=["view"])
     def export_csv_selected(self, request, queryset):
         return export_proposal_queryset(
-            request, Proposal.objects.filter(pk__in=queryset.values("pk")), "csv"
+            request, Proposal.objects.filter(pk__in=queryset.values("pk")), "csv", selected=True
         )
 
     @admin.action(description=_("Export the selected as Excel"), permissions=["view"])
     def export_xlsx_selected(self, request, queryset):
         return export_proposal_queryset(
-            request, Proposal.objects.filter(pk__in=queryset.values("pk")), "xlsx"
+            request, Proposal.objects.filter(pk__in=queryset.values("pk")), "xlsx", selected=True
         )
 
     def has_screen_permission(self, request):

@@ -26,6 +26,9 @@ class ExportJob(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
     )
     query = models.TextField(_("filters"), blank=True)
+    proposal_ids = models.JSONField(
+        _("selected proposals"), null=True, blank=True, help_text=_("Set by the admin action.")
+    )
     state = models.CharField(
         _("state"), max_length=10, choices=ExportState, default=ExportState.PENDING
     )
@@ -34,6 +37,7 @@ class ExportJob(models.Model):
     file = models.FileField(upload_to=export_upload_to, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)
 

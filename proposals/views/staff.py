@@ -146,8 +146,12 @@ def _download(header, rows, fmt: str, name: str, keys: list[str] | None = None):
     return response
 
 
-def export_proposal_queryset(request, queryset, fmt: str, *, name: str = "proposals"):
-    """Proposals of `queryset` in `fmt`, with the columns chosen in the request."""
+def export_proposal_queryset(
+    request, queryset, fmt: str, *, name: str = "proposals", selected: bool = False
+):
+    """Proposals of `queryset` in `fmt`, with the columns chosen in the request.
+
+    With `selected` (the admin's action), a background job remembers the rows themselves."""
     columns = reports.chosen_columns(
         request.GET.getlist("columns") or request.POST.getlist("columns")
     )
@@ -157,6 +161,7 @@ def export_proposal_queryset(request, queryset, fmt: str, *, name: str = "propos
         job = ExportJob.objects.create(
             requested_by=request.user,
             query=request.GET.urlencode(),
+            proposal_ids=list(queryset.values_list("pk", flat=True)) if selected else None,
             total=queryset.count(),
             expires_at=timezone.now() + datetime.timedelta(days=1),
         )

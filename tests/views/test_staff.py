@@ -413,3 +413,67 @@ def test_fiscal_year():
     assert reports.fiscal_year(datetime.datetime(2027, 4, 1, 0, 0, tzinfo=jst)) == 2027
     # 31 March 16:00 UTC is already 1 April in Japan.
     assert reports.fiscal_year(datetime.datetime(2027, 3, 31, 16, 0, tzinfo=datetime.UTC)) == 2027
+
+
+def test_admin_excel_export_of_a_large_selection_keeps_the_selection(
+    client, staff, call, danang, settings, django_capture_on_commit_callbacks
+):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    settings.EXPORT_BACKGROUND_ROWS = 2
+    created = Proposal.objects.bulk_create(
+        Proposal(call=call, city=danang, title=f"P{n}") for n in range(6)
+    )
+    chosen = [p.pk for p in created[:3]]
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:proposals_proposal_changelist"),
+            {"action": "export_xlsx_selected", ACTION_CHECKBOX_NAME: chosen},
+        )
+    job = ExportJob.objects.get()
+    (_header, *rows), _sheet = read_xlsx(
+        client.get(reverse("staff_export_job_download", args=[job.code]))
+    )
+    assert sorted(row[1] for row in rows) == ["P0", "P1", "P2"]
+
+
+def test_a_running_export_whose_worker_died_is_taken_again(staff, call, danang):
+    from proposals import exports
+
+    Proposal.objects.create(call=call, city=danang, title="Only")
+    job = ExportJob.objects.create(
+        requested_by=staff, state="running", started_at=timezone.now(), expires_at=timezone.now()
+    )
+    assert exports.build(job.pk) == "skipped"
+    ExportJob.objects.filter(pk=job.pk).update(
+        started_at=timezone.now() - datetime.timedelta(hours=1)
+    )
+    assert exports.build(job.pk) == "done"
+    job.refresh_from_db()
+    assert job.expires_at > job.finished_at + datetime.timedelta(hours=23)
+
+
+def test_date_filters_count_japanese_days_wherever_they_run(staff, call, danang):
+    from django.utils import timezone as tz
+
+    from proposals.filters import filtered_proposals
+
+    proposal = Proposal.objects.create(call=call, city=danang, title="Late at night")
+    Proposal.objects.filter(pk=proposal.pk).update(
+        submitted_at=datetime.datetime(2027, 2, 9, 16, 0, tzinfo=datetime.UTC)
+    )
+    with tz.override(datetime.UTC):
+        _f, found = filtered_proposals({"submitted_from": "2027-02-10"})
+        assert list(found) == [proposal]
+        _f, found = filtered_proposals({"submitted_to": "2027-02-09"})
+        assert list(found) == []
+
+
+def test_an_absurd_fiscal_year_is_refused_not_a_crash(client, staff):
+    client.force_login(staff)
+    response = client.get(reverse("staff_dashboard"), {"fiscal_year": "99999"})
+    assert response.status_code == 200
+    assert response.context["filter"].form.errors["fiscal_year"] == [
+        "Ensure this value is less than or equal to 2100."
+    ]
