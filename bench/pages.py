@@ -130,7 +130,8 @@ def main() -> None:
     env = env_for(database_url)
     if not args.reuse:
         fresh_database(database_url)
-        manage(env, "migrate", "-v0")
+    manage(env, "migrate", "-v0")
+    if not args.reuse:
         manage(env, "seed_demo")
         manage(
             env,

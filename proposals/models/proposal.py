@@ -12,7 +12,7 @@ from django.db.models import (
     Subquery,
     Sum,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -185,11 +185,25 @@ class ProposalQuerySet(models.QuerySet):
             )
             .values("mean")
         )
-        submitted = Q(assignments__review__submitted_at__isnull=False)
-        active = ~Q(assignments__state="declined")
+        from .review import ReviewAssignment
+
+        # Correlated subqueries rather than joins with GROUP BY: the database then computes
+        # them only for the rows it returns (a page of 100), not for every proposal.
+        def count(assignments):
+            return Coalesce(
+                Subquery(
+                    assignments.filter(proposal=OuterRef("pk"))
+                    .order_by()
+                    .values("proposal")
+                    .annotate(n=Count("pk"))
+                    .values("n")
+                ),
+                0,
+            )
+
         return self.annotate(
-            _reviews=Count("assignments", filter=submitted, distinct=True),
-            _assigned=Count("assignments", filter=active, distinct=True),
+            _reviews=count(ReviewAssignment.objects.filter(review__submitted_at__isnull=False)),
+            _assigned=count(ReviewAssignment.objects.exclude(state="declined")),
             _mean=Subquery(mean),
             _low=Subquery(per_review.order_by("weighted").values("weighted")[:1]),
             _high=Subquery(per_review.order_by("-weighted").values("weighted")[:1]),
@@ -282,7 +296,11 @@ class Proposal(FSMModelMixin, models.Model):
         ordering = ["-created_at"]
         verbose_name = _("proposal")
         verbose_name_plural = _("proposals")
-        indexes = [models.Index(fields=["call", "city", "status"])]
+        indexes = [
+            models.Index(fields=["call", "city", "status"]),
+            models.Index(fields=["-created_at", "-id"], name="proposal_newest_first"),
+            models.Index(fields=["city", "-updated_at"], name="proposal_city_recent"),
+        ]
         permissions = [
             ("screen_proposal", _("Can screen proposals and request revisions")),
             ("assign_reviewers", _("Can assign reviewers")),

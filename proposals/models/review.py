@@ -61,6 +61,10 @@ class ReviewAssignment(models.Model):
         ordering = ["due", "pk"]
         verbose_name = _("review assignment")
         verbose_name_plural = _("review assignments")
+        indexes = [
+            models.Index(fields=["due", "id"], name="assignment_by_due"),
+            models.Index(fields=["reviewer", "due", "id"], name="assignment_reviewer_due"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["proposal", "reviewer"], name="one_assignment_each"),
             models.CheckConstraint(

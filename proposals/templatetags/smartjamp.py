@@ -1,12 +1,17 @@
+import datetime
 import zoneinfo
 
 from django import template
 from django.conf import settings
 from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.timesince import timeuntil
+from django.utils.translation import gettext
 
 from .. import notifications
 
 register = template.Library()
+JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 
 
 @register.filter
@@ -27,3 +32,27 @@ def zones(value) -> str:
     if zone == settings.PROGRAMME_TIME_ZONE:
         return f"{shown} JST"
     return f"{shown} ({zone}) · {formats.date_format(jst, 'j M Y, H:i')} JST"
+
+
+@register.simple_tag
+def deadline(instant, now=None):
+    """An instant in the reader's zone, with JST, UTC and the time left (one tag, not an
+    include: it is on every row of the call and proposal lists)."""
+    if instant is None:
+        return ""
+    local = timezone.localtime(instant)
+    jst = timezone.localtime(instant, JST)
+    utc = instant.astimezone(datetime.UTC)
+    left = ""
+    if now is not None and instant > now:
+        left = " · " + gettext("%(left)s left") % {"left": timeuntil(instant, now)}
+    return format_html(
+        '<span class="deadline"><time datetime="{}"><strong>{}</strong> {}</time>'
+        '<span class="text-muted small d-block">{} JST · {} UTC{}</span></span>',
+        utc.isoformat(),
+        formats.date_format(local, "j M Y, H:i"),
+        timezone.get_current_timezone_name(),
+        formats.date_format(jst, "j M Y, H:i"),
+        formats.date_format(utc, "j M Y, H:i"),
+        left,
+    )

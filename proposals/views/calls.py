@@ -26,7 +26,7 @@ def _home_city_id(user) -> int | None:
 
 def call_list(request):
     now = timezone.now()
-    calls = Call.objects.published().prefetch_related("eligible_countries")
+    calls = Call.objects.published()
     city_id = _home_city_id(request.user)
     if city_id is not None:
         calls = calls.with_deadline_for(city_id)
