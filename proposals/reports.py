@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from defusedcsv import csv
 from django.conf import settings
+from django.db import connection
 from django.db.models import Aggregate, CharField, Count, OuterRef, Q, Subquery, Sum
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
@@ -94,10 +95,8 @@ COLUMNS = [
     Column("city", _("City"), ("city__name",), lambda r: r["city__name"]),
     Column("country", _("Country"), ("city__country__name",), lambda r: r["city__country__name"]),
     Column("call", _("Call"), ("call__title",), lambda r: r["call__title"]),
-    Column(
-        "stage", _("Stage"), ("call__stage",), lambda r: str(STAGE_LABELS.get(r["call__stage"], ""))
-    ),
-    Column("status", _("Status"), ("status",), lambda r: str(STATUS_LABELS[r["status"]])),
+    Column("stage", _("Stage"), ("call__stage",), lambda r: r["_stage_label"]),
+    Column("status", _("Status"), ("status",), lambda r: r["_status_label"]),
     Column(
         "submitted", _("Submitted (JST)"), ("submitted_at",), lambda r: _date(r["submitted_at"])
     ),
@@ -132,7 +131,7 @@ COLUMNS = [
         "decision",
         _("Decision"),
         ("status",),
-        lambda r: str(STATUS_LABELS[r["status"]]) if r["status"] in DECIDED else "",
+        lambda r: r["_status_label"] if r["status"] in DECIDED else "",
     ),
 ]
 COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
@@ -145,13 +144,122 @@ def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
 
 def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
     """One list of values per proposal, from a single query read in chunks."""
-    fields = sorted({field for column in columns for field in column.fields} | {"pk"})
+    # Labels translated once per export, not once per row.
+    statuses = {key: str(label) for key, label in STATUS_LABELS.items()}
+    stages = {key: str(label) for key, label in STAGE_LABELS.items()}
+    if limit is None and connection.vendor in EXPORT_SQL_FUNCTIONS:
+        for row in _export_sql_rows(queryset):
+            row["_status_label"] = statuses[row["status"]]
+            row["_stage_label"] = stages.get(row["call__stage"], "")
+            yield [column.value(row) for column in columns]
+        return
+    fields = sorted(
+        {field for column in columns for field in column.fields} | {"pk", "status", "call__stage"}
+    )
     rows = export_queryset(queryset).order_by("pk").values(*fields)
     if limit is not None:
         rows = rows[:limit]
     rows = rows.iterator(chunk_size=CHUNK)
     for row in rows:
+        row["_status_label"] = statuses[row["status"]]
+        row["_stage_label"] = stages.get(row["call__stage"], "")
         yield [column.value(row) for column in columns]
+
+
+# Whole exports: one statement that aggregates names and scores once for all chosen proposals
+# (hash joins) instead of correlated subqueries row by row; about twice as fast.
+
+EXPORT_SQL_FUNCTIONS = {
+    "sqlite": {"concat": "GROUP_CONCAT", "float": "REAL"},
+    "postgresql": {"concat": "STRING_AGG", "float": "DOUBLE PRECISION"},
+}
+EXPORT_FIELDS = [
+    "pk",
+    "reference_code",
+    "title",
+    "city__name",
+    "city__country__name",
+    "call__title",
+    "call__stage",
+    "status",
+    "submitted_at",
+    "decided_at",
+    "requested_jpy",
+    "approved_jpy",
+    "_focus",
+    "_sectors",
+    "_partners",
+    "_reviews",
+    "_mean",
+    "_low",
+    "_high",
+]
+EXPORT_SQL = """
+WITH chosen(id) AS ({chosen}),
+reviews AS (
+    SELECT a.proposal_id, r.id AS review_id,
+           CAST(SUM(s.value * c.weight) AS {float}) / CAST(SUM(c.weight) AS {float}) AS weighted
+    FROM proposals_reviewassignment a
+    JOIN proposals_review r ON r.assignment_id = a.id
+    JOIN proposals_score s ON s.review_id = r.id
+    JOIN proposals_rubriccriterion c ON c.id = s.criterion_id
+    WHERE r.submitted_at IS NOT NULL AND a.proposal_id IN (SELECT id FROM chosen)
+    GROUP BY a.proposal_id, r.id
+),
+scores AS (
+    SELECT proposal_id, COUNT(*) AS n, AVG(weighted) AS mean, MIN(weighted) AS low,
+           MAX(weighted) AS high
+    FROM reviews GROUP BY proposal_id
+),
+focus AS (
+    SELECT t.proposal_id, {concat}(f.name, '{sep}') AS names
+    FROM proposals_proposal_focus_areas t JOIN proposals_focusarea f ON f.id = t.focusarea_id
+    WHERE t.proposal_id IN (SELECT id FROM chosen) GROUP BY t.proposal_id
+),
+sectors AS (
+    SELECT t.proposal_id, {concat}(x.name, '{sep}') AS names
+    FROM proposals_proposal_sectors t JOIN proposals_sector x ON x.id = t.sector_id
+    WHERE t.proposal_id IN (SELECT id FROM chosen) GROUP BY t.proposal_id
+),
+partners AS (
+    SELECT proposal_id, {concat}(name, '{sep}') AS names
+    FROM proposals_japanesepartner WHERE proposal_id IN (SELECT id FROM chosen)
+    GROUP BY proposal_id
+)
+SELECT p.id, p.reference_code, p.title, ci.name, co.name, ca.title, ca.stage, p.status,
+       p.submitted_at, p.decided_at, p.requested_jpy, p.approved_jpy,
+       focus.names, sectors.names, partners.names, COALESCE(scores.n, 0), scores.mean,
+       scores.low, scores.high
+FROM proposals_proposal p
+JOIN chosen ON chosen.id = p.id
+JOIN proposals_city ci ON ci.id = p.city_id
+JOIN proposals_country co ON co.iso2 = ci.country_id
+JOIN proposals_call ca ON ca.id = p.call_id
+LEFT JOIN focus ON focus.proposal_id = p.id
+LEFT JOIN sectors ON sectors.proposal_id = p.id
+LEFT JOIN partners ON partners.proposal_id = p.id
+LEFT JOIN scores ON scores.proposal_id = p.id
+ORDER BY p.id
+"""
+
+
+def _aware(moment):
+    if moment is None or not isinstance(moment, datetime.datetime):
+        return moment
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def _export_sql_rows(queryset) -> Iterator[dict]:
+    chosen, params = queryset.order_by().values("pk").query.sql_with_params()
+    sql = EXPORT_SQL.format(chosen=chosen, sep=SEPARATOR, **EXPORT_SQL_FUNCTIONS[connection.vendor])
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(CHUNK):
+            for values in batch:
+                row = dict(zip(EXPORT_FIELDS, values, strict=True))
+                row["submitted_at"] = _aware(row["submitted_at"])
+                row["decided_at"] = _aware(row["decided_at"])
+                yield row
 
 
 # Writers ---------------------------------------------------------------------------------------
