@@ -181,8 +181,25 @@ class ProposalAdmin(admin.ModelAdmin):
         "export_xlsx_selected",
     ]
 
+    list_per_page = 50
+
     def get_queryset(self, request):
-        return super().get_queryset(request).with_score_summary()
+        queryset = super().get_queryset(request).with_score_summary()
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            # The list shows a few columns; the long texts stay in the database.
+            queryset = queryset.only(
+                "code",
+                "reference_code",
+                "title",
+                "status",
+                "requested_jpy",
+                "submitted_at",
+                "created_at",
+                "city__name",
+                "city__country__name",
+                "call__title",
+            )
+        return queryset
 
     @admin.display(description=_("reviews"), ordering="_reviews")
     def reviews(self, proposal):

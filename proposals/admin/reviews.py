@@ -32,9 +32,26 @@ class ReviewAssignmentAdmin(admin.ModelAdmin):
     list_select_related = ["proposal__city__country", "proposal__call", "reviewer"]
     search_fields = ["proposal__reference_code", "proposal__title", "proposal__city__name"]
     ordering = ["due", "pk"]
+    list_per_page = 50
+
+    def get_changelist_queryset(self, queryset):
+        return queryset.only(
+            "due",
+            "state",
+            "reviewer__email",
+            "reviewer__full_name",
+            "proposal__reference_code",
+            "proposal__title",
+            "proposal__code",
+            "proposal__city__name",
+            "proposal__city__country__name",
+            "proposal__call__title",
+        )
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            queryset = self.get_changelist_queryset(queryset)
         if is_programme_staff(request):
             return queryset
         return queryset.filter(reviewer=request.user)  # a reviewer's own assignments only

@@ -61,14 +61,18 @@ def dashboard(request):
         envelope = entry["call"].envelope_jpy
         entry["requested_percent"] = min(_percent(entry["requested"], envelope), 100)
         entry["approved_percent"] = min(_percent(entry["approved"], envelope), 100)
-    for row in proposals.order_by().values("call", "status").annotate(n=Count("pk", distinct=True)):
-        calls[row["call"]]["statuses"].append((Status(row["status"]).label, row["n"]))
-    for row in (
-        proposals.order_by()
-        .values("call", "city__country__name")
-        .annotate(n=Count("pk", distinct=True))
-    ):
-        calls[row["call"]]["countries"].append((row["city__country__name"], row["n"]))
+    # One pass over the proposals for both breakdowns.
+    breakdown = proposals.order_by().values("call", "status", "city__country__name")
+    by_status, by_country = {}, {}
+    for row in breakdown.annotate(n=Count("pk", distinct=True)):
+        key = (row["call"], row["status"])
+        by_status[key] = by_status.get(key, 0) + row["n"]
+        key = (row["call"], row["city__country__name"])
+        by_country[key] = by_country.get(key, 0) + row["n"]
+    for (call, status), n in by_status.items():
+        calls[call]["statuses"].append((Status(status).label, n))
+    for (call, country), n in by_country.items():
+        calls[call]["countries"].append((country, n))
     open_states = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
     progress = (
         ReviewAssignment.objects.filter(proposal__in=proposals.order_by().values("pk"))
