@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from defusedcsv import csv
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Aggregate, CharField, Count, OuterRef, Q, Subquery, Sum
 from django.utils.translation import gettext_lazy as _
@@ -41,6 +42,21 @@ class JoinedNames(Aggregate):
 
 def _names(queryset, group_by: str):
     return Subquery(queryset.values(group_by).annotate(names=JoinedNames("name")).values("names"))
+
+
+VERSION_KEY = "reports:data-version"
+
+
+def data_version() -> int:
+    """A number that changes whenever data shown in reports changes (see signals.py)."""
+    return cache.get_or_set(VERSION_KEY, 1, None)
+
+
+def bump_data_version() -> None:
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:  # not set yet, or evicted
+        cache.set(VERSION_KEY, 2, None)
 
 
 def fiscal_year(moment: datetime.datetime | None) -> int | None:

@@ -1,10 +1,20 @@
 """Side concerns kept out of the main workflow."""
 
 from django.db import transaction
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import Attachment, City
+from .models import (
+    Attachment,
+    Call,
+    City,
+    DeadlineExtension,
+    Proposal,
+    Review,
+    ReviewAssignment,
+    Score,
+    StatusChange,
+)
 
 
 def _delete_after_commit(field_file) -> None:
@@ -23,3 +33,18 @@ def delete_city_letter(sender, instance: City, **kwargs) -> None:
 @receiver(post_delete, sender=Attachment, dispatch_uid="smartjamp_delete_attachment_file")
 def delete_attachment_file(sender, instance: Attachment, **kwargs) -> None:
     _delete_after_commit(instance.file)
+
+
+def _reports_changed(sender, **kwargs) -> None:
+    from .reports import bump_data_version
+
+    transaction.on_commit(bump_data_version)
+
+
+for _model in (Proposal, ReviewAssignment, Review, Score, StatusChange, Call, DeadlineExtension):
+    for _signal in (post_save, post_delete):
+        _signal.connect(
+            _reports_changed,
+            sender=_model,
+            dispatch_uid=f"reports-{_model.__name__}-{_signal is post_save}",
+        )

@@ -4,7 +4,8 @@ import datetime
 import tempfile
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.core.cache import cache
+from django.db.models import Count, Max, Q, Sum
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from .. import reports
 from ..filters import filtered_proposals
-from ..models import AssignmentState, Call, ExportJob, ReviewAssignment, Status
+from ..models import AssignmentState, Call, ExportJob, Proposal, ReviewAssignment, Status
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
 
 FORMATS = {"csv", "xlsx", "json"}
@@ -31,6 +32,32 @@ def _percent(part, whole) -> float:
 @require_GET
 def dashboard(request):
     filterset, proposals = _filtered(request)
+    # Keyed by the data version (bumped by every save of what reports show) and the newest
+    # proposal (bulk inserts send no signal), so a cached page is never out of date.
+    newest = Proposal.objects.aggregate(newest=Max("pk"))["newest"]
+    key = f"dashboard:{reports.data_version()}:{newest}:{request.GET.urlencode()}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = _dashboard_figures(proposals)
+        cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
+    return render(
+        request,
+        "staff/dashboard.html",
+        {
+            "filter": filterset,
+            **figures,
+            "query": request.GET.urlencode(),
+            "columns": reports.COLUMNS,
+        },
+    )
+
+
+# The figures are cached per filter until any proposal, review or call changes
+# (reports.data_version); the timeout is only a safety net.
+DASHBOARD_CACHE_SECONDS = 600
+
+
+def _dashboard_figures(proposals) -> dict:
     today = timezone.localtime(timezone.now(), reports.JST).date()
     calls = {
         call.pk: {
@@ -70,7 +97,7 @@ def dashboard(request):
         key = (row["call"], row["city__country__name"])
         by_country[key] = by_country.get(key, 0) + row["n"]
     for (call, status), n in by_status.items():
-        calls[call]["statuses"].append((Status(status).label, n))
+        calls[call]["statuses"].append((str(Status(status).label), n))
     for (call, country), n in by_country.items():
         calls[call]["countries"].append((country, n))
     open_states = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
@@ -109,19 +136,12 @@ def dashboard(request):
         ]
     )
     rows = list(reports.proposal_rows(proposals, columns, limit=TABLE_ROWS))
-    return render(
-        request,
-        "staff/dashboard.html",
-        {
-            "filter": filterset,
-            "calls": list(calls.values()),
-            "header": [column.label for column in columns],
-            "rows": rows,
-            "row_count": sum(entry["count"] for entry in calls.values()),
-            "query": request.GET.urlencode(),
-            "columns": reports.COLUMNS,
-        },
-    )
+    return {
+        "calls": list(calls.values()),
+        "header": [str(column.label) for column in columns],
+        "rows": rows,
+        "row_count": sum(entry["count"] for entry in calls.values()),
+    }
 
 
 def _download(header, rows, fmt: str, name: str, keys: list[str] | None = None):

@@ -309,18 +309,39 @@ def test_csv_export_queries_do_not_depend_on_rows(client, staff, call, danang, d
 def test_dashboard_queries_do_not_grow(
     client, staff, call, danang, danang_lead, django_assert_num_queries
 ):
+    from django.core.cache import cache
+
     client.force_login(staff)
     make_proposal(call, danang, danang_lead, complete=False)
     client.get(reverse("staff_dashboard"))
+    cache.clear()
     with CaptureQueriesContext(connection) as one:
         client.get(reverse("staff_dashboard"))
     Proposal.objects.bulk_create(Proposal(call=call, city=danang, title=f"P{n}") for n in range(60))
+    cache.clear()
     with django_assert_num_queries(len(one.captured_queries)):
         response = client.get(reverse("staff_dashboard"))
     assert response.context["row_count"] == 61 and len(response.context["rows"]) == 61
     Proposal.objects.bulk_create(Proposal(call=call, city=danang, title=f"Q{n}") for n in range(60))
     response = client.get(reverse("staff_dashboard"))
     assert (response.context["row_count"], len(response.context["rows"])) == (121, 100)
+
+
+def test_dashboard_is_cached_until_data_changes(
+    client, staff, call, danang, danang_lead, django_capture_on_commit_callbacks
+):
+    client.force_login(staff)
+    proposal = make_proposal(call, danang, danang_lead)
+    client.get(reverse("staff_dashboard"))
+    with CaptureQueriesContext(connection) as cached:
+        response = client.get(reverse("staff_dashboard"))
+    assert response.context["calls"][0]["statuses"] == [("Draft", 1, 100.0)]
+    # Served from the cache: no aggregate over the proposals (the filter form's lists remain).
+    assert not [q for q in cached.captured_queries if "COUNT(" in q["sql"] or "SUM(" in q["sql"]]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.submit_proposal(user=danang_lead, proposal=proposal)
+    response = client.get(reverse("staff_dashboard"))
+    assert response.context["calls"][0]["statuses"] == [("Submitted", 1, 100.0)]
 
 
 def test_large_excel_export_runs_in_the_background(
