@@ -24,7 +24,7 @@ def can_manage_city(user: User, city: City) -> bool:
     """Leads of the city and programme staff manage its members and join requests."""
     if not user.is_authenticated:
         return False
-    if user.has_perm("proposals.change_city"):
+    if user.is_staff and user.has_perm("proposals.change_city"):
         return True
     return CityMembership.objects.filter(city=city, user=user, role=MemberRole.LEAD).exists()
 
@@ -114,7 +114,14 @@ def get_attachment_for_reviewer(user: User, assignment_pk, code: str) -> Attachm
 
 
 def is_programme_staff(user: User) -> bool:
-    return user.is_authenticated and user.is_active and user.has_perm("proposals.view_proposal")
+    # Programme staff are admin users: checking is_staff first spares officials the two
+    # permission queries on every page.
+    return (
+        user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm("proposals.view_proposal")
+    )
 
 
 def staff_only(view):

@@ -642,7 +642,7 @@ def post_message(*, user: User, proposal: Proposal, body: str) -> Message:
     if not body:
         raise ValidationError(_("The message is empty."))
     member = _is_member(user, proposal.city)
-    staff = user.has_perm("proposals.view_proposal")
+    staff = user.is_staff and user.has_perm("proposals.view_proposal")
     if not (member or staff):
         raise PermissionDenied
     message = Message.objects.create(

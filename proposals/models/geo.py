@@ -65,7 +65,7 @@ class CityQuerySet(models.QuerySet):
         """Cities whose page the user may open: programme staff see all, officials their own."""
         if not user.is_authenticated:
             return self.none()
-        if user.has_perm("proposals.view_city"):
+        if user.is_staff and user.has_perm("proposals.view_city"):
             return self
         return self.filter(memberships__user=user)
 

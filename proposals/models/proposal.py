@@ -150,7 +150,7 @@ class ProposalQuerySet(models.QuerySet):
         """Proposals a user may read: programme staff all, officials their cities'."""
         if not user.is_authenticated:
             return self.none()
-        if user.has_perm("proposals.view_proposal"):
+        if user.is_staff and user.has_perm("proposals.view_proposal"):
             return self
         return self.filter(city__memberships__user=user)
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from django_fsm import has_transition_perm
+from django_fsm import can_proceed, has_transition_perm
 
 from .. import services
 from ..forms import (
@@ -49,7 +49,7 @@ def my_proposals(request):
 
 
 def _is_staff_reader(user) -> bool:
-    return user.has_perm("proposals.view_proposal")
+    return user.is_staff and user.has_perm("proposals.view_proposal")
 
 
 @login_required
@@ -60,6 +60,7 @@ def proposal_detail(request, code):
     changes = proposal.status_changes.select_related("actor")
     if not staff:
         changes = changes.filter(is_public=True)
+    lead = is_city_lead(request.user, proposal.city)
     editable = member and proposal.is_editable
     return render(
         request,
@@ -74,8 +75,9 @@ def proposal_detail(request, code):
             "now": timezone.now(),
             "missing": proposal.missing_for_submission() if editable else [],
             "can_edit": editable,
-            "can_submit": editable and is_city_lead(request.user, proposal.city),
-            "can_withdraw": has_transition_perm(proposal.withdraw, request.user),
+            "can_submit": editable and lead,
+            # The state check is the declared transition's; who may take it is the lead.
+            "can_withdraw": lead and can_proceed(proposal.withdraw),
             "show_names": staff,
             "revision_message": (
                 proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)

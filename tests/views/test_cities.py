@@ -290,7 +290,7 @@ def test_city_page_query_count_does_not_grow(
     client.force_login(danang_lead)
     url = reverse("city_detail", args=[danang.code])
     client.get(url)
-    with django_assert_num_queries(8) as one:
+    with django_assert_num_queries(6) as one:
         client.get(url)
     for n in range(4):
         user = UserFactory()
