@@ -56,3 +56,19 @@ def deadline(instant, now=None):
         formats.date_format(utc, "j M Y, H:i"),
         left,
     )
+
+
+@register.simple_tag
+def deadline_short(instant):
+    """The lighter form for lists: the reader's time and JST (the call's page has all three)."""
+    if instant is None:
+        return ""
+    local = timezone.localtime(instant)
+    if timezone.get_current_timezone_name() == settings.PROGRAMME_TIME_ZONE:
+        return format_html("<strong>{}</strong> JST", formats.date_format(local, "j M Y, H:i"))
+    return format_html(
+        "<strong>{}</strong> {} · {} JST",
+        formats.date_format(local, "j M Y, H:i"),
+        timezone.get_current_timezone_name(),
+        formats.date_format(timezone.localtime(instant, JST), "H:i"),
+    )

@@ -17,7 +17,7 @@ from ..models import AssignmentState, Call, ExportJob, Proposal, ReviewAssignmen
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
 
 FORMATS = {"csv", "xlsx", "json"}
-TABLE_ROWS = 100
+TABLE_ROWS = 50
 
 
 def _filtered(request):
