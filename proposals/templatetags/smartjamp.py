@@ -72,3 +72,22 @@ def deadline_short(instant):
         timezone.get_current_timezone_name(),
         formats.date_format(timezone.localtime(instant, JST), "H:i"),
     )
+
+
+@register.simple_tag
+def status_badge(proposal):
+    """A proposal's status as a badge (a tag, not an include: it is on every row of lists)."""
+    return format_html(
+        '<span class="badge status status-{}">{}</span>',
+        proposal.status,
+        proposal.get_status_display(),
+    )
+
+
+@register.simple_tag
+def verification_badge(city):
+    return format_html(
+        '<span class="badge badge-status-{}">{}</span>',
+        city.verification_status,
+        city.get_verification_status_display(),
+    )
