@@ -56,6 +56,17 @@ class ProposalFilter(django_filters.FilterSet):
         model = Proposal
         fields: list[str] = []
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Bootstrap's classes on the widgets themselves: the form renders without crispy,
+        # which is costly on a page staff reload often.
+        for field in self.form.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxSelectMultiple):
+                continue
+            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
+            widget.attrs["class"] = css
+
     def filter_ascn(self, queryset, name, value):
         member = ~Q(city__ascn_status=AscnStatus.NONE)
         return queryset.filter(member) if value else queryset.exclude(member)
