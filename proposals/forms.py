@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
+    CITY_FIELDS,
     ELIGIBILITY_CHECKS,
     AttachmentKind,
     City,
@@ -169,28 +170,7 @@ class ProposalForm(forms.ModelForm):
 
     class Meta:
         model = Proposal
-        fields = [
-            "title",
-            "summary",
-            "contact_name",
-            "contact_email",
-            "contact_phone",
-            "problem",
-            "solution",
-            "focus_areas",
-            "sectors",
-            "outcomes",
-            "indicators",
-            "start_date",
-            "duration_months",
-            "timeline",
-            "total_cost_jpy",
-            "requested_jpy",
-            "co_financing_jpy",
-            "co_financing_sources",
-            "instruments",
-            "declaration",
-        ]
+        fields = [*CITY_FIELDS, "focus_areas", "sectors"]
         widgets = {
             "summary": forms.Textarea(attrs={"rows": 4}),
             "problem": forms.Textarea(attrs={"rows": 6}),

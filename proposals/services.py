@@ -19,6 +19,7 @@ from django_fsm import can_proceed
 from . import notifications
 from .models import (
     CITY_EDITABLE,
+    CITY_FIELDS,
     ELIGIBILITY_CHECKS,
     AssignmentState,
     Attachment,
@@ -275,26 +276,7 @@ def start_proposal(*, user: User, call: Call, city: City, title: str) -> Proposa
     return proposal
 
 
-DRAFT_FIELDS = [
-    "title",
-    "summary",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "problem",
-    "solution",
-    "outcomes",
-    "indicators",
-    "start_date",
-    "duration_months",
-    "timeline",
-    "total_cost_jpy",
-    "requested_jpy",
-    "co_financing_jpy",
-    "co_financing_sources",
-    "instruments",
-    "declaration",
-]
+DRAFT_FIELDS = CITY_FIELDS  # what a city may set (the form edits the same)
 REVISIONS_KEPT = 50
 
 

@@ -15,6 +15,7 @@ from .notification import Notification, NotificationKind, NotificationState
 from .proposal import (
     BEFORE_DECISION,
     CITY_EDITABLE,
+    CITY_FIELDS,
     ELIGIBILITY_CHECKS,
     Attachment,
     AttachmentKind,
@@ -58,6 +59,7 @@ __all__ = [
     "Score",
     "BEFORE_DECISION",
     "CITY_EDITABLE",
+    "CITY_FIELDS",
     "Attachment",
     "AttachmentKind",
     "Call",

@@ -81,6 +81,28 @@ BEFORE_DECISION = [
     Status.UNDER_REVIEW,
     Status.SHORTLISTED,
 ]
+# The fields a city sets on its proposal (besides focus areas, sectors and partners); status,
+# city, call, reference code and the decision are never among them.
+CITY_FIELDS = [
+    "title",
+    "summary",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "problem",
+    "solution",
+    "outcomes",
+    "indicators",
+    "start_date",
+    "duration_months",
+    "timeline",
+    "total_cost_jpy",
+    "requested_jpy",
+    "co_financing_jpy",
+    "co_financing_sources",
+    "instruments",
+    "declaration",
+]
 # Proposals that take one of the city's places in a call.
 COUNTS_TOWARDS_LIMIT = [s for s in Status.values if s not in (Status.DRAFT, Status.WITHDRAWN)]
 
