@@ -26,7 +26,7 @@ def can_manage_city(user: User, city: City) -> bool:
         return False
     if user.is_staff and user.has_perm("proposals.change_city"):
         return True
-    return CityMembership.objects.filter(city=city, user=user, role=MemberRole.LEAD).exists()
+    return is_city_lead(user, city)
 
 
 def get_city_for_user(user: User, code: str, *, manage: bool = False) -> City:
@@ -76,8 +76,11 @@ def get_proposal_for_user(user: User, code: str, *, write: bool = False) -> Prop
     return proposal
 
 
-def get_attachment_for_user(user: User, proposal_code: str, code: str) -> Attachment:
-    proposal = get_proposal_for_user(user, proposal_code)
+def get_attachment_for_user(
+    user: User, proposal_code: str, code: str, *, write: bool = False
+) -> Attachment:
+    """An attachment of a proposal `user` may see (with `write`, one they may edit)."""
+    proposal = get_proposal_for_user(user, proposal_code, write=write)
     attachment = proposal.attachments.filter(code=code).first()
     if attachment is None:
         raise Http404("No such attachment.")

@@ -45,7 +45,7 @@ from .models import (
     VerificationStatus,
     normalise_name,
 )
-from .permissions import can_manage_city
+from .permissions import can_manage_city, is_city_lead, is_city_member, is_programme_staff
 from .uploads import check_upload, sanitise_file_name, sniff_content_type
 
 PROGRAMME_ZONE = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
@@ -237,20 +237,9 @@ class StaleProposal(Exception):
         self.conflicts = conflicts
 
 
-def _is_member(user: User, city: City) -> bool:
-    return CityMembership.objects.filter(city=city, user=user).exists()
-
-
-def _is_lead(user: User, city: City) -> bool:
-    return CityMembership.objects.filter(city=city, user=user, role=MemberRole.LEAD).exists()
-
-
-def drafting_refusals(*, user: User, call: Call, city: City, now=None) -> list[str]:
-    """Why `user` may not start a proposal for `city` in `call` (empty when they may)."""
-    now = now or timezone.now()
+def _city_refusals(call: Call, city: City) -> list[str]:
+    """What about the city itself stops it from taking part in `call`."""
     reasons = []
-    if not _is_member(user, city):
-        reasons.append(_("You are not a member of this city."))
     if not city.is_verified:
         reasons.append(_("The city must be verified by programme staff first."))
     if not call.is_eligible(city):
@@ -258,6 +247,16 @@ def drafting_refusals(*, user: User, call: Call, city: City, now=None) -> list[s
             _("Cities of %(country)s are not eligible for this call.")
             % {"country": city.country.name}
         )
+    return reasons
+
+
+def drafting_refusals(*, user: User, call: Call, city: City, now=None) -> list[str]:
+    """Why `user` may not start a proposal for `city` in `call` (empty when they may)."""
+    now = now or timezone.now()
+    reasons = []
+    if not is_city_member(user, city):
+        reasons.append(_("You are not a member of this city."))
+    reasons += _city_refusals(call, city)
     if now >= call.deadline_for(city):
         reasons.append(_("The call is closed."))
     return reasons
@@ -341,7 +340,7 @@ def save_draft(
     from .models import ProposalRevision
 
     current = Proposal.objects.select_for_update().get(pk=proposal.pk)
-    if not _is_member(user, current.city):
+    if not is_city_member(user, current.city):
         raise PermissionDenied
     if not current.is_editable:
         raise ValidationError(_("This proposal can no longer be edited."))
@@ -403,7 +402,7 @@ def add_attachment(
     try:
         with transaction.atomic():
             current = Proposal.objects.select_for_update().get(pk=proposal.pk)
-            if not _is_member(user, current.city):
+            if not is_city_member(user, current.city):
                 raise PermissionDenied
             if not current.is_editable:
                 raise ValidationError(_("This proposal can no longer be edited."))
@@ -435,7 +434,7 @@ def add_attachment(
 def delete_attachment(*, user: User, attachment: Attachment) -> None:
     with transaction.atomic():
         proposal = Proposal.objects.select_for_update().get(pk=attachment.proposal_id)
-        if not _is_member(user, proposal.city):
+        if not is_city_member(user, proposal.city):
             raise PermissionDenied
         if not proposal.is_editable:
             raise ValidationError(_("This proposal can no longer be edited."))
@@ -495,14 +494,7 @@ def submission_refusals(proposal: Proposal, *, now=None) -> list[str]:
     """Why the proposal cannot be submitted now (empty when it can)."""
     now = now or timezone.now()
     call, city = proposal.call, proposal.city
-    reasons = []
-    if not city.is_verified:
-        reasons.append(_("The city must be verified by programme staff first."))
-    if not call.is_eligible(city):
-        reasons.append(
-            _("Cities of %(country)s are not eligible for this call.")
-            % {"country": city.country.name}
-        )
+    reasons = _city_refusals(call, city)
     if proposal.status == Status.REVISION_REQUESTED:
         if proposal.resubmission_due and now >= proposal.resubmission_due:
             reasons.append(_("The deadline to resubmit has passed."))
@@ -543,7 +535,7 @@ def submit_proposal(*, user: User, proposal: Proposal, now=None) -> Proposal:
             .select_related("call", "city__country")
             .get(pk=proposal.pk)
         )
-        if not _is_lead(user, current.city):
+        if not is_city_lead(user, current.city):
             raise PermissionDenied
         if current.status not in CITY_EDITABLE and current.status != Status.WITHDRAWN:
             raise AlreadySubmitted(current)
@@ -623,8 +615,8 @@ def post_message(*, user: User, proposal: Proposal, body: str) -> Message:
     body = body.strip()
     if not body:
         raise ValidationError(_("The message is empty."))
-    member = _is_member(user, proposal.city)
-    staff = user.is_staff and user.has_perm("proposals.view_proposal")
+    member = is_city_member(user, proposal.city)
+    staff = is_programme_staff(user)
     if not (member or staff):
         raise PermissionDenied
     message = Message.objects.create(

@@ -26,6 +26,7 @@ from ..permissions import (
     get_proposal_for_user,
     is_city_lead,
     is_city_member,
+    is_programme_staff,
 )
 from ..uploads import report_oversized_uploads
 
@@ -48,15 +49,11 @@ def my_proposals(request):
     return render(request, "proposals/list.html", {"proposals": proposals, "now": timezone.now()})
 
 
-def _is_staff_reader(user) -> bool:
-    return user.is_staff and user.has_perm("proposals.view_proposal")
-
-
 @login_required
 def proposal_detail(request, code):
     proposal = get_proposal_for_user(request.user, code)
     member = is_city_member(request.user, proposal.city)
-    staff = _is_staff_reader(request.user)
+    staff = is_programme_staff(request.user)
     changes = proposal.status_changes.select_related("actor")
     if not staff:
         changes = changes.filter(is_public=True)
@@ -264,8 +261,7 @@ def attachment_download(request, code, attachment_code):
 @login_required
 @require_POST
 def attachment_delete(request, code, attachment_code):
-    get_proposal_for_user(request.user, code, write=True)
-    attachment = get_attachment_for_user(request.user, code, attachment_code)
+    attachment = get_attachment_for_user(request.user, code, attachment_code, write=True)
     try:
         services.delete_attachment(user=request.user, attachment=attachment)
     except ValidationError as exc:
