@@ -275,14 +275,13 @@ def start_proposal(*, user: User, call: Call, city: City, title: str) -> Proposa
     return proposal
 
 
-DRAFT_FIELDS = CITY_FIELDS  # what a city may set (the form edits the same)
 REVISIONS_KEPT = 50
 
 
 def _comparable(values: dict, focus_areas, sectors, partners: list[dict]) -> dict:
     """A draft's content in a plain form that compares equal when it means the same."""
     result = {}
-    for name in DRAFT_FIELDS:
+    for name in CITY_FIELDS:
         value = values.get(name)
         if name == "instruments":
             value = sorted(value or [])
@@ -301,7 +300,7 @@ def _comparable(values: dict, focus_areas, sectors, partners: list[dict]) -> dic
 
 def draft_values(proposal: Proposal) -> dict:
     return _comparable(
-        {name: getattr(proposal, name) for name in DRAFT_FIELDS},
+        {name: getattr(proposal, name) for name in CITY_FIELDS},
         proposal.focus_areas.values_list("pk", flat=True),
         proposal.sectors.values_list("pk", flat=True),
         list(proposal.partners.values("name", "kind", "role")),
@@ -362,7 +361,7 @@ def save_draft(
             ]
         if conflicts:
             raise StaleProposal(current, conflicts)
-    for field in DRAFT_FIELDS:
+    for field in CITY_FIELDS:
         if field in changed and field in values:
             setattr(current, field, values[field])
     current.version += 1
