@@ -41,7 +41,9 @@ def z_scores(values: list[float]) -> list[float]:
         return [0.0 for _value in values]
     mean = statistics.fmean(values)
     spread = statistics.pstdev(values)
-    if spread == 0:
+    # Values that differ only by rounding error (1.0 and 1.0000000000000002) are equal: their
+    # "spread" is noise, and dividing by it would turn a tie into two standard deviations.
+    if spread <= 1e-9 * max(1.0, max(abs(value) for value in values)):
         return [0.0 for _value in values]
     return [(value - mean) / spread for value in values]
 

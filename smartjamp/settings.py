@@ -119,6 +119,7 @@ TEMPLATES = [
                 "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "proposals.context_processors.nav",
             ],
         },
     },
@@ -160,10 +161,11 @@ else:
     }
 
 AUTH_USER_MODEL = "proposals.User"
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# Sessions are read from the shared cache and written through to the database: a signed-in
+# page costs no ORM query for its session (logging out deletes both).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# allauth's backend (sign in by email) with the user and permissions cached (proposals/auth.py).
+AUTHENTICATION_BACKENDS = ["proposals.auth.PortalBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

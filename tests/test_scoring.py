@@ -2,7 +2,7 @@ import math
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from proposals import scoring
@@ -55,6 +55,7 @@ def test_z_scores():
 
 
 @given(st.lists(st.floats(min_value=1, max_value=5), min_size=2, max_size=20))
+@example([1.0, 1.0000000000000002])  # a tie up to rounding error: found by hypothesis
 def test_z_scores_have_mean_zero(values):
     assert abs(sum(scoring.z_scores(values))) < 1e-6
 

@@ -3,15 +3,28 @@ import zoneinfo
 
 from django import template
 from django.conf import settings
-from django.utils import formats, timezone
+from django.utils import timezone
+from django.utils.dates import MONTHS_3
 from django.utils.html import format_html
 from django.utils.timesince import timeuntil
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 from .. import notifications
 
 register = template.Library()
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
+_MONTHS: dict[str, list[str]] = {}
+
+
+def short_datetime(value: datetime.datetime) -> str:
+    """`value` as "1 Dec 2026, 10:00" in the active language: what
+    `formats.date_format(value, "j M Y, H:i")` gives, without parsing the format and
+    translating the month again for each of a list's rows."""
+    language = get_language()
+    months = _MONTHS.get(language)
+    if months is None:
+        months = _MONTHS[language] = [""] + [str(MONTHS_3[n]).title() for n in range(1, 13)]
+    return f"{value.day} {months[value.month]} {value.year}, {value.hour:02d}:{value.minute:02d}"
 
 
 @register.filter
@@ -25,13 +38,11 @@ def zones(value) -> str:
     """An instant in the reader's zone with JST beside it: "1 Dec 2026, 10:00 (Asia/…) · 12:00 JST"."""
     if value is None:
         return ""
-    local = timezone.localtime(value)
-    jst = timezone.localtime(value, zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE))
-    shown = formats.date_format(local, "j M Y, H:i")
+    shown = short_datetime(timezone.localtime(value))
     zone = timezone.get_current_timezone_name()
     if zone == settings.PROGRAMME_TIME_ZONE:
         return f"{shown} JST"
-    return f"{shown} ({zone}) · {formats.date_format(jst, 'j M Y, H:i')} JST"
+    return f"{shown} ({zone}) · {short_datetime(timezone.localtime(value, JST))} JST"
 
 
 @register.simple_tag
@@ -50,10 +61,10 @@ def deadline(instant, now=None):
         '<span class="deadline"><time datetime="{}"><strong>{}</strong> {}</time>'
         '<span class="text-muted small d-block">{} JST · {} UTC{}</span></span>',
         utc.isoformat(),
-        formats.date_format(local, "j M Y, H:i"),
+        short_datetime(local),
         timezone.get_current_timezone_name(),
-        formats.date_format(jst, "j M Y, H:i"),
-        formats.date_format(utc, "j M Y, H:i"),
+        short_datetime(jst),
+        short_datetime(utc),
         left,
     )
 
@@ -64,13 +75,12 @@ def deadline_short(instant):
     if instant is None:
         return ""
     local = timezone.localtime(instant)
-    if timezone.get_current_timezone_name() == settings.PROGRAMME_TIME_ZONE:
-        return format_html("<strong>{}</strong> JST", formats.date_format(local, "j M Y, H:i"))
+    zone = timezone.get_current_timezone_name()
+    if zone == settings.PROGRAMME_TIME_ZONE:
+        return format_html("<strong>{}</strong> JST", short_datetime(local))
+    jst = timezone.localtime(instant, JST)
     return format_html(
-        "<strong>{}</strong> {} · {} JST",
-        formats.date_format(local, "j M Y, H:i"),
-        timezone.get_current_timezone_name(),
-        formats.date_format(timezone.localtime(instant, JST), "H:i"),
+        "<strong>{}</strong> {} · {} JST", short_datetime(local), zone, f"{jst:%H:%M}"
     )
 
 

@@ -38,7 +38,20 @@ def my_proposals(request):
     ).values("closes_at")[:1]
     proposals = (
         Proposal.objects.filter(city__memberships__user=request.user)
-        .select_related("call", "city__country")
+        .select_related("call", "city")
+        # Only what the list shows: the texts of a proposal are long, and each column costs
+        # the ORM time on every row.
+        .only(
+            "code",
+            "title",
+            "reference_code",
+            "status",
+            "updated_at",
+            "call__code",
+            "call__title",
+            "call__closes_at",
+            "city__name",
+        )
         .annotate(
             deadline=Greatest(
                 Coalesce(Subquery(extension), F("call__closes_at")), "call__closes_at"
