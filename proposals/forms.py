@@ -144,16 +144,30 @@ class RejectionForm(forms.Form):
 
 
 class StartProposalForm(forms.Form):
-    city = forms.ModelChoiceField(label=_("For the city"), queryset=City.objects.none())
-    title = forms.CharField(label=_("Working title"), max_length=200)
+    # Rendered by hand on the call page (calls/detail.html), hence the Bootstrap classes here.
+    city = forms.ModelChoiceField(
+        label=_("For the city"),
+        queryset=City.objects.none(),
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    title = forms.CharField(
+        label=_("Working title"),
+        max_length=200,
+        widget=forms.TextInput(attrs={"class": "form-control"}),
+    )
 
     def __init__(self, *args, cities, **kwargs):
+        """`cities`: a queryset, or a list of the cities already loaded (the call page's),
+        which then also gives the choices without another query."""
         super().__init__(*args, **kwargs)
-        self.fields["city"].queryset = cities
+        field = self.fields["city"]
+        if isinstance(cities, list):
+            field.queryset = City.objects.filter(pk__in=[city.pk for city in cities])
+            field.choices = [("", field.empty_label)] + [(city.pk, str(city)) for city in cities]
+        else:
+            field.queryset = cities
         if len(cities) == 1:
-            self.fields["city"].initial = cities[0]
-        self.helper = FormHelper()
-        self.helper.add_input(Submit("start", _("Start a proposal")))
+            field.initial = cities[0].pk
 
 
 class ProposalForm(forms.ModelForm):

@@ -5,6 +5,7 @@ who may not see the object, so that nobody learns whether it exists.
 """
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import F, OuterRef, Subquery
 from django.http import Http404
 
 from .models import (
@@ -18,6 +19,7 @@ from .models import (
     ReviewAssignment,
     User,
 )
+from .models.call import deadline_for_city
 
 
 def can_manage_city(user: User, city: City) -> bool:
@@ -43,6 +45,17 @@ def is_city_member(user: User, city: City) -> bool:
     return user.is_authenticated and CityMembership.objects.filter(city=city, user=user).exists()
 
 
+def member_city_ids(user: User, cities) -> set[int]:
+    """Which of `cities` `user` is a member of, in one query."""
+    if not user.is_authenticated:
+        return set()
+    return set(
+        CityMembership.objects.filter(user=user, city__in=[c.pk for c in cities])
+        .order_by()
+        .values_list("city_id", flat=True)
+    )
+
+
 def is_city_lead(user: User, city: City) -> bool:
     return (
         user.is_authenticated
@@ -62,16 +75,28 @@ def get_proposal_for_user(user: User, code: str, *, write: bool = False) -> Prop
     """The proposal with `code` for its city's members and programme staff; 404 for others.
 
     With `write`, only members of the city (who draft it) pass; staff who may read it get 403.
+    The proposal comes with the reader's role in its city (`reader_role`: None when they are
+    not a member) and the city's own deadline (`city_deadline`), read in the same query.
     """
+    if not user.is_authenticated:
+        raise Http404("No such proposal.")
     proposal = (
         Proposal.objects.visible_to(user)
         .select_related("call", "city__country")
+        .annotate(
+            reader_role=Subquery(
+                CityMembership.objects.filter(city=OuterRef("city"), user=user).values("role")[:1]
+            ),
+            city_deadline=deadline_for_city(
+                OuterRef("call"), OuterRef("city"), F("call__closes_at")
+            ),
+        )
         .filter(code=code)
         .first()
     )
     if proposal is None:
         raise Http404("No such proposal.")
-    if write and not is_city_member(user, proposal.city):
+    if write and proposal.reader_role is None:
         raise PermissionDenied
     return proposal
 

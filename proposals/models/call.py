@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +27,17 @@ def default_reminder_days() -> list[int]:
     return [14, 7, 1]
 
 
+def deadline_for_city(call_ref, city_ref, closes_at_ref):
+    """The closing instant of a call for one city, as an SQL expression: the city's extension
+    if staff granted one, never earlier than the call's own close (an extension only ever
+    gives more time, even if staff later move the close). Each argument is a field reference
+    (`OuterRef`, `F`, a field name) or a value."""
+    extension = DeadlineExtension.objects.filter(call=call_ref, city=city_ref).values("closes_at")[
+        :1
+    ]
+    return Greatest(Coalesce(Subquery(extension), closes_at_ref), closes_at_ref)
+
+
 class CallQuerySet(models.QuerySet):
     def open_at(self, when: datetime.datetime) -> "CallQuerySet":
         return self.filter(opens_at__lte=when, closes_at__gt=when)
@@ -45,13 +56,7 @@ class CallQuerySet(models.QuerySet):
 
         `city_ref` is a city, a city id or an OuterRef to one.
         """
-        extension = DeadlineExtension.objects.filter(call=OuterRef("pk"), city=city_ref).values(
-            "closes_at"
-        )[:1]
-        # An extension only ever gives more time, even if staff later move the call's close.
-        return self.annotate(
-            deadline=Greatest(Coalesce(Subquery(extension), "closes_at"), "closes_at")
-        )
+        return self.annotate(deadline=deadline_for_city(OuterRef("pk"), city_ref, F("closes_at")))
 
 
 class Call(models.Model):
@@ -132,6 +137,17 @@ class Call(models.Model):
         """The closing instant for `city`: its own extension if staff granted one."""
         extension = self.extensions.filter(city=city).first()
         return max(extension.closes_at, self.closes_at) if extension else self.closes_at
+
+    def deadlines_for(self, cities) -> dict[int, datetime.datetime]:
+        """`deadline_for` of each of `cities` (by id), in one query."""
+        extended = dict(
+            self.extensions.filter(city__in=[c.pk for c in cities]).values_list(
+                "city_id", "closes_at"
+            )
+        )
+        return {
+            city.pk: max(extended.get(city.pk, self.closes_at), self.closes_at) for city in cities
+        }
 
     def is_open_for(self, city: City, now: datetime.datetime | None = None) -> bool:
         now = now or timezone.now()

@@ -1,8 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, OuterRef, Subquery
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import F, OuterRef
 from django.http import FileResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,12 +19,12 @@ from ..forms import (
     WithdrawForm,
     partner_rows,
 )
-from ..models import DeadlineExtension, Proposal, Status
+from ..models import MemberRole, Proposal, Status
+from ..models.call import deadline_for_city
 from ..permissions import (
     get_attachment_for_user,
     get_proposal_for_user,
     is_city_lead,
-    is_city_member,
     is_programme_staff,
 )
 from ..uploads import report_oversized_uploads
@@ -33,9 +32,6 @@ from ..uploads import report_oversized_uploads
 
 @login_required
 def my_proposals(request):
-    extension = DeadlineExtension.objects.filter(
-        call=OuterRef("call"), city=OuterRef("city")
-    ).values("closes_at")[:1]
     proposals = (
         Proposal.objects.filter(city__memberships__user=request.user)
         .select_related("call", "city")
@@ -53,9 +49,7 @@ def my_proposals(request):
             "city__name",
         )
         .annotate(
-            deadline=Greatest(
-                Coalesce(Subquery(extension), F("call__closes_at")), "call__closes_at"
-            )
+            deadline=deadline_for_city(OuterRef("call"), OuterRef("city"), F("call__closes_at"))
         )
         .order_by("-updated_at")
     )
@@ -65,12 +59,12 @@ def my_proposals(request):
 @login_required
 def proposal_detail(request, code):
     proposal = get_proposal_for_user(request.user, code)
-    member = is_city_member(request.user, proposal.city)
+    member = proposal.reader_role is not None
+    lead = proposal.reader_role == MemberRole.LEAD
     staff = is_programme_staff(request.user)
     changes = proposal.status_changes.select_related("actor")
     if not staff:
         changes = changes.filter(is_public=True)
-    lead = is_city_lead(request.user, proposal.city)
     editable = member and proposal.is_editable
     return render(
         request,
@@ -81,7 +75,7 @@ def proposal_detail(request, code):
             "thread": proposal.messages.select_related("author"),
             "attachments": proposal.attachments.all(),
             "partners": proposal.partners.all(),
-            "deadline": proposal.call.deadline_for(proposal.city),
+            "deadline": proposal.city_deadline,
             "now": timezone.now(),
             "missing": proposal.missing_for_submission() if editable else [],
             "can_edit": editable,
