@@ -1,18 +1,22 @@
 """Side concerns kept out of the main workflow."""
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from .models import (
     Attachment,
     Call,
     City,
+    Country,
     DeadlineExtension,
+    FocusArea,
     Proposal,
     Review,
     ReviewAssignment,
+    RubricCriterion,
     Score,
+    Sector,
     StatusChange,
 )
 
@@ -41,10 +45,33 @@ def _reports_changed(sender, **kwargs) -> None:
     transaction.on_commit(bump_data_version)
 
 
-for _model in (Proposal, ReviewAssignment, Review, Score, StatusChange, Call, DeadlineExtension):
+# Everything the dashboard and reports show or filter by: the workflow's objects and the
+# reference data (a city renamed, a criterion reweighted, a sector added to the filter).
+for _model in (
+    Proposal,
+    ReviewAssignment,
+    Review,
+    Score,
+    StatusChange,
+    Call,
+    DeadlineExtension,
+    RubricCriterion,
+    City,
+    Country,
+    Sector,
+    FocusArea,
+):
     for _signal in (post_save, post_delete):
         _signal.connect(
             _reports_changed,
             sender=_model,
             dispatch_uid=f"reports-{_model.__name__}-{_signal is post_save}",
         )
+for _through in (
+    Proposal.sectors.through,
+    Proposal.focus_areas.through,
+    Call.eligible_countries.through,
+):
+    m2m_changed.connect(
+        _reports_changed, sender=_through, dispatch_uid=f"reports-{_through.__name__}"
+    )

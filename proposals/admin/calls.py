@@ -11,6 +11,7 @@ from ..models import (
     DeadlineExtension,
     RubricCriterion,
 )
+from .base import QuickListMixin
 
 
 class RubricInline(admin.TabularInline):
@@ -28,7 +29,7 @@ class ExtensionInline(admin.TabularInline):
 
 
 @admin.register(Call)
-class CallAdmin(admin.ModelAdmin):
+class CallAdmin(QuickListMixin, admin.ModelAdmin):
     list_display = ["title", "stage", "opens_at", "closes_at", "max_request_jpy", "is_published"]
     list_filter = ["stage", "is_published"]
     search_fields = ["title", "code"]

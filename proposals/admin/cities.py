@@ -21,6 +21,7 @@ from ..models import (
     User,
     normalise_name,
 )
+from .base import QuickListMixin
 
 admin.site.site_header = _("Smart JAMP administration")
 admin.site.site_title = _("Smart JAMP")
@@ -108,7 +109,7 @@ class CityAdminForm(forms.ModelForm):
 
 
 @admin.register(City)
-class CityAdmin(admin.ModelAdmin):
+class CityAdmin(QuickListMixin, admin.ModelAdmin):
     form = CityAdminForm
     list_display = [
         "name",
@@ -221,7 +222,7 @@ class CityAdmin(admin.ModelAdmin):
 
 
 @admin.register(JoinRequest)
-class JoinRequestAdmin(admin.ModelAdmin):
+class JoinRequestAdmin(QuickListMixin, admin.ModelAdmin):
     list_display = ["user", "city", "status", "created_at", "decided_by", "decided_at"]
     list_filter = ["status", "city__country"]
     list_select_related = ["user", "city__country", "decided_by"]

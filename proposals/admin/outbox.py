@@ -4,10 +4,11 @@ from django.utils.translation import ngettext
 
 from .. import notifications
 from ..models import Notification, NotificationKind, NotificationState
+from .base import QuickListMixin
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(QuickListMixin, admin.ModelAdmin):
     """The outbox: every email, its state and its last error; failed ones can be resent."""
 
     list_display = ["created_at", "kind", "email", "subject", "state", "attempts", "sent_at"]

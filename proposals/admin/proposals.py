@@ -31,6 +31,7 @@ from ..models import (
 )
 from ..scoring import DISAGREEMENT_SPREAD, weighted_score
 from ..views.staff import export_proposal_queryset
+from .base import QuickListMixin
 
 
 class PartnerInline(admin.TabularInline):
@@ -133,7 +134,7 @@ class AssignmentInline(admin.TabularInline):
 
 
 @admin.register(Proposal)
-class ProposalAdmin(admin.ModelAdmin):
+class ProposalAdmin(QuickListMixin, admin.ModelAdmin):
     list_display = [
         "reference_code",
         "title",

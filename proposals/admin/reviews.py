@@ -19,6 +19,7 @@ from ..permissions import (
     reviewer_may_read,
 )
 from ..scoring import weighted_score
+from .base import QuickListMixin
 
 
 def is_programme_staff(request) -> bool:
@@ -26,7 +27,7 @@ def is_programme_staff(request) -> bool:
 
 
 @admin.register(ReviewAssignment)
-class ReviewAssignmentAdmin(admin.ModelAdmin):
+class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
     list_display = ["proposal_reference", "proposal_title", "city", "due", "state", "open"]
     list_filter = ["state", "proposal__call"]
     list_select_related = ["proposal__city__country", "proposal__call", "reviewer"]
@@ -229,7 +230,7 @@ class ReviewAssignmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(QuickListMixin, admin.ModelAdmin):
     list_display = ["created_at", "action", "actor", "proposal", "details"]
     list_filter = ["action"]
     list_select_related = ["actor", "proposal"]

@@ -8,7 +8,9 @@ from django.core.cache import cache
 from django.db.models import Count, Max, Q, Sum
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from .. import reports
@@ -31,25 +33,36 @@ def _percent(part, whole) -> float:
 @staff_only
 @require_GET
 def dashboard(request):
-    filterset, proposals = _filtered(request)
-    # Keyed by the data version (bumped by every save of what reports show) and the newest
-    # proposal (bulk inserts send no signal), so a cached page is never out of date.
+    # The page below its heading is cached per filter, language and time zone, keyed by the
+    # data version (bumped by every save of what it shows) and the newest proposal (bulk
+    # inserts send no signal), so a cached page is never out of date. It holds nothing of
+    # the reader's own: every member of programme staff sees the same figures.
     newest = Proposal.objects.aggregate(newest=Max("pk"))["newest"]
-    key = f"dashboard:{reports.data_version()}:{newest}:{request.GET.urlencode()}"
-    figures = cache.get(key)
-    if figures is None:
-        figures = _dashboard_figures(proposals)
-        cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
-    return render(
-        request,
-        "staff/dashboard.html",
-        {
-            "filter": filterset,
-            **figures,
-            "query": request.GET.urlencode(),
-            "columns": reports.COLUMNS,
-        },
+    key = ":".join(
+        [
+            "dashboard",
+            str(reports.data_version()),
+            str(newest),
+            get_language(),
+            timezone.get_current_timezone_name(),
+            request.GET.urlencode(),
+        ]
     )
+    body = cache.get(key)
+    if body is None:
+        filterset, proposals = _filtered(request)
+        body = render_to_string(
+            "staff/_dashboard_body.html",
+            {
+                "filter": filterset,
+                **_dashboard_figures(proposals),
+                "query": request.GET.urlencode(),
+                "columns": reports.COLUMNS,
+            },
+            request=request,
+        )
+        cache.set(key, body, DASHBOARD_CACHE_SECONDS)
+    return render(request, "staff/dashboard.html", {"body": body})
 
 
 # The figures are cached per filter until any proposal, review or call changes
