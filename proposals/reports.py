@@ -5,14 +5,16 @@ the database, scores by `with_score_summary`), iterated in chunks and written as
 an export's query count does not depend on its rows and its memory stays flat.
 """
 
+import csv as stdlib_csv
 import datetime
 import io
 import json
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 
-from defusedcsv import csv
+from defusedcsv import csv as defusedcsv
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -87,108 +89,22 @@ def _sorted_names(value: str | None) -> str:
 
 
 def _date(moment) -> str:
-    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M") if moment else ""
+    """An instant already in JST (rows carry their instants in JST), as "2026-12-01 09:30"."""
+    return moment.isoformat(" ", "minutes")[:16] if moment else ""
+
+
+def _fiscal_year_of_local(moment) -> int | str:
+    if not moment:
+        return ""
+    return moment.year if moment.month >= 4 else moment.year - 1
 
 
 STATUS_LABELS = dict(Status.choices)
 STAGE_LABELS = dict(Stage.choices)
 DECIDED = {Status.APPROVED, Status.REJECTED}
 
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    fields: tuple[str, ...]
-    value: Callable[[dict], object]
-
-
-COLUMNS = [
-    Column(
-        "reference", _("Reference code"), ("reference_code",), lambda r: r["reference_code"] or ""
-    ),
-    Column("title", _("Title"), ("title",), lambda r: r["title"]),
-    Column("city", _("City"), ("city__name",), lambda r: r["city__name"]),
-    Column("country", _("Country"), ("city__country__name",), lambda r: r["city__country__name"]),
-    Column("call", _("Call"), ("call__title",), lambda r: r["call__title"]),
-    Column("stage", _("Stage"), ("call__stage",), lambda r: r["_stage_label"]),
-    Column("status", _("Status"), ("status",), lambda r: r["_status_label"]),
-    Column(
-        "submitted", _("Submitted (JST)"), ("submitted_at",), lambda r: _date(r["submitted_at"])
-    ),
-    Column(
-        "fiscal_year",
-        _("Fiscal year"),
-        ("submitted_at",),
-        lambda r: fiscal_year(r["submitted_at"]) or "",
-    ),
-    Column("decided", _("Decided (JST)"), ("decided_at",), lambda r: _date(r["decided_at"])),
-    Column("requested_jpy", _("Requested (JPY)"), ("requested_jpy",), lambda r: r["requested_jpy"]),
-    Column("approved_jpy", _("Approved (JPY)"), ("approved_jpy",), lambda r: r["approved_jpy"]),
-    Column("focus_areas", _("Focus areas"), ("_focus",), lambda r: _sorted_names(r["_focus"])),
-    Column("sectors", _("Sectors"), ("_sectors",), lambda r: _sorted_names(r["_sectors"])),
-    Column(
-        "partners", _("Japanese partners"), ("_partners",), lambda r: _sorted_names(r["_partners"])
-    ),
-    Column("reviews", _("Reviews"), ("_reviews",), lambda r: r["_reviews"]),
-    Column(
-        "mean_score",
-        _("Mean score"),
-        ("_mean",),
-        lambda r: None if r["_mean"] is None else round(r["_mean"], 2),
-    ),
-    Column(
-        "spread",
-        _("Spread"),
-        ("_low", "_high"),
-        lambda r: None if r["_low"] is None else round(r["_high"] - r["_low"], 2),
-    ),
-    Column(
-        "decision",
-        _("Decision"),
-        ("status",),
-        lambda r: r["_status_label"] if r["status"] in DECIDED else "",
-    ),
-]
-COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
-
-
-def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
-    keys = [key for key in (keys or []) if key in COLUMNS_BY_KEY]
-    return [COLUMNS_BY_KEY[key] for key in keys] if keys else list(COLUMNS)
-
-
-def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
-    """One list of values per proposal, from a single query read in chunks."""
-    # Labels translated once per export, not once per row.
-    statuses = {key: str(label) for key, label in STATUS_LABELS.items()}
-    stages = {key: str(label) for key, label in STAGE_LABELS.items()}
-    if limit is None and connection.vendor in EXPORT_SQL_FUNCTIONS:
-        for row in _export_sql_rows(queryset):
-            row["_status_label"] = statuses[row["status"]]
-            row["_stage_label"] = stages.get(row["call__stage"], "")
-            yield [column.value(row) for column in columns]
-        return
-    fields = sorted(
-        {field for column in columns for field in column.fields} | {"pk", "status", "call__stage"}
-    )
-    rows = export_queryset(queryset).order_by("pk").values(*fields)
-    if limit is not None:
-        rows = rows[:limit]
-    rows = rows.iterator(chunk_size=CHUNK)
-    for row in rows:
-        row["_status_label"] = statuses[row["status"]]
-        row["_stage_label"] = stages.get(row["call__stage"], "")
-        yield [column.value(row) for column in columns]
-
-
-# Whole exports: one statement that aggregates names and scores once for all chosen proposals
-# (hash joins) instead of correlated subqueries row by row; about twice as fast.
-
-EXPORT_SQL_FUNCTIONS = {
-    "sqlite": {"concat": "GROUP_CONCAT", "float": "REAL"},
-    "postgresql": {"concat": "STRING_AGG", "float": "DOUBLE PRECISION"},
-}
+# Every export row is a tuple of these values, in this order, whichever way it was read (one
+# SQL statement for whole exports, the ORM for the dashboard's first rows); instants in JST.
 EXPORT_FIELDS = [
     "pk",
     "reference_code",
@@ -210,6 +126,121 @@ EXPORT_FIELDS = [
     "_low",
     "_high",
 ]
+_AT = {name: index for index, name in enumerate(EXPORT_FIELDS)}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One export column: its key, label, and how its value comes from a row tuple.
+
+    `getter(labels)` gives the function from a row to the value, once per export; `labels`
+    are the export's translated labels (`status`, `stage`: value -> label)."""
+
+    key: str
+    label: str
+    getter: Callable[[dict], Callable[[tuple], object]]
+
+
+def _plain(name: str):
+    get = itemgetter(_AT[name])
+    return lambda labels: get
+
+
+def _with(name: str, convert):
+    index = _AT[name]
+    return lambda labels: lambda row: convert(row[index])
+
+
+_STATUS, _STAGE = _AT["status"], _AT["call__stage"]
+
+COLUMNS = [
+    Column("reference", _("Reference code"), _with("reference_code", lambda v: v or "")),
+    Column("title", _("Title"), _plain("title")),
+    Column("city", _("City"), _plain("city__name")),
+    Column("country", _("Country"), _plain("city__country__name")),
+    Column("call", _("Call"), _plain("call__title")),
+    Column("stage", _("Stage"), lambda labels: lambda row: labels["stage"].get(row[_STAGE], "")),
+    Column("status", _("Status"), lambda labels: lambda row: labels["status"][row[_STATUS]]),
+    Column("submitted", _("Submitted (JST)"), _with("submitted_at", _date)),
+    Column("fiscal_year", _("Fiscal year"), _with("submitted_at", _fiscal_year_of_local)),
+    Column("decided", _("Decided (JST)"), _with("decided_at", _date)),
+    Column("requested_jpy", _("Requested (JPY)"), _plain("requested_jpy")),
+    Column("approved_jpy", _("Approved (JPY)"), _plain("approved_jpy")),
+    Column("focus_areas", _("Focus areas"), _with("_focus", _sorted_names)),
+    Column("sectors", _("Sectors"), _with("_sectors", _sorted_names)),
+    Column("partners", _("Japanese partners"), _with("_partners", _sorted_names)),
+    Column("reviews", _("Reviews"), _plain("_reviews")),
+    Column(
+        "mean_score",
+        _("Mean score"),
+        _with("_mean", lambda mean: None if mean is None else round(mean, 2)),
+    ),
+    Column(
+        "spread",
+        _("Spread"),
+        lambda labels: (
+            lambda row: (
+                None if row[_AT["_low"]] is None else round(row[_AT["_high"]] - row[_AT["_low"]], 2)
+            )
+        ),
+    ),
+    Column(
+        "decision",
+        _("Decision"),
+        lambda labels: (
+            lambda row: labels["status"][row[_STATUS]] if row[_STATUS] in DECIDED else ""
+        ),
+    ),
+]
+COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
+
+
+def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
+    keys = [key for key in (keys or []) if key in COLUMNS_BY_KEY]
+    return [COLUMNS_BY_KEY[key] for key in keys] if keys else list(COLUMNS)
+
+
+def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
+    """One list of values per proposal, from a single query read in chunks."""
+    # Labels translated once per export, not once per row.
+    labels = {
+        "status": {key: str(label) for key, label in STATUS_LABELS.items()},
+        "stage": {key: str(label) for key, label in STAGE_LABELS.items()},
+    }
+    getters = [column.getter(labels) for column in columns]
+    if limit is None and connection.vendor in EXPORT_SQL_FUNCTIONS:
+        rows = _export_sql_rows(queryset)
+    else:
+        rows = export_queryset(queryset).order_by("pk").values_list(*EXPORT_FIELDS)
+        if limit is not None:
+            rows = rows[:limit]
+        rows = (_in_jst(row) for row in rows.iterator(chunk_size=CHUNK))
+    for row in rows:
+        yield [get(row) for get in getters]
+
+
+_SUBMITTED, _DECIDED = _AT["submitted_at"], _AT["decided_at"]
+
+
+def _in_jst(row: tuple) -> tuple:
+    """The row with its two instants in JST (SQLite's raw rows have naive UTC ones)."""
+    row = list(row)
+    for index in (_SUBMITTED, _DECIDED):
+        moment = row[index]
+        if isinstance(moment, datetime.datetime):
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=datetime.UTC)
+            row[index] = moment.astimezone(JST)
+    return row
+
+
+# Whole exports: one statement that aggregates names and scores once for all chosen proposals
+# (hash joins) instead of correlated subqueries row by row; about twice as fast.
+
+EXPORT_SQL_FUNCTIONS = {
+    "sqlite": {"concat": "GROUP_CONCAT", "float": "REAL"},
+    "postgresql": {"concat": "STRING_AGG", "float": "DOUBLE PRECISION"},
+}
 EXPORT_SQL = """
 WITH chosen(id) AS ({chosen}),
 reviews AS (
@@ -259,45 +290,49 @@ ORDER BY p.id
 """
 
 
-def _aware(moment):
-    if moment is None or not isinstance(moment, datetime.datetime):
-        return moment
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
-
-
-def _export_sql_rows(queryset) -> Iterator[dict]:
+def _export_sql_rows(queryset) -> Iterator[tuple]:
     chosen, params = queryset.order_by().values("pk").query.sql_with_params()
     sql = EXPORT_SQL.format(chosen=chosen, sep=SEPARATOR, **EXPORT_SQL_FUNCTIONS[connection.vendor])
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(CHUNK):
-            for values in batch:
-                row = dict(zip(EXPORT_FIELDS, values, strict=True))
-                row["submitted_at"] = _aware(row["submitted_at"])
-                row["decided_at"] = _aware(row["decided_at"])
-                yield row
+            yield from map(_in_jst, batch)
 
 
 # Writers ---------------------------------------------------------------------------------------
 
 
-def _csv_cell(value):
-    # defusedcsv neutralises cells starting with = + - @ | %; OWASP also lists a leading tab and
-    # carriage return, which it leaves alone, so those get the same leading apostrophe.
-    if isinstance(value, str) and value[:1] in ("\t", "\r"):
+# defusedcsv's rule (a leading = + - @ | % makes a formula, unless the cell is a plain number)
+# applies only to text starting with one of those; OWASP also lists a leading tab and carriage
+# return, which it leaves alone, so those get the same leading apostrophe here.
+_RISKY = frozenset("=+-@|%\t\r")
+
+
+def _defused(value: str) -> str:
+    if value[0] in "\t\r":
         return "'" + value
-    return value
+    return defusedcsv._escape(value)
 
 
 def csv_stream(header: list[str], rows: Iterable[list]) -> Iterator[str]:
-    """UTF-8 CSV with a byte-order mark (for Excel), formula-safe, in chunks of rows."""
+    """UTF-8 CSV with a byte-order mark (for Excel), formula-safe, in chunks of rows.
+
+    Only the cells that can be read as a formula go through defusedcsv (one test of their
+    first character); the rest are written as they are by the standard library's writer."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([str(label) for label in header])
+    writer = stdlib_csv.writer(buffer)
+    labels = [str(label) for label in header]
+    writer.writerow([_defused(label) if label[:1] in _RISKY else label for label in labels])
     yield "\ufeff" + buffer.getvalue()
+    risky = _RISKY
     batch = []
     for row in rows:
-        batch.append([_csv_cell(value) for value in row])
+        batch.append(
+            [
+                _defused(value) if value.__class__ is str and value and value[0] in risky else value
+                for value in row
+            ]
+        )
         if len(batch) == 1000:
             buffer.seek(0)
             buffer.truncate()

@@ -320,3 +320,39 @@ def test_admin_change_lists_do_not_grow_with_rows(
         with django_assert_num_queries(counts[url]):
             response = client.get(url)
         assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("who", "url_name", "query"),
+    [
+        ("staff", "admin:proposals_proposal_changelist", {}),
+        ("staff", "admin:proposals_proposal_changelist", {"o": "-7", "status": "under_review"}),
+        ("staff", "admin:proposals_reviewassignment_changelist", {}),
+        ("reviewer", "admin:proposals_reviewassignment_changelist", {}),
+        ("staff", "admin:proposals_city_changelist", {}),
+        ("staff", "admin:proposals_call_changelist", {}),
+        ("staff", "admin:proposals_notification_changelist", {}),
+        ("staff", "admin:proposals_auditevent_changelist", {}),
+    ],
+)
+def test_quick_change_list_rows_are_djangos_rows(
+    client, reference_data, staff, reviewer, reviewer2, who, url_name, query
+):
+    """The rows built by quick_admin are, cell for cell, the HTML Django's admin builds."""
+    from django.contrib.admin.templatetags.admin_list import items_for_result
+
+    from proposals.templatetags.quick_admin import _columns, quick_items_for_result
+
+    _populate(make_call(), 4, [reviewer, reviewer2], staff)
+    client.force_login(staff if who == "staff" else reviewer)
+    response = client.get(reverse(url_name), query)
+    assert response.status_code == 200
+    cl = response.context["cl"]
+    assert cl.result_list, "the list must have rows to compare"
+    columns = _columns(cl)
+    for result in cl.result_list:
+        assert list(quick_items_for_result(cl, result, columns)) == list(
+            items_for_result(cl, result, None)
+        )
+    page = response.content.decode()
+    assert all(cell in page for cell in quick_items_for_result(cl, cl.result_list[0], columns))
