@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .models import AscnStatus, Call, Country, FocusArea, Proposal, Sector, Status
+from .models.proposal import scored_proposals
 from .reports import JST, fiscal_year_bounds
 
 
@@ -84,7 +85,7 @@ class ProposalFilter(django_filters.FilterSet):
 
     def filter_score(self, queryset, name, value):
         lookup = "_mean__gte" if name == "score_min" else "_mean__lte"
-        scored = Proposal.objects.with_score_summary().filter(**{lookup: value}).values("pk")
+        scored = scored_proposals().filter(**{lookup: value}).values("pk")
         return queryset.filter(pk__in=scored)
 
 

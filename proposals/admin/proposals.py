@@ -29,6 +29,7 @@ from ..models import (
     Score,
     StatusChange,
 )
+from ..models.proposal import scored_proposals
 from ..scoring import DISAGREEMENT_SPREAD, weighted_score
 from ..views.staff import export_proposal_queryset
 from .base import QuickListMixin
@@ -185,7 +186,11 @@ class ProposalAdmin(QuickListMixin, admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).with_score_summary()
+        # ModelAdmin.get_queryset, from the prebuilt scored queryset.
+        queryset = scored_proposals()
+        ordering = self.get_ordering(request)
+        if ordering:
+            queryset = queryset.order_by(*ordering)
         if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
             # The list shows a few columns; the long texts stay in the database.
             queryset = queryset.only(

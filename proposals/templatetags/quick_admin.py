@@ -10,6 +10,7 @@ compares its output with Django's, row by row, on our lists.
 """
 
 import datetime
+import html
 
 from django import template
 from django.contrib.admin.templatetags.admin_list import (
@@ -25,10 +26,16 @@ from django.contrib.admin.utils import display_for_field, display_for_value, loo
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 
 register = template.Library()
+
+
+def _escaped(value) -> str:
+    """`conditional_escape` without its lazy-argument wrapper (it runs once per cell)."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value))
 
 
 def _columns(cl):
@@ -77,7 +84,7 @@ def quick_items_for_result(cl, result, columns):
                     shown = display_for_field(value, f, empty_here, avoid_link=link)
                 if isinstance(f, (models.DateField, models.TimeField, models.ForeignKey)):
                     classes += " nowrap"
-        shown = conditional_escape(shown)
+        shown = _escaped(shown)
         if link:
             try:
                 url = cl.url_for_result(result)
@@ -92,8 +99,8 @@ def quick_items_for_result(cl, result, columns):
                     opener = result.serializable_value(
                         str(cl.to_field) if cl.to_field else cl.lookup_opts.pk.attname
                     )
-                    popup = f' data-popup-opener="{conditional_escape(opener)}"'
-                inner = f'<a href="{conditional_escape(url)}"{popup}>{shown}</a>'
+                    popup = f' data-popup-opener="{_escaped(opener)}"'
+                inner = f'<a href="{_escaped(url)}"{popup}>{shown}</a>'
             yield SafeString(f'<{tag} class="{classes}">{inner}</{tag}>')
         else:
             yield SafeString(f'<td class="{classes}">{shown}</td>')
