@@ -148,7 +148,8 @@ class ProposalAdmin(QuickListMixin, admin.ModelAdmin):
         "requested_jpy",
     ]
     list_filter = ["status", "call", "city__country"]
-    list_select_related = ["city__country", "call"]
+    # The city column is "Name (ISO)" from the city's own row: no join to the country.
+    list_select_related = ["city", "call"]
     search_fields = ["reference_code", "title", "city__name", "code"]
     inlines = [PartnerInline, AttachmentInline, AssignmentInline, StatusChangeInline, MessageInline]
     readonly_fields = [
@@ -202,7 +203,7 @@ class ProposalAdmin(QuickListMixin, admin.ModelAdmin):
                 "submitted_at",
                 "created_at",
                 "city__name",
-                "city__country__name",
+                "city__country_id",
                 "call__title",
             )
         return queryset

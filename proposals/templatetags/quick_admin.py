@@ -22,8 +22,14 @@ from django.contrib.admin.templatetags.admin_list import (
 )
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.templatetags.base import InclusionAdminNode
-from django.contrib.admin.utils import display_for_field, display_for_value, lookup_field
-from django.core.exceptions import ObjectDoesNotExist
+from django.contrib.admin.utils import (
+    FieldIsAForeignKeyColumnName,
+    _get_non_gfk_field,
+    display_for_field,
+    display_for_value,
+    lookup_field,
+)
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch
 from django.utils.safestring import SafeString
@@ -52,15 +58,33 @@ def _columns(cl):
         if link:
             tag = "th" if first else "td"
             first = False
-        columns.append((name, f"field-{_coerce_field_name(name, index)}", link, tag, empty))
+        columns.append(
+            (name, f"field-{_coerce_field_name(name, index)}", link, tag, empty, _lookup(cl, name))
+        )
     return columns
 
 
+def _lookup(cl, name):
+    """`lookup_field(name, obj, model_admin)` for one column, with what it finds out about the
+    column (a model field, an admin method, a callable) found out once instead of per row."""
+    model_admin = cl.model_admin
+    try:
+        field = _get_non_gfk_field(cl.model._meta, name)
+    except (FieldDoesNotExist, FieldIsAForeignKeyColumnName):
+        if callable(name):
+            return lambda obj: (None, name, name(obj))
+        if hasattr(model_admin, name) and name != "__str__":
+            method = getattr(model_admin, name)
+            return lambda obj: (None, method, method(obj))
+        return lambda obj: lookup_field(name, obj, model_admin)
+    return lambda obj: (field, None, getattr(obj, name))
+
+
 def quick_items_for_result(cl, result, columns):
-    for name, field_class, link, tag, empty in columns:
+    for name, field_class, link, tag, empty, lookup in columns:
         classes = field_class
         try:
-            f, attr, value = lookup_field(name, result, cl.model_admin)
+            f, attr, value = lookup(result)
         except ObjectDoesNotExist:
             shown = empty
         else:
@@ -117,8 +141,11 @@ def quick_result_list(cl):
         ]
     else:
         columns = _columns(cl)
+        # Each row's cells joined into one piece: the template writes `<tr>` + its items +
+        # `</tr>`, so the page is the same, with one item to render per row instead of ten.
         rows = [
-            ResultList(None, quick_items_for_result(cl, res, columns)) for res in cl.result_list
+            ResultList(None, [SafeString("".join(quick_items_for_result(cl, res, columns)))])
+            for res in cl.result_list
         ]
     return {
         "cl": cl,

@@ -355,4 +355,5 @@ def test_quick_change_list_rows_are_djangos_rows(
             items_for_result(cl, result, None)
         )
     page = response.content.decode()
-    assert all(cell in page for cell in quick_items_for_result(cl, cl.result_list[0], columns))
+    for result in cl.result_list:  # each row, whole, as Django's template would have written it
+        assert "<tr>" + "".join(items_for_result(cl, result, None)) + "</tr>" in page
