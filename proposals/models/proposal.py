@@ -167,12 +167,17 @@ def is_lead(proposal: "Proposal", user) -> bool:
     ).exists()
 
 
+def reads_every_proposal(user) -> bool:
+    """Programme staff read every proposal; anybody else only their cities' (visible_to)."""
+    return user.is_authenticated and user.is_staff and user.has_perm("proposals.view_proposal")
+
+
 class ProposalQuerySet(models.QuerySet):
     def visible_to(self, user) -> "ProposalQuerySet":
         """Proposals a user may read: programme staff all, officials their cities'."""
         if not user.is_authenticated:
             return self.none()
-        if user.is_staff and user.has_perm("proposals.view_proposal"):
+        if reads_every_proposal(user):
             return self
         return self.filter(city__memberships__user=user)
 

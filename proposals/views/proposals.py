@@ -75,7 +75,7 @@ def proposal_detail(request, code):
             "thread": proposal.messages.select_related("author"),
             "attachments": proposal.attachments.all(),
             "partners": proposal.partners.all(),
-            "deadline": proposal.city_deadline,
+            "deadline": proposal.call.deadline_for(proposal.city),
             "now": timezone.now(),
             "missing": proposal.missing_for_submission() if editable else [],
             "can_edit": editable,
