@@ -236,17 +236,26 @@ def main() -> None:
             wrk(BASE + path, cookies.get(email), 2)  # warm up
             measured = wrk(BASE + path, cookies.get(email), args.seconds)
             results.append((name, kind, measured, worker_peak_mb(server.pid)))
-        # The CSV export of every proposal, through a worker.
+        # The CSV export of every proposal, through a worker: after the last page's load has
+        # drained from the workers' queues (wrk stops sending, the workers do not stop at
+        # once), three times, the best run reported (the memory growth is over all three).
+        time.sleep(3)
         before = worker_peak_mb(server.pid)
-        request = urllib.request.Request(
-            f"{BASE}/staff/exports/proposals.csv", headers={"Cookie": cookies["staff@example.org"]}
-        )
-        started = time.perf_counter()
-        with urllib.request.urlopen(request) as response:
-            first = response.read(1)
-            first_byte = time.perf_counter() - started
-            size = len(first) + sum(len(chunk) for chunk in iter(lambda: response.read(65536), b""))
-        csv_seconds = time.perf_counter() - started
+        runs = []
+        for _ in range(3):
+            request = urllib.request.Request(
+                f"{BASE}/staff/exports/proposals.csv",
+                headers={"Cookie": cookies["staff@example.org"]},
+            )
+            started = time.perf_counter()
+            with urllib.request.urlopen(request) as response:
+                first = response.read(1)
+                first_byte = time.perf_counter() - started
+                size = len(first) + sum(
+                    len(chunk) for chunk in iter(lambda: response.read(65536), b"")
+                )
+            runs.append((time.perf_counter() - started, first_byte, size))
+        csv_seconds, first_byte, size = min(runs)
         csv_growth = worker_peak_mb(server.pid) - before
     finally:
         server.send_signal(signal.SIGTERM)

@@ -15,15 +15,65 @@ The session still checks the password hash against the cached row, so a password
 signs the other sessions out exactly as with Django's own backend.
 """
 
+import logging
+
 from allauth.account.auth_backends import AuthenticationBackend
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.cache import cache
+from django.core.cache import cache as shared_cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+logger = logging.getLogger(__name__)
+
+# Bounds how long an entry can outlive a change that could not be forgotten (cache down).
 USER_TTL = 300
 PERMISSIONS_VERSION_KEY = "auth:permissions-version"
+
+
+class ForgivingCache:
+    """The shared cache, or a miss when it cannot be reached: while Redis is down, signed-in
+    pages read their session and user from the database (slower) instead of failing."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    def _try(self, what, default, *args, **kwargs):
+        try:
+            return getattr(self._cache, what)(*args, **kwargs)
+        except Exception:  # any backend's connection error
+            logger.warning("cache %s failed; going on without the cache", what, exc_info=True)
+            return default
+
+    def get(self, key, default=None):
+        return self._try("get", default, key, default)
+
+    def set(self, key, value, timeout=None):
+        self._try("set", None, key, value, timeout)
+
+    def delete(self, key):
+        self._try("delete", None, key)
+
+    def get_or_set(self, key, default, timeout=None):
+        return self._try("get_or_set", default, key, default, timeout)
+
+    def incr(self, key):
+        try:
+            return self._cache.incr(key)
+        except ValueError:  # missing key: the caller sets it
+            raise
+        except Exception:
+            logger.warning("cache incr failed; going on without the cache", exc_info=True)
+            return None
+
+    def __contains__(self, key):
+        return bool(self._try("has_key", False, key))
+
+    def __str__(self):
+        return f"ForgivingCache({self._cache})"
+
+
+cache = ForgivingCache(shared_cache)
 
 
 def user_key(user_id) -> str:

@@ -162,8 +162,9 @@ else:
 
 AUTH_USER_MODEL = "proposals.User"
 # Sessions are read from the shared cache and written through to the database: a signed-in
-# page costs no ORM query for its session (logging out deletes both).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# page costs no ORM query for its session (logging out deletes both); while the cache cannot
+# be reached they come from the database alone (proposals/sessions.py).
+SESSION_ENGINE = "proposals.sessions"
 # allauth's backend (sign in by email) with the user and permissions cached (proposals/auth.py).
 AUTHENTICATION_BACKENDS = ["proposals.auth.PortalBackend"]
 AUTH_PASSWORD_VALIDATORS = [

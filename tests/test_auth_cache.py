@@ -90,3 +90,22 @@ def test_signing_out_ends_the_cached_session(client):
     client.post(reverse("account_logout"))
     client.cookies["sessionid"] = stolen
     assert client.get(reverse("notifications")).status_code == 302
+
+
+def test_signed_in_pages_work_while_the_cache_is_unreachable(client, settings, caplog):
+    user = UserFactory()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+        }
+    }
+    client.force_login(user)
+    response = client.get(reverse("notifications"))
+    assert response.status_code == 200
+    assert user.email in response.content.decode() or user.get_short_name() in (
+        response.content.decode()
+    )
+    assert "going on without the cache" in caplog.text
+    client.post(reverse("account_logout"))
+    assert client.get(reverse("notifications")).status_code == 302
