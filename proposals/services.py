@@ -264,14 +264,17 @@ def _city_refusals(call: Call, city: City, eligible_countries: set[str] | None =
 
 
 def drafting_refusals_by_city(
-    *, user: User, call: Call, cities, now=None, deadlines=None
+    *, user: User, call: Call, cities, now=None, deadlines=None, member_of=None
 ) -> dict[int, list]:
     """Why `user` may not start a proposal in `call` for each of `cities` (by city id; an
     empty list where they may), in three queries however many cities there are (fewer when
-    the call's eligible countries are prefetched or `deadlines` come from `deadlines_for`)."""
+    the call's eligible countries are prefetched, `deadlines` come from `deadlines_for` or the
+    caller read the user's memberships itself: `member_of`, ids; for showing only, since
+    starting a proposal checks again through `drafting_refusals`)."""
     now = now or timezone.now()
     cities = list(cities)
-    member_of = member_city_ids(user, cities)
+    if member_of is None:
+        member_of = member_city_ids(user, cities)
     eligible = {country.pk for country in call.eligible_countries.all()}
     if deadlines is None:
         deadlines = call.deadlines_for(cities)

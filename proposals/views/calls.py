@@ -66,7 +66,12 @@ def call_detail(request, code):
         )
         deadlines = call.deadlines_for(cities)
         refusals = services.drafting_refusals_by_city(
-            user=request.user, call=call, cities=cities, now=now, deadlines=deadlines
+            user=request.user,
+            call=call,
+            cities=cities,
+            now=now,
+            deadlines=deadlines,
+            member_of={city.pk for city in cities},  # read through the memberships just now
         )
         proposals = {city.pk: [] for city in cities}
         for proposal in (

@@ -616,3 +616,22 @@ def test_staff_cannot_delete_a_proposal(client, draft, staff):
     )
     assert response.status_code == 403
     assert Proposal.objects.filter(pk=draft.pk).exists()
+
+
+def test_proposal_page_message_form_is_labelled_and_posts(client, draft, danang_lead):
+    client.force_login(danang_lead)
+    page = client.get(reverse("proposal_detail", args=[draft.code])).content.decode()
+    assert '<label class="form-label" for="id_body">Your message' in page
+    assert 'name="body" id="id_body" rows="3" maxlength="5000" required' in page
+    response = client.post(reverse("proposal_message", args=[draft.code]), {"body": "Xin chào"})
+    assert response.status_code == 302
+    assert "Xin chào" in client.get(reverse("proposal_detail", args=[draft.code])).content.decode()
+
+
+def test_call_page_start_form_is_labelled(client, call, danang, danang_lead):
+    client.force_login(danang_lead)
+    page = client.get(reverse("call_detail", args=[call.code])).content.decode()
+    assert '<label class="form-label" for="id_city">For the city' in page
+    assert '<select name="city" class="form-select" required id="id_city">' in page
+    assert f'<option value="{danang.pk}" selected>{danang}</option>' in page
+    assert '<label class="form-label" for="id_title">Working title' in page
