@@ -73,7 +73,7 @@ BENCHMARK_VIEWS = env_bool("BENCHMARK_VIEWS", False)  # the reference page of `m
 
 INSTALLED_APPS = [
     "proposals",
-    "django.contrib.admin",
+    "smartjamp.admin_site.PortalAdminConfig",  # django.contrib.admin, our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -42,6 +42,26 @@ def _fast_and_isolated(settings, tmp_path):
 
 
 @pytest.fixture
+def assert_page_queries():
+    """Like django_assert_num_queries, counting only the page's own queries: the session and
+    the user come from the shared cache, which is a database table on SQLite (SQL queries)
+    and Redis in CI (no SQL at all)."""
+    from contextlib import contextmanager
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    @contextmanager
+    def check(expected: int):
+        with CaptureQueriesContext(connection) as captured:
+            yield captured
+        own = [q["sql"] for q in captured.captured_queries if "smartjamp_cache" not in q["sql"]]
+        assert len(own) == expected, f"{len(own)} queries, not {expected}:\n" + "\n".join(own)
+
+    return check
+
+
+@pytest.fixture
 def private_files(tmp_path):
     """Every file stored in private storage during the test."""
     root = tmp_path / "private"

@@ -253,3 +253,13 @@ def test_staff_grant_an_extension_in_the_call_admin(client, staff, call, danang)
     )
     messages = [e.get_change_message() for e in LogEntry.objects.filter(object_id=str(call.pk))]
     assert any(m.startswith("Extension for Da Nang (VN) until 2031-01-15") for m in messages)
+
+
+def test_admin_pages_have_no_model_sidebar_but_the_index_lists_the_models(client, staff):
+    client.force_login(staff)
+    index = client.get(reverse("admin:index")).content.decode()
+    assert reverse("admin:proposals_proposal_changelist") in index
+    listing = client.get(reverse("admin:proposals_proposal_changelist"))
+    assert listing.status_code == 200
+    assert 'id="nav-sidebar"' not in listing.content.decode()
+    assert listing.context["available_apps"] == []
