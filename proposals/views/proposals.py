@@ -62,7 +62,17 @@ def proposal_detail(request, code):
     member = proposal.reader_role is not None
     lead = proposal.reader_role == MemberRole.LEAD
     staff = is_programme_staff(request.user)
-    changes = proposal.status_changes.select_related("actor")
+    # Only the columns the page shows: each column costs the ORM time on every row (and the
+    # proposal's own key, which the related manager checks on every row).
+    changes = proposal.status_changes.select_related("actor").only(
+        "proposal",
+        "created_at",
+        "to_status",
+        "message",
+        "is_public",
+        "actor__full_name",
+        "actor__email",
+    )
     if not staff:
         changes = changes.filter(is_public=True)
     editable = member and proposal.is_editable
@@ -72,9 +82,10 @@ def proposal_detail(request, code):
         {
             "proposal": proposal,
             "changes": changes,
-            "thread": proposal.messages.select_related("author"),
-            "attachments": proposal.attachments.all(),
-            "partners": proposal.partners.all(),
+            "thread": proposal.messages.select_related("author").only(
+                "proposal", "from_staff", "body", "created_at", "author__full_name", "author__email"
+            ),
+            "attachments": proposal.attachments.only("proposal", "code", "name", "kind", "size"),
             "deadline": proposal.call.deadline_for(proposal.city),
             "now": timezone.now(),
             "missing": proposal.missing_for_submission() if editable else [],

@@ -635,3 +635,34 @@ def test_call_page_start_form_is_labelled(client, call, danang, danang_lead):
     assert '<select name="city" class="form-select" required id="id_city">' in page
     assert f'<option value="{danang.pk}" selected>{danang}</option>' in page
     assert '<label class="form-label" for="id_title">Working title' in page
+
+
+def test_proposal_page_queries_do_not_grow_with_its_history(
+    client, django_assert_num_queries, call, danang, danang_lead, staff
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from proposals.models import AttachmentKind, Message, StatusChange
+
+    from ..factories import upload
+
+    proposal = make_proposal(call, danang, danang_lead)
+    client.force_login(danang_lead)
+    url = reverse("proposal_detail", args=[proposal.code])
+    client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    for n in range(6):
+        Message.objects.create(proposal=proposal, author=danang_lead, body=f"Question {n}")
+        Message.objects.create(proposal=proposal, author=staff, from_staff=True, body=f"A {n}")
+        StatusChange.objects.create(
+            proposal=proposal, from_status="draft", to_status="draft", actor=staff, message="x"
+        )
+    for _n in range(3):
+        services.add_attachment(
+            user=danang_lead, proposal=proposal, kind=AttachmentKind.OTHER, upload=upload()
+        )
+    with django_assert_num_queries(len(one.captured_queries)):
+        page = client.get(url).content.decode()
+    assert page.count("Question ") == 6
