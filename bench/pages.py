@@ -5,7 +5,8 @@
 
 Generates the data into a fresh database, starts gunicorn with production settings (DEBUG off,
 2 workers) on loopback, signs the personas in, and loads each page with wrk (16 connections).
-Results go to bench/results/<date>.md and are printed as one table.
+Results go to bench/results/<date>.md (<date>-postgresql.md on PostgreSQL) and are printed
+as one table.
 """
 
 import argparse
@@ -304,7 +305,11 @@ def main() -> None:
         f"| Excel (write-only, in a worker process) | {rows_count:,} | {xlsx_seconds:.2f} | {rows_count / xlsx_seconds:,.0f} | — | {len(csv_queries)} | process peak +{xlsx_peak:.1f} MB |",
     ]
     table = "\n".join(lines)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {connection.vendor}"
+    cache = "Redis cache" if os.environ.get("REDIS_URL") else "database cache"
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{connection.vendor}, {cache}"
+    )
     text = (
         f"# Benchmark, {datetime.date.today().isoformat()}\n\nMachine: {machine}. Data: "
         f"{args.cities:,} cities, {rows_count:,} proposals. gunicorn, 2 sync workers, DEBUG off; "
@@ -312,7 +317,9 @@ def main() -> None:
         f"≥ 50% of the reference and p99 < 250 ms; admin ≥ 15% and p99 < 500 ms.\n\n{table}\n"
     )
     print(text)
-    out = ROOT / "bench" / "results" / f"{datetime.date.today().isoformat()}.md"
+    # One file per day and database: bench/results/<date>.md (SQLite), <date>-postgresql.md.
+    suffix = "" if connection.vendor == "sqlite" else f"-{connection.vendor}"
+    out = ROOT / "bench" / "results" / f"{datetime.date.today().isoformat()}{suffix}.md"
     out.write_text(text)
     print(f"Written to {out.relative_to(ROOT)}")
 

@@ -14,7 +14,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from proposals.management.commands.seed_demo import RUBRIC, demo_letter
@@ -109,6 +109,12 @@ class Command(BaseCommand):
         self._proposals(
             proposals, calls, city_rows, members, reviewer_rows, reviews_per_proposal, rng
         )
+        if connection.vendor == "postgresql":
+            # After a bulk load the planner's statistics still describe the empty tables (until
+            # autovacuum gets round to them): with them, the admin's proposal list planned a
+            # full scan of the reviews per row and took 2.8 s instead of 60 ms.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         elapsed = (timezone.now() - started).total_seconds()
         self.stdout.write(
             self.style.SUCCESS(
