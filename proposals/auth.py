@@ -6,16 +6,21 @@ and the ORM's own work on those queries was a third of a signed-in page's time o
 benchmark. This backend keeps them in the shared cache (Redis in production, never a
 per-process memory), and forgets them whenever they change:
 
-- a user's row: on every save or delete of the user (a password change, deactivation,
-  `is_staff`), after the transaction commits as well as at once;
+- a user's row: cached under the user's version number, bumped on every save or delete of
+  the user (a password change, deactivation, `is_staff`), at once and after commit;
 - permissions: a version number bumped whenever group membership, a user's or a group's
   permissions, a group or a permission changes; cached sets are keyed by that version.
+
+A lost version restarts from the clock (larger than any it held), so old entries are never
+read again; an entry written while a change could not be recorded (cache unreachable) lives
+USER_TTL at most.
 
 The session still checks the password hash against the cached row, so a password change
 signs the other sessions out exactly as with Django's own backend.
 """
 
 import logging
+import time
 
 from allauth.account.auth_backends import AuthenticationBackend
 from django.contrib.auth import get_user_model
@@ -55,13 +60,15 @@ class ForgivingCache:
         self._try("delete", None, key)
 
     def get_or_set(self, key, default, timeout=None):
-        return self._try("get_or_set", default, key, default, timeout)
+        fallback = default() if callable(default) else default
+        return self._try("get_or_set", fallback, key, default, timeout)
 
     def incr(self, key):
+        """The new value; None when the key is missing or the cache cannot be reached."""
         try:
             return self._cache.incr(key)
-        except ValueError:  # missing key: the caller sets it
-            raise
+        except ValueError:  # missing key
+            return None
         except Exception:
             logger.warning("cache incr failed; going on without the cache", exc_info=True)
             return None
@@ -76,15 +83,33 @@ class ForgivingCache:
 cache = ForgivingCache(shared_cache)
 
 
-def user_key(user_id) -> str:
-    return f"auth:user:{user_id}"
+def _fresh_version() -> int:
+    """A version for a key the cache has lost: larger than any number it can have held
+    (microseconds), so that entries cached under an old version are never read again."""
+    return time.time_ns() // 1_000
+
+
+def _version(key: str) -> int:
+    return cache.get_or_set(key, _fresh_version, None) or 0
+
+
+def _bump(key: str) -> None:
+    if cache.incr(key) is None:  # lost (ValueError below) or unreachable (None)
+        cache.set(key, _fresh_version(), None)
+
+
+def user_version_key(user_id) -> str:
+    return f"auth:user-version:{user_id}"
 
 
 class PortalBackend(AuthenticationBackend):
     """allauth's backend (sign in by email), with the user and their permissions cached."""
 
     def get_user(self, user_id):
-        key = user_key(user_id)
+        # The row is cached under the user's version, read first: a request that read the row
+        # just before a change committed stores it under the old version, which nobody reads
+        # any more once the change has bumped it.
+        key = f"auth:user:{user_id}:{_version(user_version_key(user_id))}"
         user = cache.get(key)
         if user is None:
             user = super().get_user(user_id)
@@ -97,7 +122,7 @@ class PortalBackend(AuthenticationBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            version = cache.get_or_set(PERMISSIONS_VERSION_KEY, 1, None)
+            version = _version(PERMISSIONS_VERSION_KEY)
             key = f"auth:perms:{user_obj.pk}:{int(user_obj.is_superuser)}:{version}"
             perms = cache.get(key)
             if perms is None:
@@ -108,22 +133,15 @@ class PortalBackend(AuthenticationBackend):
 
 
 def forget_user(sender, instance, **kwargs) -> None:
-    key = user_key(instance.pk)
-    cache.delete(key)
-    # Again after commit: a request that read the old row during the transaction may have
-    # cached it in between.
-    transaction.on_commit(lambda: cache.delete(key))
+    key = user_version_key(instance.pk)
+    _bump(key)
+    # Again after commit: a request may have read the old row during the transaction.
+    transaction.on_commit(lambda: _bump(key))
 
 
 def permissions_changed(sender, **kwargs) -> None:
-    def bump():
-        try:
-            cache.incr(PERMISSIONS_VERSION_KEY)
-        except ValueError:
-            cache.set(PERMISSIONS_VERSION_KEY, 2, None)
-
-    bump()
-    transaction.on_commit(bump)
+    _bump(PERMISSIONS_VERSION_KEY)
+    transaction.on_commit(lambda: _bump(PERMISSIONS_VERSION_KEY))
 
 
 def connect() -> None:

@@ -107,5 +107,51 @@ def test_signed_in_pages_work_while_the_cache_is_unreachable(client, settings, c
         response.content.decode()
     )
     assert "going on without the cache" in caplog.text
-    client.post(reverse("account_logout"))
+    # Signing out must also delete the cached copy: while that cannot be done it fails
+    # visibly; the session is gone from the database all the same.
+    client.raise_request_exception = False
+    assert client.post(reverse("account_logout")).status_code == 500
+    assert client.get(reverse("notifications")).status_code == 302
+
+
+def test_a_cached_session_lives_ten_minutes_at_most(client):
+    from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+
+    from proposals.sessions import SESSION_CACHE_SECONDS, SessionStore
+
+    store = SessionStore()
+    store["x"] = 1
+    store.save()
+    calls = []
+
+    class Spy:
+        def set(self, key, value, timeout=None):
+            calls.append(timeout)
+
+    store._cache._cache = Spy()
+    store.save()
+    assert calls == [SESSION_CACHE_SECONDS]
+    assert KEY_PREFIX in store.cache_key
+
+
+def test_a_row_read_before_a_change_committed_is_not_served_after_it(client):
+    """The race: a request reads the user's row, a deactivation commits (and forgets the
+    user), then the request stores the row it read. Nobody after it is served that row."""
+    from unittest import mock
+
+    from allauth.account.auth_backends import AuthenticationBackend
+
+    from proposals.auth import PortalBackend
+
+    user = UserFactory()
+    client.force_login(user)
+    stale = type(user).objects.get(pk=user.pk)
+
+    def read_then_the_change_commits(self, user_id):
+        user.is_active = False
+        user.save()
+        return stale
+
+    with mock.patch.object(AuthenticationBackend, "get_user", read_then_the_change_commits):
+        assert PortalBackend().get_user(user.pk) is not None  # that one request, as before
     assert client.get(reverse("notifications")).status_code == 302

@@ -42,6 +42,8 @@ def dashboard(request):
         [
             "dashboard",
             str(reports.data_version()),
+            # The overdue counts depend on today's date in JST.
+            timezone.localtime(timezone.now(), reports.JST).date().isoformat(),
             str(newest),
             get_language(),
             timezone.get_current_timezone_name(),
@@ -59,7 +61,8 @@ def dashboard(request):
                 "query": request.GET.urlencode(),
                 "columns": reports.COLUMNS,
             },
-            request=request,
+            # No request: nothing of the reader's own (a CSRF token, their name) can get into
+            # the HTML that every member of staff is then served.
         )
         cache.set(key, body, DASHBOARD_CACHE_SECONDS)
     return render(request, "staff/dashboard.html", {"body": body})

@@ -517,3 +517,13 @@ def test_cached_dashboard_follows_reference_data_changes(
     page = client.get(reverse("staff_dashboard")).content.decode()
     assert "Đà Nẵng" in page  # the table's city column
     assert "Space elevators" in page  # the filter's list of sectors
+
+
+def test_cached_dashboard_holds_nothing_of_the_reader(client, staff, call, danang, danang_lead):
+    client.force_login(staff)
+    make_proposal(call, danang, danang_lead)
+    page = client.get(reverse("staff_dashboard")).content.decode()
+    assert "csrfmiddlewaretoken" in page  # the layout's sign-out form, outside the cached part
+    body = page.split("</h1>", 1)[1].split("</main>", 1)[0]
+    assert "csrfmiddlewaretoken" not in body
+    assert staff.get_short_name() not in body
