@@ -6,8 +6,9 @@ and the ORM's own work on those queries was a third of a signed-in page's time o
 benchmark. This backend keeps them in the shared cache (Redis in production, never a
 per-process memory), and forgets them whenever they change:
 
-- a user's row: cached under the user's version number, bumped on every save or delete of
-  the user (a password change, deactivation, `is_staff`), at once and after commit;
+- a user's row: cached with the user's version number when it was read, and used only while
+  that is still the version; the version is bumped on every save or delete of the user (a
+  password change, deactivation, `is_staff`), at once and after commit;
 - permissions: a version number bumped whenever group membership, a user's or a group's
   permissions, a group or a permission changes; cached sets are keyed by that version.
 
@@ -59,6 +60,9 @@ class ForgivingCache:
     def delete(self, key):
         self._try("delete", None, key)
 
+    def get_many(self, keys):
+        return self._try("get_many", {}, keys)
+
     def get_or_set(self, key, default, timeout=None):
         fallback = default() if callable(default) else default
         return self._try("get_or_set", fallback, key, default, timeout)
@@ -106,16 +110,21 @@ class PortalBackend(AuthenticationBackend):
     """allauth's backend (sign in by email), with the user and their permissions cached."""
 
     def get_user(self, user_id):
-        # The row is cached under the user's version, read first: a request that read the row
-        # just before a change committed stores it under the old version, which nobody reads
-        # any more once the change has bumped it.
-        key = f"auth:user:{user_id}:{_version(user_version_key(user_id))}"
-        user = cache.get(key)
-        if user is None:
+        # The row is cached with the user's version at the time it was read, and used only
+        # while that is still the user's version: a request that read the row just before a
+        # change committed stores it with the old version, which the change has bumped. Row
+        # and version come in one round trip.
+        row_key, version_key = f"auth:user:{user_id}", user_version_key(user_id)
+        found = cache.get_many([row_key, version_key])
+        version = found.get(version_key) or _version(version_key)
+        cached = found.get(row_key)
+        if cached is not None and cached[0] == version:
+            user = cached[1]
+        else:
             user = super().get_user(user_id)
             if user is None:
                 return None
-            cache.set(key, user, USER_TTL)
+            cache.set(row_key, (version, user), USER_TTL)
         return user if self.user_can_authenticate(user) else None
 
     def get_all_permissions(self, user_obj, obj=None):
