@@ -357,3 +357,21 @@ def test_quick_change_list_rows_are_djangos_rows(
     page = response.content.decode()
     for result in cl.result_list:  # each row, whole, as Django's template would have written it
         assert "<tr>" + "".join(items_for_result(cl, result, None)) + "</tr>" in page
+
+
+def test_quick_actions_bar_is_djangos(client, reference_data, staff, reviewer, reviewer2):
+    """templates/admin/actions.html writes the action list itself: the same HTML as the
+    form field Django would render."""
+    from django.test.html import parse_html
+
+    _populate(make_call(), 2, [reviewer, reviewer2], staff)
+    client.force_login(staff)
+    response = client.get(reverse("admin:proposals_proposal_changelist"))
+    form = response.context["action_form"]
+    page = response.content.decode()
+    start = page.index('<div class="actions">')
+    ours = page[start : page.index('<button type="submit"', start)]
+    ours = ours.removeprefix('<div class="actions">').strip()
+    djangos = f"<label>{form['action'].label} {form['action']}</label>{form['select_across']}"
+    assert parse_html(ours) == parse_html(djangos)
+    assert len(form.fields["action"].choices) > 5  # our actions are all there
