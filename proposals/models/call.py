@@ -135,11 +135,11 @@ class Call(models.Model):
 
     def deadline_for(self, city: City) -> datetime.datetime:
         """The closing instant for `city`: its own extension if staff granted one."""
-        extension = self.extensions.filter(city=city).first()
-        return max(extension.closes_at, self.closes_at) if extension else self.closes_at
+        return self.deadlines_for([city])[city.pk]
 
     def deadlines_for(self, cities) -> dict[int, datetime.datetime]:
-        """`deadline_for` of each of `cities` (by id), in one query."""
+        """The closing instant of each of `cities` (by id), in one query: a city's extension
+        if staff granted one, never earlier than the call's own close."""
         extended = dict(
             self.extensions.filter(city__in=[c.pk for c in cities]).values_list(
                 "city_id", "closes_at"

@@ -24,7 +24,6 @@ from ..models.call import deadline_for_city
 from ..permissions import (
     get_attachment_for_user,
     get_proposal_for_user,
-    is_city_lead,
     is_programme_staff,
 )
 from ..uploads import report_oversized_uploads
@@ -293,7 +292,7 @@ def attachment_delete(request, code, attachment_code):
 @require_POST
 def proposal_submit(request, code):
     proposal = get_proposal_for_user(request.user, code, write=True)
-    if not is_city_lead(request.user, proposal.city):
+    if proposal.reader_role != MemberRole.LEAD:
         raise PermissionDenied
     try:
         services.submit_proposal(user=request.user, proposal=proposal)
