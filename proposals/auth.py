@@ -20,86 +20,18 @@ The session still checks the password hash against the cached row, so a password
 signs the other sessions out exactly as with Django's own backend.
 """
 
-import logging
-import time
-
 from allauth.account.auth_backends import AuthenticationBackend
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.cache import cache as shared_cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-logger = logging.getLogger(__name__)
+from .cache import bump_version, cache
+from .cache import version as current_version
 
 # Bounds how long an entry can outlive a change that could not be forgotten (cache down).
 USER_TTL = 300
 PERMISSIONS_VERSION_KEY = "auth:permissions-version"
-
-
-class ForgivingCache:
-    """The shared cache, or a miss when it cannot be reached: while Redis is down, signed-in
-    pages read their session and user from the database (slower) instead of failing."""
-
-    def __init__(self, cache):
-        self._cache = cache
-
-    def _try(self, what, default, *args, **kwargs):
-        try:
-            return getattr(self._cache, what)(*args, **kwargs)
-        except Exception:  # any backend's connection error
-            logger.warning("cache %s failed; going on without the cache", what, exc_info=True)
-            return default
-
-    def get(self, key, default=None):
-        return self._try("get", default, key, default)
-
-    def set(self, key, value, timeout=None):
-        self._try("set", None, key, value, timeout)
-
-    def delete(self, key):
-        self._try("delete", None, key)
-
-    def get_many(self, keys):
-        return self._try("get_many", {}, keys)
-
-    def get_or_set(self, key, default, timeout=None):
-        fallback = default() if callable(default) else default
-        return self._try("get_or_set", fallback, key, default, timeout)
-
-    def incr(self, key):
-        """The new value; None when the key is missing or the cache cannot be reached."""
-        try:
-            return self._cache.incr(key)
-        except ValueError:  # missing key
-            return None
-        except Exception:
-            logger.warning("cache incr failed; going on without the cache", exc_info=True)
-            return None
-
-    def __contains__(self, key):
-        return bool(self._try("has_key", False, key))
-
-    def __str__(self):
-        return f"ForgivingCache({self._cache})"
-
-
-cache = ForgivingCache(shared_cache)
-
-
-def _fresh_version() -> int:
-    """A version for a key the cache has lost: larger than any number it can have held
-    (microseconds), so that entries cached under an old version are never read again."""
-    return time.time_ns() // 1_000
-
-
-def _version(key: str) -> int:
-    return cache.get_or_set(key, _fresh_version, None) or 0
-
-
-def _bump(key: str) -> None:
-    if cache.incr(key) is None:  # lost (ValueError below) or unreachable (None)
-        cache.set(key, _fresh_version(), None)
 
 
 def user_version_key(user_id) -> str:
@@ -116,7 +48,7 @@ class PortalBackend(AuthenticationBackend):
         # and version come in one round trip.
         row_key, version_key = f"auth:user:{user_id}", user_version_key(user_id)
         found = cache.get_many([row_key, version_key])
-        version = found.get(version_key) or _version(version_key)
+        version = found.get(version_key) or current_version(version_key)
         cached = found.get(row_key)
         if cached is not None and cached[0] == version:
             user = cached[1]
@@ -131,7 +63,7 @@ class PortalBackend(AuthenticationBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            version = _version(PERMISSIONS_VERSION_KEY)
+            version = current_version(PERMISSIONS_VERSION_KEY)
             key = f"auth:perms:{user_obj.pk}:{int(user_obj.is_superuser)}:{version}"
             perms = cache.get(key)
             if perms is None:
@@ -143,14 +75,14 @@ class PortalBackend(AuthenticationBackend):
 
 def forget_user(sender, instance, **kwargs) -> None:
     key = user_version_key(instance.pk)
-    _bump(key)
+    bump_version(key)
     # Again after commit: a request may have read the old row during the transaction.
-    transaction.on_commit(lambda: _bump(key))
+    transaction.on_commit(lambda: bump_version(key))
 
 
 def permissions_changed(sender, **kwargs) -> None:
-    _bump(PERMISSIONS_VERSION_KEY)
-    transaction.on_commit(lambda: _bump(PERMISSIONS_VERSION_KEY))
+    bump_version(PERMISSIONS_VERSION_KEY)
+    transaction.on_commit(lambda: bump_version(PERMISSIONS_VERSION_KEY))
 
 
 def connect() -> None:

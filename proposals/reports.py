@@ -16,7 +16,6 @@ from operator import itemgetter
 
 from defusedcsv import csv as defusedcsv
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Aggregate, CharField, Count, OuterRef, Q, Subquery, Sum
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +23,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from .cache import bump_version, version
 from .models import FocusArea, JapanesePartner, Proposal, Sector, Stage, Status
 
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
@@ -51,14 +51,11 @@ VERSION_KEY = "reports:data-version"
 
 def data_version() -> int:
     """A number that changes whenever data shown in reports changes (see signals.py)."""
-    return cache.get_or_set(VERSION_KEY, 1, None)
+    return version(VERSION_KEY)
 
 
 def bump_data_version() -> None:
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # not set yet, or evicted
-        cache.set(VERSION_KEY, 2, None)
+    bump_version(VERSION_KEY)
 
 
 def fiscal_year(moment: datetime.datetime | None) -> int | None:

@@ -9,7 +9,7 @@ anonymous session's key, whose copy holds nothing of the account).
 
 from django.contrib.sessions.backends import cached_db
 
-from .auth import ForgivingCache
+from .cache import ForgivingCache
 
 SESSION_CACHE_SECONDS = 600
 
