@@ -24,10 +24,6 @@ from ..models import (
 from .base import QuickListMixin
 
 admin.site.site_header = _("Smart JAMP administration")
-# No model sidebar beside every admin page: reviewers have one list, staff move between lists
-# from the index and the breadcrumbs, and the sidebar cost each page a listing of every model
-# (6% of the proposal list's work on the benchmark) and weight on a slow link.
-admin.site.enable_nav_sidebar = False
 admin.site.site_title = _("Smart JAMP")
 admin.site.index_title = _("Programme administration")
 

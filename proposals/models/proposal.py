@@ -168,7 +168,8 @@ def is_lead(proposal: "Proposal", user) -> bool:
 
 
 def reads_every_proposal(user) -> bool:
-    """Programme staff read every proposal; anybody else only their cities' (visible_to)."""
+    """Programme staff read every proposal; anybody else only their cities' (visible_to).
+    Checking is_staff first spares officials the permission lookup."""
     return user.is_authenticated and user.is_staff and user.has_perm("proposals.view_proposal")
 
 
