@@ -72,7 +72,7 @@ def fiscal_year_bounds(year: int) -> tuple[datetime.datetime, datetime.datetime]
 
 
 def export_queryset(queryset=None):
-    """Proposals with everything the export columns need, for `.values()`."""
+    """Proposals with everything the export columns need (EXPORT_FIELDS), for `.values_list()`."""
     queryset = Proposal.objects.all() if queryset is None else queryset
     return queryset.with_score_summary().annotate(
         _focus=_names(FocusArea.objects.filter(proposals=OuterRef("pk")), "proposals"),
@@ -88,12 +88,6 @@ def _sorted_names(value: str | None) -> str:
 def _date(moment) -> str:
     """An instant already in JST (rows carry their instants in JST), as "2026-12-01 09:30"."""
     return moment.isoformat(" ", "minutes")[:16] if moment else ""
-
-
-def _fiscal_year_of_local(moment) -> int | str:
-    if not moment:
-        return ""
-    return moment.year if moment.month >= 4 else moment.year - 1
 
 
 STATUS_LABELS = dict(Status.choices)
@@ -159,7 +153,11 @@ COLUMNS = [
     Column("stage", _("Stage"), lambda labels: lambda row: labels["stage"].get(row[_STAGE], "")),
     Column("status", _("Status"), lambda labels: lambda row: labels["status"][row[_STATUS]]),
     Column("submitted", _("Submitted (JST)"), _with("submitted_at", _date)),
-    Column("fiscal_year", _("Fiscal year"), _with("submitted_at", _fiscal_year_of_local)),
+    Column(
+        "fiscal_year",
+        _("Fiscal year"),
+        _with("submitted_at", lambda moment: fiscal_year(moment) or ""),
+    ),
     Column("decided", _("Decided (JST)"), _with("decided_at", _date)),
     Column("requested_jpy", _("Requested (JPY)"), _plain("requested_jpy")),
     Column("approved_jpy", _("Approved (JPY)"), _plain("approved_jpy")),
