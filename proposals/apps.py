@@ -9,12 +9,13 @@ class ProposalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import auth, signals  # noqa: F401  (connects the receivers)
+        from . import auth, page_cache, signals  # noqa: F401  (connects the receivers)
         from .notifications import status_changed
         from .roles import ensure_role_groups
         from .services import status_changed as status_changed_signal
 
         auth.connect()
+        page_cache.connect()
         status_changed_signal.connect(status_changed, dispatch_uid="smartjamp_notify_status")
 
         # Permissions exist only after migrate has created them (for every app), so the groups

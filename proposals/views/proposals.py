@@ -4,13 +4,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, OuterRef
 from django.http import FileResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
-from .. import services
+from .. import page_cache, services
 from ..forms import (
     AttachmentForm,
     MessageForm,
@@ -61,6 +62,39 @@ def proposal_detail(request, code):
     member = proposal.reader_role is not None
     lead = proposal.reader_role == MemberRole.LEAD
     staff = is_programme_staff(request.user)
+    editable = member and proposal.is_editable
+    # What the page reads beyond the proposal's own row (its deadline, what is missing, the
+    # history, messages and attachments) is cached until any of it changes (page_cache).
+    part = page_cache.cached_part(
+        "proposal-page",
+        depends_on=[
+            page_cache.proposal_key(proposal.pk),
+            page_cache.CALLS,
+            page_cache.PEOPLE,
+        ],
+        vary_on=[int(staff), int(editable)],
+        build=lambda: (_proposal_page_part(proposal, staff=staff, editable=editable), None),
+    )
+    return render(
+        request,
+        "proposals/detail.html",
+        {
+            "proposal": proposal,
+            **part,
+            "now": timezone.now(),
+            "can_edit": editable,
+            "can_submit": editable and lead,
+            # The state check is the declared transition's; who may take it is the lead.
+            "can_withdraw": lead and can_proceed(proposal.withdraw),
+            "message_form": MessageForm(),
+        },
+    )
+
+
+def _proposal_page_part(proposal: Proposal, *, staff: bool, editable: bool) -> dict:
+    """The proposal page's facts from other rows than the proposal's, and its history,
+    messages and attachments as HTML (rendered without the request: nothing of the reader's
+    own but what the cache key varies by)."""
     # Only the columns the page shows: each column costs the ORM time on every row (and the
     # proposal's own key, which the related manager checks on every row).
     changes = proposal.status_changes.select_related("actor").only(
@@ -74,35 +108,28 @@ def proposal_detail(request, code):
     )
     if not staff:
         changes = changes.filter(is_public=True)
-    editable = member and proposal.is_editable
-    return render(
-        request,
-        "proposals/detail.html",
-        {
-            "proposal": proposal,
-            "changes": changes,
-            "thread": proposal.messages.select_related("author").only(
-                "proposal", "from_staff", "body", "created_at", "author__full_name", "author__email"
-            ),
-            "attachments": proposal.attachments.only("proposal", "code", "name", "kind", "size"),
-            "deadline": proposal.call.deadline_for(proposal.city),
-            "now": timezone.now(),
-            "missing": proposal.missing_for_submission() if editable else [],
-            "can_edit": editable,
-            "can_submit": editable and lead,
-            # The state check is the declared transition's; who may take it is the lead.
-            "can_withdraw": lead and can_proceed(proposal.withdraw),
-            "show_names": staff,
-            "revision_message": (
-                proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
-                .values_list("message", flat=True)
-                .last()
-                if proposal.status == Status.REVISION_REQUESTED
-                else ""
-            ),
-            "message_form": MessageForm(),
-        },
-    )
+    context = {
+        "proposal": proposal,
+        "show_names": staff,
+        "changes": changes,
+        "thread": proposal.messages.select_related("author").only(
+            "proposal", "from_staff", "body", "created_at", "author__full_name", "author__email"
+        ),
+        "attachments": proposal.attachments.only("proposal", "code", "name", "kind", "size"),
+    }
+    return {
+        "deadline": proposal.call.deadline_for(proposal.city),
+        "missing": proposal.missing_for_submission() if editable else [],
+        "revision_message": (
+            proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
+            .values_list("message", flat=True)
+            .last()
+            if proposal.status == Status.REVISION_REQUESTED
+            else ""
+        ),
+        "files_and_thread": render_to_string("proposals/_detail_thread.html", context),
+        "history": render_to_string("proposals/_detail_history.html", context),
+    }
 
 
 def _describe_conflict(current: Proposal, form: ProposalForm, names: list[str]) -> list:

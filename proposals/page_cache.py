@@ -1,0 +1,174 @@
+"""Parts of the portal's most visited pages, cached until what they show changes.
+
+A part is cached under the current numbers of the versioned keys it depends on (see
+`proposals.cache`), so that a change makes the old copy unreachable at once, and under what
+it varies by (language, time zone, who reads). Every save or delete that can change a part
+bumps its keys, at once and again after commit (a request may have read the old rows during
+the transaction). Parts whose content changes with the clock (a call opening or closing)
+carry the instant until which they hold. The timeout is only a safety net.
+
+The keys:
+
+- `CALLS`: calls, their deadline extensions, scoring criteria and eligible countries, and
+  the reference data pages name (countries, sectors and focus areas);
+- `PEOPLE`: the names shown beside messages and history (a user's name or email changing);
+- `member_key(user)`: what an official's own lists show, the proposals of their cities;
+- `proposal_key(proposal)`: a proposal's page: the proposal, its history, messages,
+  attachments, partners, focus areas and sectors.
+
+Bulk inserts and queryset updates send no signal: code that changes these objects that way
+must bump the keys itself (the data generator of the benchmark runs before any page).
+"""
+
+import datetime
+from collections.abc import Callable, Iterable
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.utils import timezone
+from django.utils.translation import get_language
+
+from .cache import bump_version, cache, version
+
+CALLS = "pages:calls"
+PEOPLE = "pages:people"
+PART_SECONDS = 600
+
+
+def member_key(user_id) -> str:
+    return f"pages:member:{user_id}"
+
+
+def proposal_key(proposal_id) -> str:
+    return f"pages:proposal:{proposal_id}"
+
+
+def versions(keys: list[str]) -> list[int]:
+    """The current numbers of versioned keys, in one round trip when the cache has them all."""
+    found = cache.get_many(keys)
+    return [found[key] if key in found else version(key) for key in keys]
+
+
+def cached_part(
+    name: str,
+    *,
+    depends_on: list[str],
+    vary_on: Iterable = (),
+    build: Callable[[], tuple[object, datetime.datetime | None]],
+):
+    """What `build()` returns (a value and the instant it holds until, or None), cached per
+    language and time zone of the reader, `vary_on` and the keys it `depends_on`."""
+    key = ":".join(
+        [
+            name,
+            *map(str, versions(depends_on)),
+            get_language() or "",
+            timezone.get_current_timezone_name(),
+            *map(str, vary_on),
+        ]
+    )
+    entry = cache.get(key)
+    if entry is not None:
+        valid_until, value = entry
+        if valid_until is None or timezone.now() < valid_until:
+            return value
+    value, valid_until = build()
+    cache.set(key, (valid_until, value), PART_SECONDS)
+    return value
+
+
+def bump(*keys: str) -> None:
+    for key in keys:
+        bump_version(key)
+    # Again after commit: a request may have read the old rows during the transaction and
+    # cached them under the number bumped just now.
+    transaction.on_commit(lambda: [bump_version(key) for key in keys])
+
+
+def _members_of(city_ids) -> list[str]:
+    from .models import CityMembership
+
+    return [
+        member_key(user_id)
+        for user_id in CityMembership.objects.filter(city_id__in=city_ids).values_list(
+            "user_id", flat=True
+        )
+    ]
+
+
+def _calls_changed(sender, **kwargs) -> None:
+    bump(CALLS)
+
+
+def _proposal_changed(sender, instance, **kwargs) -> None:
+    bump(proposal_key(instance.pk), *_members_of([instance.city_id]))
+
+
+def _proposal_part_changed(sender, instance, **kwargs) -> None:
+    bump(proposal_key(instance.proposal_id))
+
+
+def _proposal_links_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    if not action.startswith("post_"):
+        return
+    if reverse:  # from a sector's or focus area's side: which proposals is not always known
+        bump(CALLS)
+    else:
+        bump(proposal_key(instance.pk))
+
+
+def _membership_changed(sender, instance, **kwargs) -> None:
+    bump(member_key(instance.user_id))
+
+
+def _city_changed(sender, instance, **kwargs) -> None:
+    bump(*_members_of([instance.pk]))
+
+
+def _user_changed(sender, instance, update_fields=None, **kwargs) -> None:
+    # Signing in saves the user's last_login alone, which no cached part shows.
+    if update_fields is None or {"full_name", "email"} & set(update_fields):
+        bump(PEOPLE)
+
+
+def connect() -> None:
+    from .models import (
+        Attachment,
+        Call,
+        City,
+        CityMembership,
+        Country,
+        DeadlineExtension,
+        FocusArea,
+        JapanesePartner,
+        Message,
+        Proposal,
+        RubricCriterion,
+        Sector,
+        StatusChange,
+        User,
+    )
+
+    def on_save_and_delete(receiver, model) -> None:
+        for signal in (post_save, post_delete):
+            signal.connect(
+                receiver,
+                sender=model,
+                dispatch_uid=f"pages-{model.__name__}-{signal is post_save}",
+            )
+
+    for model in (Call, DeadlineExtension, RubricCriterion, Country, Sector, FocusArea):
+        on_save_and_delete(_calls_changed, model)
+    m2m_changed.connect(
+        _calls_changed, sender=Call.eligible_countries.through, dispatch_uid="pages-call-countries"
+    )
+    on_save_and_delete(_proposal_changed, Proposal)
+    for model in (StatusChange, Message, Attachment, JapanesePartner):
+        on_save_and_delete(_proposal_part_changed, model)
+    for through in (Proposal.sectors.through, Proposal.focus_areas.through):
+        m2m_changed.connect(
+            _proposal_links_changed, sender=through, dispatch_uid=f"pages-{through.__name__}"
+        )
+    on_save_and_delete(_membership_changed, CityMembership)
+    on_save_and_delete(_city_changed, City)
+    on_save_and_delete(_user_changed, User)

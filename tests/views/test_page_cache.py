@@ -1,0 +1,218 @@
+"""The cached parts of the portal's pages change as soon as what they show changes."""
+
+import datetime
+import re
+
+from django.test import Client
+from django.urls import reverse
+
+from proposals import page_cache, services
+from proposals.models import (
+    AttachmentKind,
+    CityMembership,
+    DeadlineExtension,
+    MemberRole,
+    RubricCriterion,
+    VerificationStatus,
+)
+
+from ..conftest import member
+from ..factories import make_call, make_proposal, upload
+
+
+def text(response) -> str:
+    assert response.status_code == 200
+    return " ".join(response.content.decode().split())
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_proposal_page_shows_each_change_at_once(call, danang, danang_lead, danang_editor, staff):
+    proposal = make_proposal(call, danang, danang_lead)
+    url = reverse("proposal_detail", args=[proposal.code])
+    lead, editor, programme = signed_in(danang_lead), signed_in(danang_editor), signed_in(staff)
+    for client in (lead, editor, programme):
+        assert "No messages yet." in text(client.get(url))
+
+    services.post_message(user=danang_editor, proposal=proposal, body="When is the site visit?")
+    assert "When is the site visit?" in text(lead.get(url))
+
+    services.add_attachment(
+        user=danang_editor,
+        proposal=proposal,
+        kind=AttachmentKind.OTHER,
+        upload=upload("site-map.pdf"),
+    )
+    assert "site-map.pdf" in text(lead.get(url))
+
+    danang_editor.full_name = "Trần Thị Bình Renamed"
+    danang_editor.save()
+    assert "Trần Thị Bình Renamed" in text(programme.get(url))
+
+    services.submit_proposal(user=danang_lead, proposal=proposal)
+    page = text(lead.get(url))
+    assert "Submitted" in page and "Edit the draft" not in page
+
+
+def test_staff_and_officials_do_not_share_a_cached_thread(call, danang, danang_lead, staff):
+    proposal = make_proposal(call, danang, danang_lead)
+    services.post_message(user=staff, proposal=proposal, body="Please add the budget.")
+    url = reverse("proposal_detail", args=[proposal.code])
+    assert "Aiko Tanaka" in text(signed_in(staff).get(url))
+    page = text(signed_in(danang_lead).get(url))
+    assert "Aiko Tanaka" not in page and "Programme staff" in page
+
+
+def test_proposal_page_shows_a_granted_extension_at_once(call, danang, danang_lead, staff, clock):
+    proposal = make_proposal(call, danang, danang_lead)
+    url = reverse("proposal_detail", args=[proposal.code])
+    lead = signed_in(danang_lead)
+    lead.get(url)
+    extended = call.closes_at + datetime.timedelta(days=3)
+    DeadlineExtension.objects.create(
+        call=call, city=danang, closes_at=extended, reason="Flood", granted_by=staff
+    )
+    assert extended.isoformat() in lead.get(url).content.decode()
+
+
+def test_proposal_page_after_a_revision_request(call, danang, danang_lead, staff):
+    proposal = make_proposal(call, danang, danang_lead)
+    services.submit_proposal(user=danang_lead, proposal=proposal)
+    url = reverse("proposal_detail", args=[proposal.code])
+    lead = signed_in(danang_lead)
+    lead.get(url)
+    proposal.refresh_from_db()
+    services.screen_proposal(actor=staff, proposal=proposal)
+    proposal.refresh_from_db()
+    services.request_revision(
+        actor=staff,
+        proposal=proposal,
+        message="Add the operating costs.",
+        due=call.closes_at + datetime.timedelta(days=20),
+    )
+    page = text(lead.get(url))
+    assert "Add the operating costs." in page and "Resubmit the proposal" in page
+
+
+def calls_listed(client) -> dict[str, list[str]]:
+    page = client.get(reverse("call_list")).content.decode()
+    return {
+        phase: re.findall(r'<h3 class="h5 mb-1"><a href="[^"]+">([^<]*)</a>', section)
+        for phase, section in re.findall(
+            r'<section aria-labelledby="calls-(\w+)".*?>(.*?)</section>', page, re.S
+        )
+    }
+
+
+def test_call_list_changes_with_calls_and_the_clock(client, reference_data, clock):
+    now = clock.set(datetime.datetime(2026, 11, 20, 3, 0, tzinfo=datetime.UTC))
+    make_call("First", closes_at=now + datetime.timedelta(seconds=30))
+    assert calls_listed(client)["open"] == ["First"]
+    make_call("Second")
+    assert calls_listed(client)["open"] == ["First", "Second"]
+    # The first call closes between two requests: the cached list holds only until then.
+    clock.set(now + datetime.timedelta(seconds=30))
+    assert calls_listed(client) == {"open": ["Second"], "upcoming": [], "closed": ["First"]}
+
+
+def test_call_list_follows_a_readers_home_city(call, danang, cebu, staff, clock):
+    official = member(cebu, "official@example.org", "Lê Minh", MemberRole.LEAD)
+    reader = signed_in(official)
+    DeadlineExtension.objects.create(
+        call=call,
+        city=danang,
+        closes_at=call.closes_at + datetime.timedelta(days=3),
+        reason="Flood",
+        granted_by=staff,
+    )
+    clock.set(call.closes_at + datetime.timedelta(days=1))
+    assert calls_listed(reader)["closed"] == [call.title]
+    # Moved to Da Nang: its extension is theirs now.
+    CityMembership.objects.filter(user=official).delete()
+    CityMembership.objects.create(user=official, city=danang, role=MemberRole.EDITOR)
+    assert calls_listed(reader)["open"] == [call.title]
+    # Another reader is not served this reader's list.
+    assert calls_listed(Client())["closed"] == [call.title]
+
+
+def test_call_page_shows_each_change_at_once(call, danang, danang_lead, danang_editor, staff):
+    url = reverse("call_detail", args=[call.code])
+    lead = signed_in(danang_lead)
+    assert "Start a proposal" in text(lead.get(url))
+
+    make_proposal(call, danang, danang_editor, title="Smart drainage", complete=False)
+    assert "Smart drainage" in text(lead.get(url))
+
+    RubricCriterion.objects.create(call=call, name="Inclusiveness", weight=1, position=2)
+    assert "Inclusiveness" in text(lead.get(url))
+
+    danang.verification_status = VerificationStatus.REJECTED
+    danang.rejection_reason = "Letter unsigned"
+    danang.save()
+    page = text(lead.get(url))
+    assert "must be verified" in page and "Start a proposal" not in page
+
+    call.title = "Smart JAMP 2027, second round"
+    call.save()
+    assert "<title>Smart JAMP 2027, second round" in text(lead.get(url))
+
+
+def test_call_page_is_not_shared_between_readers(call, danang, danang_lead, cebu_lead):
+    make_proposal(call, danang, danang_lead, title="Da Nang own idea", complete=False)
+    url = reverse("call_detail", args=[call.code])
+    assert "Da Nang own idea" in text(signed_in(danang_lead).get(url))
+    assert "Da Nang" not in text(signed_in(cebu_lead).get(url)).split("Your cities")[1]
+    anonymous = text(Client().get(url))
+    assert "Sign in to apply" in anonymous and "Da Nang own idea" not in anonymous
+
+
+def test_call_page_time_left_moves_on_and_the_call_closes(client, call, danang_lead, clock):
+    url = reverse("call_detail", args=[call.code])
+    clock.set(call.closes_at - datetime.timedelta(minutes=10))
+    assert "10 minutes left" in text(client.get(url))
+    clock.set(call.closes_at - datetime.timedelta(minutes=9))
+    assert "9 minutes left" in text(client.get(url))
+    clock.set(call.closes_at)
+    page = text(client.get(url))
+    assert "left" not in page.split("Closes")[1][:200] and "Sign in to apply" not in page
+
+
+def test_unknown_call_is_404_cached_or_not(client, reference_data):
+    assert client.get(reverse("call_detail", args=["nosuchcall"])).status_code == 404
+    assert client.get(reverse("call_detail", args=["nosuchcall"])).status_code == 404
+
+
+def test_a_change_is_seen_after_a_read_during_its_transaction(
+    call, danang, danang_lead, django_capture_on_commit_callbacks
+):
+    """A page read while a change was being committed may cache the old rows under the
+    number bumped at once; the bump after commit makes that copy unreachable."""
+    proposal = make_proposal(call, danang, danang_lead)
+    key = page_cache.proposal_key(proposal.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        page_cache.bump(key)
+        during = page_cache.versions([key])[0]
+    assert page_cache.versions([key])[0] > during
+
+
+def test_pages_work_while_the_cache_is_unreachable(settings, call, danang, danang_lead, caplog):
+    proposal = make_proposal(call, danang, danang_lead)
+    lead = signed_in(danang_lead)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+        }
+    }
+    lead.force_login(danang_lead)
+    for url in (
+        reverse("call_list"),
+        reverse("call_detail", args=[call.code]),
+        reverse("proposal_detail", args=[proposal.code]),
+    ):
+        assert lead.get(url).status_code == 200
+    assert "going on without the cache" in caplog.text
