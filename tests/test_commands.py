@@ -88,3 +88,27 @@ def test_settings_refuse_debug_with_public_hosts():
     )
     assert result.returncode == 1
     assert "DEBUG is on but ALLOWED_HOSTS names public hosts: set DEBUG=0." in result.stderr
+
+
+@pytest.mark.django_db
+def test_generate_load_data_fills_every_status_and_retires_cached_pages(
+    reference_data, client, private_files, capsys
+):
+    from django.urls import reverse
+
+    from proposals.models import Attachment, Country, Proposal, Review, Status
+
+    call_command("seed_demo")
+    before = client.get(reverse("call_list")).content  # cached from here on
+    call_command(
+        "generate_load_data", cities=12, proposals=120, reviews_per_proposal=2, reviewers=4
+    )
+    assert Proposal.objects.filter(city__registered_at__isnull=False).count() >= 120
+    assert set(Proposal.objects.values_list("status", flat=True)) == set(Status.values)
+    assert Review.objects.exists() and Attachment.objects.exists()
+    countries = Country.objects.filter(asean_member=True).count()
+    assert Proposal.objects.values("city__country").distinct().count() == countries
+    assert any(not name.isascii() for name in City.objects.values_list("name", flat=True))
+    # Bulk inserts send no signal: the command retires the cached pages itself.
+    assert client.get(reverse("call_list")).content != before
+    assert "Generated 12 cities" in capsys.readouterr().out

@@ -32,8 +32,21 @@ from ..uploads import report_oversized_uploads
 
 @login_required
 def my_proposals(request):
+    # The table is cached per reader until a proposal of their cities, their memberships or a
+    # call changes (page_cache).
+    user = request.user
+    body = page_cache.cached_part(
+        "my-proposals",
+        depends_on=[page_cache.member_key(user.pk), page_cache.CALLS],
+        vary_on=[user.pk],
+        build=lambda: (_my_proposals_body(user), None),
+    )
+    return render(request, "proposals/list.html", {"body": body})
+
+
+def _my_proposals_body(user) -> str:
     proposals = (
-        Proposal.objects.filter(city__memberships__user=request.user)
+        Proposal.objects.filter(city__memberships__user=user)
         .select_related("call", "city")
         # Only what the list shows: the texts of a proposal are long, and each column costs
         # the ORM time on every row.
@@ -53,7 +66,7 @@ def my_proposals(request):
         )
         .order_by("-updated_at")
     )
-    return render(request, "proposals/list.html", {"proposals": proposals, "now": timezone.now()})
+    return render_to_string("proposals/_list_body.html", {"proposals": proposals})
 
 
 @login_required

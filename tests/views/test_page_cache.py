@@ -216,3 +216,47 @@ def test_pages_work_while_the_cache_is_unreachable(settings, call, danang, danan
     ):
         assert lead.get(url).status_code == 200
     assert "going on without the cache" in caplog.text
+
+
+def test_my_proposals_shows_each_change_at_once(
+    call, danang, cebu, danang_lead, danang_editor, cebu_lead, staff
+):
+    proposal = make_proposal(call, danang, danang_editor, title="Flood sensors")
+    url = reverse("my_proposals")
+    lead = signed_in(danang_lead)
+    assert "Flood sensors" in text(lead.get(url))
+
+    # A colleague renames the draft; staff move it on; the city and the call are renamed.
+    proposal.title = "Flood sensors, phase 2"
+    proposal.save()
+    assert "Flood sensors, phase 2" in text(lead.get(url))
+    services.submit_proposal(user=danang_lead, proposal=proposal)
+    assert "Submitted" in text(lead.get(url))
+    danang.name = "Đà Nẵng"
+    danang.save()
+    assert "Đà Nẵng" in text(lead.get(url))
+    call.title = "Smart JAMP 2027, second round"
+    call.save()
+    page = text(lead.get(url))
+    assert "Đà Nẵng" in page and "Smart JAMP 2027, second round" in page
+
+    # Joining another city brings its proposals; leaving it takes them away.
+    make_proposal(call, cebu, cebu_lead, title="Cebu traffic lights", complete=False)
+    membership = CityMembership.objects.create(city=cebu, user=danang_lead, role="editor")
+    assert "Cebu traffic lights" in text(lead.get(url))
+    membership.delete()
+    assert "Cebu traffic lights" not in text(lead.get(url))
+
+
+def test_my_proposals_shows_an_extension_at_once(call, danang, danang_lead, staff):
+    make_proposal(call, danang, danang_lead, complete=False)
+    lead = signed_in(danang_lead)
+    before = text(lead.get(reverse("my_proposals")))
+    DeadlineExtension.objects.create(
+        call=call,
+        city=danang,
+        closes_at=call.closes_at + datetime.timedelta(days=3),
+        reason="Flood",
+        granted_by=staff,
+    )
+    assert text(lead.get(reverse("my_proposals"))) != before
