@@ -40,9 +40,11 @@ def delete_attachment_file(sender, instance: Attachment, **kwargs) -> None:
 
 
 def _reports_changed(sender, **kwargs) -> None:
-    from .reports import bump_data_version
+    from .page_cache import bump
+    from .reports import VERSION_KEY
 
-    transaction.on_commit(bump_data_version)
+    # At once and after commit (see page_cache.bump): the admin's cached rows depend on it.
+    bump(VERSION_KEY)
 
 
 # Everything the dashboard and reports show or filter by: the workflow's objects and the

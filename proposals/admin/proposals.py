@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import scoring, services
+from .. import reports, scoring, services
 from ..forms import (
     ApproveForm,
     AssignForm,
@@ -185,6 +185,9 @@ class ProposalAdmin(QuickListMixin, admin.ModelAdmin):
     ]
 
     list_per_page = 50
+    # The rows show proposals, their reviews and scores, calls and cities: all of which bump
+    # the reports' data version (signals.py).
+    rows_depend_on = [reports.VERSION_KEY]
 
     def get_queryset(self, request):
         # ModelAdmin.get_queryset, from the prebuilt scored queryset.

@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .. import services
+from .. import page_cache, reports, services
 from ..forms import ConflictForm, ReviewForm
 from ..models import AssignmentState, AuditEvent, ReviewAssignment, Score
 from ..permissions import (
@@ -34,6 +34,9 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
     search_fields = ["proposal__reference_code", "proposal__title", "proposal__city__name"]
     ordering = ["due", "pk"]
     list_per_page = 50
+    # Assignments, their proposals, cities and calls bump the reports' data version; the
+    # reviewers' names, PEOPLE (signals.py, page_cache.py).
+    rows_depend_on = [reports.VERSION_KEY, page_cache.PEOPLE]
 
     def get_changelist_queryset(self, queryset):
         return queryset.only(

@@ -34,6 +34,9 @@ from django.db import models
 from django.urls import NoReverseMatch
 from django.utils.safestring import SafeString
 
+from ..admin.base import ROWS_SECONDS, CachedRows
+from ..cache import cache
+
 register = template.Library()
 
 
@@ -140,13 +143,16 @@ def quick_result_list(cl):
             for res, form in zip(cl.result_list, cl.formset.forms, strict=True)
         ]
     else:
-        columns = _columns(cl)
-        # Each row's cells joined into one piece: the template writes `<tr>` + its items +
-        # `</tr>`, so the page is the same, with one item to render per row instead of ten.
-        rows = [
-            ResultList(None, [SafeString("".join(quick_items_for_result(cl, res, columns)))])
-            for res in cl.result_list
-        ]
+        if isinstance(cl.result_list, CachedRows):
+            pieces = cl.result_list
+        else:
+            columns = _columns(cl)
+            # Each row's cells joined into one piece: the template writes `<tr>` + its items +
+            # `</tr>`, so the page is the same, with one item to render per row instead of ten.
+            pieces = ["".join(quick_items_for_result(cl, res, columns)) for res in cl.result_list]
+            if getattr(cl, "rows_key", None):
+                cache.set(cl.rows_key, (cl.result_count, pieces), ROWS_SECONDS)
+        rows = [ResultList(None, [SafeString(piece)]) for piece in pieces]
     return {
         "cl": cl,
         "result_hidden_fields": list(result_hidden_fields(cl)),
