@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -187,12 +188,43 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
                 "review_form": review_form,
                 "review": review,
                 "criteria": criteria,
-                "attachments": proposal.attachments.all() if readable else [],
                 "partners": proposal.partners.all(),
-                "focus_areas": proposal.focus_areas.all() if readable else [],
-                "sectors": proposal.sectors.all() if readable else [],
-                "others": self._other_reviews(assignment, criteria),
+                "proposal_html": self._proposal_html(assignment) if readable else "",
+                # Colleagues' reviews change with the reviews (the reports' data version).
+                "others": page_cache.cached_part(
+                    "review-others",
+                    depends_on=[reports.VERSION_KEY],
+                    vary_on=[assignment.pk, assignment.state],
+                    build=lambda: (self._other_reviews(assignment, criteria), None),
+                ),
             },
+        )
+
+    @staticmethod
+    def _proposal_html(assignment):
+        """The proposal as the reviewer reads it, cached until it or the reference data its
+        focus areas and sectors name change (page_cache)."""
+        proposal = assignment.proposal
+
+        def build():
+            html = render_to_string(
+                "admin/proposals/_review_proposal.html",
+                {
+                    "proposal": proposal,
+                    "assignment": assignment,
+                    "attachments": proposal.attachments.all(),
+                    "partners": proposal.partners.all(),
+                    "focus_areas": proposal.focus_areas.all(),
+                    "sectors": proposal.sectors.all(),
+                },
+            )
+            return html, None
+
+        return page_cache.cached_part(
+            "review-proposal",
+            depends_on=[page_cache.proposal_key(proposal.pk), page_cache.CALLS],
+            vary_on=[assignment.pk],
+            build=build,
         )
 
     @staticmethod

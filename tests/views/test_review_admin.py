@@ -417,3 +417,22 @@ def test_cached_admin_rows_follow_a_submitted_review(
     assert "0 / 0" in _rows(client.get(url))[0]
     review(proposal, reviewer, [4, 4], staff=staff)
     assert "1 / 1" in _rows(client.get(url))[0]
+
+
+def test_review_page_shows_each_change_at_once(client, reviewer, reviewer2, staff, mine):
+    """The proposal part and the colleagues' reviews are cached (page_cache)."""
+
+    own = review(mine, reviewer, [4, 5], staff=staff)
+    client.force_login(reviewer)
+    page = client.get(review_url(own)).content.decode()
+    assert "No colleague has submitted a review yet." in page
+    sector = mine.sectors.get()
+    assert sector.name in page
+
+    review(mine, reviewer2, [1, 1], staff=staff)
+    page = client.get(review_url(own)).content.decode()
+    assert "Colleague 1" in page and "1.00" in page
+
+    sector.name = "Disaster risk and resilience"
+    sector.save()
+    assert "Disaster risk and resilience" in client.get(review_url(own)).content.decode()
