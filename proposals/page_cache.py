@@ -57,7 +57,8 @@ def cached_part(
     build: Callable[[], tuple[object, datetime.datetime | None]],
 ):
     """What `build()` returns (a value and the instant it holds until, or None), cached per
-    language and time zone of the reader, `vary_on` and the keys it `depends_on`."""
+    language and time zone of the reader, `vary_on` and the keys it `depends_on`. A value of
+    None is not cached."""
     key = ":".join(
         [
             name,
@@ -73,7 +74,8 @@ def cached_part(
         if valid_until is None or timezone.now() < valid_until:
             return value
     value, valid_until = build()
-    cache.set(key, (valid_until, value), PART_SECONDS)
+    if value is not None:  # nothing to show (an unknown call) is not kept: anybody can ask
+        cache.set(key, (valid_until, value), PART_SECONDS)
     return value
 
 

@@ -147,7 +147,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's backend, reusing one redis-py client per pool (proposals/cache_backend.py).
+            "BACKEND": "proposals.cache_backend.PortalRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "smartjamp"),
             # Fail fast when Redis is unreachable (pages then read from the database).

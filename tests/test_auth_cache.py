@@ -96,7 +96,7 @@ def test_signed_in_pages_work_while_the_cache_is_unreachable(client, settings, c
     user = UserFactory()
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "proposals.cache_backend.PortalRedisCache",
             "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
         }
     }
@@ -155,3 +155,13 @@ def test_a_row_read_before_a_change_committed_is_not_served_after_it(client):
     with mock.patch.object(AuthenticationBackend, "get_user", read_then_the_change_commits):
         assert PortalBackend().get_user(user.pk) is not None  # that one request, as before
     assert client.get(reverse("notifications")).status_code == 302
+
+
+def test_redis_backend_reuses_one_client_per_pool():
+    """One redis-py client per connection pool, not one per operation (cache_backend.py)."""
+    from proposals.cache_backend import PortalRedisCache
+
+    backend = PortalRedisCache("redis://127.0.0.1:9/0", {"OPTIONS": {"socket_timeout": 1}})
+    first = backend._cache.get_client(write=True)
+    assert backend._cache.get_client(write=False) is first  # one server: one pool
+    assert first.connection_pool is backend._cache._get_connection_pool(True)

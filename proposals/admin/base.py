@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 
-from ..auth import PERMISSIONS_VERSION_KEY
+from ..auth import PERMISSIONS_VERSION_KEY, user_version_key
 from ..cache import cache
 from ..page_cache import versions
 
@@ -55,8 +55,8 @@ class QuickListMixin:
     - the count of all rows beside the filtered count (a second COUNT over every proposal on
       each page) is not shown;
     - where the admin names the versioned keys its rows depend on (`rows_depend_on`), a page
-      of rows is cached per reader, query string, language and time zone until one of them
-      (or anybody's permissions) changes.
+      of rows is cached per reader, query string, language and time zone until one of them,
+      the reader's own row or anybody's permissions change.
     """
 
     show_full_result_count = False
@@ -78,7 +78,11 @@ class QuickListMixin:
     def rows_cache_key(self, request) -> str | None:
         if not self.rows_depend_on or self.show_full_result_count:
             return None
-        numbers = versions([*self.rows_depend_on, PERMISSIONS_VERSION_KEY])
+        # Also the reader's own row (made superuser, say) and anybody's permissions: both
+        # decide which rows and columns the reader sees.
+        numbers = versions(
+            [*self.rows_depend_on, PERMISSIONS_VERSION_KEY, user_version_key(request.user.pk)]
+        )
         query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:32]
         return ":".join(
             [

@@ -181,9 +181,18 @@ def test_call_page_time_left_moves_on_and_the_call_closes(client, call, danang_l
     assert "left" not in page.split("Closes")[1][:200] and "Sign in to apply" not in page
 
 
-def test_unknown_call_is_404_cached_or_not(client, reference_data):
-    assert client.get(reverse("call_detail", args=["nosuchcall"])).status_code == 404
-    assert client.get(reverse("call_detail", args=["nosuchcall"])).status_code == 404
+def test_unknown_call_is_404_and_not_kept(client, reference_data, monkeypatch):
+    kept = []
+    original = page_cache.cache.set
+    monkeypatch.setattr(
+        page_cache.cache, "set", lambda key, *args: kept.append(key) or original(key, *args)
+    )
+    for _ in range(2):
+        assert client.get(reverse("call_detail", args=["nosuchcall"])).status_code == 404
+    assert not [key for key in kept if key.startswith("call-page")]
+    call = make_call("Now it exists")
+    assert "Now it exists" in text(client.get(reverse("call_detail", args=[call.code])))
+    assert [key for key in kept if key.startswith("call-page")]
 
 
 def test_a_change_is_seen_after_a_read_during_its_transaction(
@@ -204,7 +213,7 @@ def test_pages_work_while_the_cache_is_unreachable(settings, call, danang, danan
     lead = signed_in(danang_lead)
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "proposals.cache_backend.PortalRedisCache",
             "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
         }
     }
@@ -260,3 +269,18 @@ def test_my_proposals_shows_an_extension_at_once(call, danang, danang_lead, staf
         granted_by=staff,
     )
     assert text(lead.get(reverse("my_proposals"))) != before
+
+
+def test_proposal_checklist_follows_the_draft(call, danang, danang_lead, danang_editor):
+    proposal = make_proposal(call, danang, danang_editor, complete=False)
+    url = reverse("proposal_detail", args=[proposal.code])
+    lead = signed_in(danang_lead)
+    page = text(lead.get(url))
+    assert "Still missing before the lead can submit:" in page and "a summary" in page
+    proposal.summary = "Sensors along the Hàn river warn of floods."
+    proposal.save()
+    page = text(lead.get(url))
+    assert "Still missing" in page and "a summary" not in page
+    complete = make_proposal(call, danang, danang_editor, title="Complete")
+    page = text(lead.get(reverse("proposal_detail", args=[complete.code])))
+    assert "Everything needed is there." in page

@@ -436,3 +436,13 @@ def test_review_page_shows_each_change_at_once(client, reviewer, reviewer2, staf
     sector.name = "Disaster risk and resilience"
     sector.save()
     assert "Disaster risk and resilience" in client.get(review_url(own)).content.decode()
+
+
+def test_cached_admin_rows_follow_the_readers_own_row(client, reviewer, reviewer2, staff, mine):
+    url = reverse("admin:proposals_reviewassignment_changelist")
+    client.force_login(reviewer)
+    assert "Hiroshi Sato" not in "".join(_rows(client.get(url)))  # their own list: no names
+    reviewer.is_superuser = True  # now they read every assignment, with the reviewers' names
+    reviewer.save()
+    client.force_login(reviewer)
+    assert "Hiroshi Sato" in "".join(_rows(client.get(url)))
