@@ -446,3 +446,24 @@ def test_cached_admin_rows_follow_the_readers_own_row(client, reviewer, reviewer
     reviewer.save()
     client.force_login(reviewer)
     assert "Hiroshi Sato" in "".join(_rows(client.get(url)))
+
+
+def test_review_page_score_radios_are_djangos(client, reviewer, staff, mine):
+    """review.html writes each score's radio button itself: the same as Django's widget."""
+    from django.test.html import parse_html
+
+    own = review(mine, reviewer, [4, 2], staff=staff, submit=False)
+    client.force_login(reviewer)
+    response = client.get(review_url(own))
+    page = response.content.decode()
+    ours = re.findall(r'<input type="radio"[^>]*>', page)
+    form = response.context["review_form"]
+    djangos = [
+        str(choice.tag())
+        for field in form.score_fields()
+        for choice in field
+        if choice.data["value"] != ""
+    ]
+    assert len(ours) == len(djangos) == 10
+    assert [parse_html(tag) for tag in ours] == [parse_html(tag) for tag in djangos]
+    assert sum("checked" in tag for tag in ours) == 2  # the draft's two scores
