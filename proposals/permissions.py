@@ -4,6 +4,8 @@ Views and the admin fetch objects only through these functions, which raise Http
 who may not see the object, so that nobody learns whether it exists.
 """
 
+import functools
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
@@ -70,6 +72,20 @@ def get_call_or_404(code: str) -> Call:
     return call
 
 
+@functools.cache
+def _proposals_with(only: tuple[str, ...]):
+    """The proposals with their call and city, built once per process and set of columns and
+    cloned per use (a queryset is only a description; the clone is filtered and run afresh).
+    The code is unique: no ordering to plan."""
+    if only:
+        return (
+            Proposal.objects.select_related("call", "city")
+            .only("code", "status", "call_id", "city_id", *only)
+            .order_by()
+        )
+    return Proposal.objects.select_related("call", "city__country").order_by()
+
+
 def get_proposal_for_user(
     user: User, code: str, *, write: bool = False, only: tuple[str, ...] = ()
 ) -> Proposal:
@@ -84,14 +100,7 @@ def get_proposal_for_user(
     """
     if not user.is_authenticated:
         raise Http404("No such proposal.")
-    if only:
-        proposals = Proposal.objects.select_related("call", "city").only(
-            "code", "status", "call_id", "city_id", *only
-        )
-    else:
-        proposals = Proposal.objects.select_related("call", "city__country")
-    # The code is unique: no ordering to plan.
-    proposal = next(iter(proposals.filter(code=code).order_by()[:1]), None)
+    proposal = next(iter(_proposals_with(only).filter(code=code)[:1]), None)
     if proposal is None:
         raise Http404("No such proposal.")
     # One membership per city and user (a unique constraint): no ordering to plan.
