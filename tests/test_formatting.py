@@ -31,3 +31,19 @@ def test_deadline_short_shows_the_readers_zone_and_jst():
         )
     with timezone.override("Asia/Tokyo"), translation.override("en"):
         assert deadline_short(instant) == "<strong>2 Dec 2026, 00:00</strong> JST"
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "vi", "th"])
+def test_status_badge_says_what_get_status_display_says(language):
+    from django.utils.html import escape
+
+    from proposals.models import Proposal, Status
+    from proposals.templatetags.smartjamp import status_badge
+
+    with translation.override(language):
+        for status in Status.values:
+            proposal = Proposal(status=status)
+            assert status_badge(proposal) == (
+                f'<span class="badge status status-{status}">'
+                f"{escape(proposal.get_status_display())}</span>"
+            )
