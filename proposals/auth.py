@@ -26,7 +26,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from .cache import bump_version, cache
+from .cache import EPOCH_KEY, bump_version, cache
 from .cache import version as current_version
 
 # Bounds how long an entry can outlive a change that could not be forgotten (cache down).
@@ -46,9 +46,14 @@ class PortalBackend(AuthenticationBackend):
         # while that is still the user's version: a request that read the row just before a
         # change committed stores it with the old version, which the change has bumped. Row
         # and version come in one round trip.
+        # (The cache's epoch too: bumped when writes to the cache, a version bump among them,
+        # were lost while it was unreachable.)
         row_key, version_key = f"auth:user:{user_id}", user_version_key(user_id)
-        found = cache.get_many([row_key, version_key])
-        version = found.get(version_key) or current_version(version_key)
+        found = cache.get_many([row_key, version_key, EPOCH_KEY])
+        version = (
+            found.get(version_key) or current_version(version_key),
+            found.get(EPOCH_KEY) or current_version(EPOCH_KEY),
+        )
         cached = found.get(row_key)
         if cached is not None and cached[0] == version:
             user = cached[1]
@@ -64,7 +69,8 @@ class PortalBackend(AuthenticationBackend):
             return set()
         if not hasattr(user_obj, "_perm_cache"):
             version = current_version(PERMISSIONS_VERSION_KEY)
-            key = f"auth:perms:{user_obj.pk}:{int(user_obj.is_superuser)}:{version}"
+            epoch = current_version(EPOCH_KEY)
+            key = f"auth:perms:{user_obj.pk}:{int(user_obj.is_superuser)}:{version}:{epoch}"
             perms = cache.get(key)
             if perms is None:
                 perms = super().get_all_permissions(user_obj)

@@ -14,6 +14,17 @@ from django.core.cache import cache as shared_cache
 
 logger = logging.getLogger(__name__)
 
+# After a failure the cache is left alone for a few seconds: while Redis cannot be reached,
+# each attempt waits for its timeout (1-2 s), and a save that bumps several keys, or a page
+# that reads several, would wait that long for each of them.
+RETRY_AFTER_SECONDS = 5.0
+# Bumped when the cache answers again after writes to it were lost (a bump that could not be
+# made leaves old entries readable): everything cached under versioned keys also depends on
+# it (page parts, admin rows, the dashboard, users and permissions), so none of those old
+# entries is read again.
+EPOCH_KEY = "cache:epoch"
+_state = {"down_until": 0.0, "lost_writes": False}
+
 
 class ForgivingCache:
     """The shared cache, or a miss when it cannot be reached: while Redis is down, signed-in
@@ -22,40 +33,54 @@ class ForgivingCache:
     def __init__(self, cache):
         self._cache = cache
 
-    def _try(self, what, default, *args, **kwargs):
+    def _try(self, what, default, *args, write=False, **kwargs):
+        now = time.monotonic()
+        if now < _state["down_until"]:
+            _state["lost_writes"] |= write
+            return default() if callable(default) else default
         try:
-            return getattr(self._cache, what)(*args, **kwargs)
+            result = getattr(self._cache, what)(*args, **kwargs)
+        except ValueError:  # incr of a missing key: not a failure of the cache
+            raise
         except Exception:  # any backend's connection error
             logger.warning("cache %s failed; going on without the cache", what, exc_info=True)
-            return default
+            _state["down_until"] = now + RETRY_AFTER_SECONDS
+            _state["lost_writes"] |= write
+            return default() if callable(default) else default
+        if _state["lost_writes"]:
+            _state["lost_writes"] = False
+            self._forget_everything_versioned()
+        return result
+
+    def _forget_everything_versioned(self) -> None:
+        try:
+            self._cache.incr(EPOCH_KEY)
+        except ValueError:
+            self._cache.set(EPOCH_KEY, fresh_version(), None)
+        except Exception:
+            _state["lost_writes"] = True  # try again with the next answer
+        logger.warning("cache writes were lost while it was unreachable: epoch bumped")
 
     def get(self, key, default=None):
         return self._try("get", default, key, default)
 
     def set(self, key, value, timeout=None):
-        self._try("set", None, key, value, timeout)
+        self._try("set", None, key, value, timeout, write=True)
 
     def delete(self, key):
-        self._try("delete", None, key)
+        self._try("delete", None, key, write=True)
 
     def get_many(self, keys):
-        return self._try("get_many", {}, keys)
+        return self._try("get_many", dict, keys)
 
     def get_or_set(self, key, default, timeout=None):
-        try:
-            return self._cache.get_or_set(key, default, timeout)
-        except Exception:
-            logger.warning("cache get_or_set failed; going on without the cache", exc_info=True)
-            return default() if callable(default) else default
+        return self._try("get_or_set", default, key, default, timeout, write=True)
 
     def incr(self, key):
         """The new value; None when the key is missing or the cache cannot be reached."""
         try:
-            return self._cache.incr(key)
+            return self._try("incr", None, key, write=True)
         except ValueError:  # missing key
-            return None
-        except Exception:
-            logger.warning("cache incr failed; going on without the cache", exc_info=True)
             return None
 
     def __contains__(self, key):

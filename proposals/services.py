@@ -454,9 +454,10 @@ def add_attachment(
             attachment.file.save("upload", upload, save=False)
             stored_name = attachment.file.name
             attachment.save()
-            Proposal.objects.filter(pk=current.pk).update(
-                updated_at=timezone.now(), updated_by=user
-            )
+            # A save (not a queryset update): its signal retires the cached pages showing
+            # the proposal's last change (My proposals is ordered by it).
+            current.updated_by = user
+            current.save(update_fields=["updated_at", "updated_by"])
     except BaseException:
         _delete_stored(stored_name)
         raise

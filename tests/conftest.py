@@ -171,6 +171,9 @@ def _celery_in_process(request):
     from smartjamp.celery import app
 
     notifications._broker_down_until = 0.0  # a broker failure in one test says nothing of the next
+    from proposals import cache as shared
+
+    shared._state.update(down_until=0.0, lost_writes=False)  # nor a cache failure
     if request.node.get_closest_marker("worker"):
         yield
         return

@@ -165,3 +165,33 @@ def test_redis_backend_reuses_one_client_per_pool():
     first = backend._cache.get_client(write=True)
     assert backend._cache.get_client(write=False) is first  # one server: one pool
     assert first.connection_pool is backend._cache._get_connection_pool(True)
+
+
+def test_an_unreachable_cache_is_left_alone_for_a_few_seconds(monkeypatch):
+    """While Redis cannot be reached each attempt waits for its timeout: after one failure the
+    cache is not tried again for RETRY_AFTER_SECONDS (reads miss, writes are dropped)."""
+    from proposals import cache as shared
+
+    attempts = []
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                attempts.append(name)
+                raise ConnectionError("unreachable")
+
+            return fail
+
+    forgiving = shared.ForgivingCache(Down())
+    clock = [1000.0]
+    monkeypatch.setattr(shared.time, "monotonic", lambda: clock[0])
+    assert forgiving.get("a") is None
+    assert forgiving.get_many(["a", "b"]) == {}
+    forgiving.set("a", 1)
+    assert forgiving.incr("a") is None
+    assert forgiving.get_or_set("v", lambda: 7) == 7
+    assert attempts == ["get"]
+    clock[0] += shared.RETRY_AFTER_SECONDS
+    forgiving.get("a")
+    assert attempts == ["get", "get"]
+    assert shared._state["lost_writes"]  # the dropped set and incr

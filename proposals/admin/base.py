@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 
 from ..auth import PERMISSIONS_VERSION_KEY, user_version_key
-from ..cache import cache
+from ..cache import EPOCH_KEY, cache
 from ..page_cache import versions
 
 # The rows of a cached page live until what they show changes; the timeout is a safety net.
@@ -81,7 +81,12 @@ class QuickListMixin:
         # Also the reader's own row (made superuser, say) and anybody's permissions: both
         # decide which rows and columns the reader sees.
         numbers = versions(
-            [*self.rows_depend_on, PERMISSIONS_VERSION_KEY, user_version_key(request.user.pk)]
+            [
+                *self.rows_depend_on,
+                PERMISSIONS_VERSION_KEY,
+                user_version_key(request.user.pk),
+                EPOCH_KEY,
+            ]
         )
         query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:32]
         return ":".join(

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import page_cache, reports, services
 from ..forms import ConflictForm, ReviewForm
-from ..models import AssignmentState, AuditEvent, ReviewAssignment, Score
+from ..models import AssignmentState, AuditEvent, Proposal, ReviewAssignment, Score
 from ..permissions import (
     get_assignment_for_reviewer,
     get_attachment_for_reviewer,
@@ -204,9 +204,11 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
     def _proposal_html(assignment):
         """The proposal as the reviewer reads it, cached until it or the reference data its
         focus areas and sectors name change (page_cache)."""
-        proposal = assignment.proposal
 
         def build():
+            # Read again: a change committed since the assignment was read must not be cached
+            # under the numbers read after it.
+            proposal = Proposal.objects.get(pk=assignment.proposal_id)
             html = render_to_string(
                 "admin/proposals/_review_proposal.html",
                 {
@@ -222,7 +224,7 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
 
         return page_cache.cached_part(
             "review-proposal",
-            depends_on=[page_cache.proposal_key(proposal.pk), page_cache.CALLS],
+            depends_on=[page_cache.proposal_key(assignment.proposal_id), page_cache.CALLS],
             vary_on=[assignment.pk],
             build=build,
         )

@@ -86,7 +86,8 @@ def call_detail(request, code):
     page = page_cache.cached_part(
         "call-page",
         depends_on=depends_on,
-        vary_on=[user.pk or "anonymous", code],
+        # The reader's cities as they are now, too (see my_proposals).
+        vary_on=[user.pk or "anonymous", code, *page_cache.member_city_ids(user)],
         build=lambda: _call_page(code, user),
     )
     if page is None:

@@ -38,7 +38,9 @@ def my_proposals(request):
     body = page_cache.cached_part(
         "my-proposals",
         depends_on=[page_cache.member_key(user.pk), page_cache.CALLS],
-        vary_on=[user.pk],
+        # And the reader's cities as they are now: leaving a city hides its proposals at once,
+        # even if the bump of the reader's key was lost.
+        vary_on=[user.pk, *page_cache.member_city_ids(user)],
         build=lambda: (_my_proposals_body(user), None),
     )
     return render(request, "proposals/list.html", {"body": body})
@@ -103,7 +105,7 @@ def proposal_detail(request, code):
             page_cache.CALLS,
             page_cache.PEOPLE,
         ],
-        vary_on=[int(staff), int(editable)],
+        vary_on=[proposal.pk, int(staff), int(editable)],
         build=lambda: (_proposal_page_part(proposal, staff=staff, editable=editable), None),
     )
     return render(
@@ -154,12 +156,12 @@ def _proposal_page_part(proposal: Proposal, *, staff: bool, editable: bool) -> d
         "missing": (
             Proposal.objects.get(pk=proposal.pk).missing_for_submission() if editable else []
         ),
+        # Whatever the status read before this part's versions: the page shows it only while
+        # a revision is requested (a request committed in between must not be missed).
         "revision_message": (
             proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
             .values_list("message", flat=True)
             .last()
-            if proposal.status == Status.REVISION_REQUESTED
-            else ""
         ),
         "files_and_thread": render_to_string("proposals/_detail_thread.html", context),
         "history": render_to_string("proposals/_detail_history.html", context),

@@ -4,7 +4,6 @@ import datetime
 import tempfile
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, Max, Q, Sum
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -14,8 +13,10 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from .. import reports
+from ..cache import EPOCH_KEY, cache
 from ..filters import filtered_proposals
 from ..models import AssignmentState, Call, ExportJob, Proposal, ReviewAssignment, Status
+from ..page_cache import versions
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
 
 FORMATS = {"csv", "xlsx", "json"}
@@ -41,7 +42,7 @@ def dashboard(request):
     key = ":".join(
         [
             "dashboard",
-            str(reports.data_version()),
+            *map(str, versions([reports.VERSION_KEY, EPOCH_KEY])),
             # The overdue counts depend on today's date in JST.
             timezone.localtime(timezone.now(), reports.JST).date().isoformat(),
             str(newest),

@@ -284,3 +284,75 @@ def test_proposal_checklist_follows_the_draft(call, danang, danang_lead, danang_
     complete = make_proposal(call, danang, danang_editor, title="Complete")
     page = text(lead.get(reverse("proposal_detail", args=[complete.code])))
     assert "Everything needed is there." in page
+
+
+def test_two_proposals_whose_versions_hold_the_same_number_are_not_mixed_up(
+    call, danang, danang_lead, cebu, cebu_lead
+):
+    """Each proposal's version is its own counter; two can hold the same number (started
+    from the clock microseconds apart, one bumped that many times more)."""
+    from proposals.cache import cache, version
+
+    secret = make_proposal(call, danang, danang_lead, title="Da Nang draft")
+    services.post_message(user=danang_lead, proposal=secret, body="A question of Da Nang")
+    other = make_proposal(call, cebu, cebu_lead, title="Cebu draft")
+    number = version(page_cache.proposal_key(secret.pk))
+    cache.set(page_cache.proposal_key(other.pk), number, None)
+    signed_in(danang_lead).get(reverse("proposal_detail", args=[secret.code]))
+    page = text(signed_in(cebu_lead).get(reverse("proposal_detail", args=[other.code])))
+    assert "Cebu draft" in page and "A question of Da Nang" not in page
+
+
+def test_my_proposals_order_follows_an_upload(call, danang, danang_lead):
+    first = make_proposal(call, danang, danang_lead, title="First draft", complete=False)
+    make_proposal(call, danang, danang_lead, title="Second draft", complete=False)
+    lead = signed_in(danang_lead)
+    page = text(lead.get(reverse("my_proposals")))
+    assert page.index("Second draft") < page.index("First draft")  # the last changed first
+    services.add_attachment(
+        user=danang_lead, proposal=first, kind=AttachmentKind.OTHER, upload=upload("x.pdf")
+    )
+    page = text(lead.get(reverse("my_proposals")))
+    assert page.index("First draft") < page.index("Second draft")
+
+
+def test_leaving_a_city_hides_its_proposals_even_if_a_bump_was_lost(
+    call, danang, danang_lead, danang_editor, monkeypatch
+):
+    from proposals import cache as shared
+
+    make_proposal(call, danang, danang_lead, title="Da Nang plan", complete=False)
+    editor = signed_in(danang_editor)
+    assert "Da Nang plan" in text(editor.get(reverse("my_proposals")))
+    assert "Da Nang plan" in text(editor.get(reverse("call_detail", args=[call.code])))
+
+    # Bumps lost without an error (a failover to a replica that had not received them).
+    monkeypatch.setattr(shared.cache._cache, "incr", lambda *args, **kwargs: 1, raising=False)
+    CityMembership.objects.get(user=danang_editor).delete()
+    monkeypatch.undo()
+    assert "Da Nang plan" not in text(editor.get(reverse("my_proposals")))
+    assert "Da Nang plan" not in text(editor.get(reverse("call_detail", args=[call.code])))
+
+
+def test_pages_show_changes_made_while_cache_writes_failed(
+    call, danang, danang_lead, monkeypatch, caplog
+):
+    """Bumps lost while the cache refused writes: when it answers again, the epoch is bumped
+    and nothing cached before is read again."""
+    from proposals import cache as shared
+
+    proposal = make_proposal(call, danang, danang_lead)
+    url = reverse("proposal_detail", args=[proposal.code])
+    lead = signed_in(danang_lead)
+    assert "No messages yet." in text(lead.get(url))
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("write refused")
+
+    monkeypatch.setattr(shared.cache._cache, "incr", refuse, raising=False)
+    monkeypatch.setattr(shared.cache._cache, "set", refuse, raising=False)
+    services.post_message(user=danang_lead, proposal=proposal, body="Posted during the outage")
+    monkeypatch.undo()
+    shared._state["down_until"] = 0.0  # five seconds later: the cache answers again
+    assert "Posted during the outage" in text(lead.get(url))
+    assert "epoch bumped" in caplog.text
