@@ -143,6 +143,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache holds rate-limit counters, so it must be shared by every process: Redis when
 # REDIS_URL is set, otherwise a database table (never the per-process memory cache).
+# Without Redis: a table of the database. It holds sessions, users, versions and page parts:
+# Django's default of 300 entries would be culled every few page views of the demo (culled
+# versions restart from the clock, so nothing stale is read; it is only slower).
+DATABASE_CACHE = {
+    "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+    "LOCATION": "smartjamp_cache",
+    "OPTIONS": {"MAX_ENTRIES": 20000},
+}
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
@@ -156,12 +164,7 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "smartjamp_cache",
-        }
-    }
+    CACHES = {"default": DATABASE_CACHE}
 
 AUTH_USER_MODEL = "proposals.User"
 # Sessions are read from the shared cache and written through to the database: a signed-in

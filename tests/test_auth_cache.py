@@ -195,3 +195,15 @@ def test_an_unreachable_cache_is_left_alone_for_a_few_seconds(monkeypatch):
     forgiving.get("a")
     assert attempts == ["get", "get"]
     assert shared._state["lost_writes"]  # the dropped set and incr
+
+
+def test_the_database_cache_keeps_more_than_djangos_300_entries(settings):
+    """On SQLite the shared cache is a table: culling it every few page views (Django's
+    default of 300 entries) would throw sessions, users and page parts away."""
+    from django.core.cache.backends.db import DatabaseCache
+
+    config = settings.DATABASE_CACHE
+    backend = DatabaseCache(config["LOCATION"], config)
+    assert backend._max_entries == 20000
+    if "DatabaseCache" in settings.CACHES["default"]["BACKEND"]:
+        assert settings.CACHES["default"] == config
