@@ -23,6 +23,7 @@ must bump the keys itself (the data generator of the benchmark runs before any p
 
 import datetime
 import hashlib
+import json
 from collections.abc import Callable, Iterable
 
 from django.db import transaction
@@ -75,19 +76,18 @@ def cached_part(
     None is not cached."""
     # The key names (which name the proposal or reader they belong to) with their numbers:
     # two counters can hold the same number, so the numbers alone could mix two proposals up.
+    # Hashed as a JSON list: a value from the URL (a call's code) cannot pose as the next
+    # part of the key, and the key fits the database cache's 255 characters.
     keys = [*depends_on, EPOCH_KEY]
-    numbered = [f"{key}={number}" for key, number in zip(keys, versions(keys), strict=True)]
-    key = ":".join(
+    identity = json.dumps(
         [
-            name,
-            *numbered,
+            dict(zip(keys, versions(keys), strict=True)),
             get_language() or "",
             timezone.get_current_timezone_name(),
-            *map(str, vary_on),
+            [str(value) for value in vary_on],
         ]
     )
-    if len(key) > 200:  # the database cache's keys hold 255 characters
-        key = f"{name}:{hashlib.sha256(key.encode()).hexdigest()}"
+    key = f"{name}:{hashlib.sha256(identity.encode()).hexdigest()}"
     entry = cache.get(key)
     if entry is not None:
         valid_until, value = entry

@@ -356,3 +356,21 @@ def test_pages_show_changes_made_while_cache_writes_failed(
     shared._state["down_until"] = 0.0  # five seconds later: the cache answers again
     assert "Posted during the outage" in text(lead.get(url))
     assert "epoch bumped" in caplog.text
+
+
+def test_a_value_from_the_url_cannot_pose_as_the_rest_of_a_key(reference_data):
+    """A call's code comes from the URL: ["x:7"] and ["x", 7] must name different parts."""
+    built = []
+
+    def part(vary_on):
+        return page_cache.cached_part(
+            "test-part",
+            depends_on=[page_cache.CALLS],
+            vary_on=vary_on,
+            build=lambda: (built.append(vary_on) or repr(vary_on), None),
+        )
+
+    assert part(["x", 7]) == "['x', 7]"
+    assert part(["x:7"]) == "['x:7']"
+    assert part(["x", 7]) == "['x', 7]"  # from the cache
+    assert built == [["x", 7], ["x:7"]]
