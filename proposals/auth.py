@@ -26,7 +26,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from .cache import EPOCH_KEY, bump_version, cache
+from .cache import EPOCH_KEY, bump_version, cache, versions
 from .cache import version as current_version
 
 # Bounds how long an entry can outlive a change that could not be forgotten (cache down).
@@ -68,8 +68,7 @@ class PortalBackend(AuthenticationBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            version = current_version(PERMISSIONS_VERSION_KEY)
-            epoch = current_version(EPOCH_KEY)
+            version, epoch = versions([PERMISSIONS_VERSION_KEY, EPOCH_KEY])
             key = f"auth:perms:{user_obj.pk}:{int(user_obj.is_superuser)}:{version}:{epoch}"
             perms = cache.get(key)
             if perms is None:

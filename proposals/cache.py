@@ -104,6 +104,12 @@ def version(key: str) -> int:
     return cache.get_or_set(key, fresh_version, None) or 0
 
 
+def versions(keys: list[str]) -> list[int]:
+    """The current numbers of versioned keys, in one round trip when the cache has them all."""
+    found = cache.get_many(keys)
+    return [found[key] if key in found else version(key) for key in keys]
+
+
 def bump_version(key: str) -> None:
     """A new number for a versioned key: what was cached under the old one is never read."""
     if cache.incr(key) is None:  # lost, or the cache is unreachable

@@ -31,7 +31,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import get_language
 
-from .cache import EPOCH_KEY, bump_version, cache, version
+from .cache import EPOCH_KEY, bump_version, cache, versions
 
 CALLS = "pages:calls"
 PEOPLE = "pages:people"
@@ -46,6 +46,14 @@ def proposal_key(proposal_id) -> str:
     return f"pages:proposal:{proposal_id}"
 
 
+def reader_keys(user) -> list[str]:
+    """What a page about calls depends on for `user`: the calls, and for a signed-in reader
+    their own key (their cities, memberships and their cities' proposals)."""
+    if not user.is_authenticated:
+        return [CALLS]
+    return [CALLS, member_key(user.pk)]
+
+
 def member_city_ids(user) -> list[int]:
     """The cities `user` is a member of now (none for a visitor), for keys of parts that show
     a city's proposals: one small query, which makes leaving a city take effect at once."""
@@ -58,10 +66,22 @@ def member_city_ids(user) -> list[int]:
     )
 
 
-def versions(keys: list[str]) -> list[int]:
-    """The current numbers of versioned keys, in one round trip when the cache has them all."""
-    found = cache.get_many(keys)
-    return [found[key] if key in found else version(key) for key in keys]
+def part_key(name: str, depends_on: list[str], vary_on: Iterable = ()) -> str:
+    """The cache key of a part: its name and a hash of the current numbers of the keys it
+    depends on (by name: two counters can hold the same number), the cache's epoch, the
+    reader's language and time zone, and `vary_on`. Hashed as a JSON list, so that a value
+    from the URL (a call's code) cannot pose as the next part of the key, and the key fits
+    the database cache's 255 characters."""
+    keys = [*depends_on, EPOCH_KEY]
+    identity = json.dumps(
+        [
+            dict(zip(keys, versions(keys), strict=True)),
+            get_language() or "",
+            timezone.get_current_timezone_name(),
+            [str(value) for value in vary_on],
+        ]
+    )
+    return f"{name}:{hashlib.sha256(identity.encode()).hexdigest()}"
 
 
 def cached_part(
@@ -74,20 +94,7 @@ def cached_part(
     """What `build()` returns (a value and the instant it holds until, or None), cached per
     language and time zone of the reader, `vary_on` and the keys it `depends_on`. A value of
     None is not cached."""
-    # The key names (which name the proposal or reader they belong to) with their numbers:
-    # two counters can hold the same number, so the numbers alone could mix two proposals up.
-    # Hashed as a JSON list: a value from the URL (a call's code) cannot pose as the next
-    # part of the key, and the key fits the database cache's 255 characters.
-    keys = [*depends_on, EPOCH_KEY]
-    identity = json.dumps(
-        [
-            dict(zip(keys, versions(keys), strict=True)),
-            get_language() or "",
-            timezone.get_current_timezone_name(),
-            [str(value) for value in vary_on],
-        ]
-    )
-    key = f"{name}:{hashlib.sha256(identity.encode()).hexdigest()}"
+    key = part_key(name, depends_on, vary_on)
     entry = cache.get(key)
     if entry is not None:
         valid_until, value = entry

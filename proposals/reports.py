@@ -23,7 +23,6 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from .cache import bump_version, version
 from .models import FocusArea, JapanesePartner, Proposal, Sector, Stage, Status
 
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
@@ -47,15 +46,6 @@ def _names(queryset, group_by: str):
 
 
 VERSION_KEY = "reports:data-version"
-
-
-def data_version() -> int:
-    """A number that changes whenever data shown in reports changes (see signals.py)."""
-    return version(VERSION_KEY)
-
-
-def bump_data_version() -> None:
-    bump_version(VERSION_KEY)
 
 
 def fiscal_year(moment: datetime.datetime | None) -> int | None:

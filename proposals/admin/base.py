@@ -1,16 +1,13 @@
 """What every change list of ours shares."""
 
-import hashlib
-
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
-from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 
 from ..auth import PERMISSIONS_VERSION_KEY, user_version_key
-from ..cache import EPOCH_KEY, cache
-from ..page_cache import versions
+from ..cache import cache
+from ..page_cache import part_key
 
 # The rows of a cached page live until what they show changes; the timeout is a safety net.
 ROWS_SECONDS = 600
@@ -80,23 +77,8 @@ class QuickListMixin:
             return None
         # Also the reader's own row (made superuser, say) and anybody's permissions: both
         # decide which rows and columns the reader sees.
-        numbers = versions(
-            [
-                *self.rows_depend_on,
-                PERMISSIONS_VERSION_KEY,
-                user_version_key(request.user.pk),
-                EPOCH_KEY,
-            ]
-        )
-        query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:32]
-        return ":".join(
-            [
-                "admin-rows",
-                self.opts.label_lower,
-                str(request.user.pk),
-                *map(str, numbers),
-                get_language() or "",
-                timezone.get_current_timezone_name(),
-                query,
-            ]
+        return part_key(
+            f"admin-rows:{self.opts.label_lower}",
+            [*self.rows_depend_on, PERMISSIONS_VERSION_KEY, user_version_key(request.user.pk)],
+            [request.user.pk, request.GET.urlencode()],
         )

@@ -32,12 +32,9 @@ def call_list(request):
     # The list below the heading is cached per reader (their home city's extensions) until a
     # call, an extension or their memberships change, or a call opens or closes (page_cache).
     user = request.user
-    depends_on = [page_cache.CALLS]
-    if user.is_authenticated:
-        depends_on.append(page_cache.member_key(user.pk))
     body = page_cache.cached_part(
         "call-list",
-        depends_on=depends_on,
+        depends_on=page_cache.reader_keys(user),
         vary_on=[user.pk or "anonymous"],
         build=lambda: _call_list_body(user),
     )
@@ -80,12 +77,9 @@ def call_detail(request, code):
     # reader until the call, their cities or their cities' proposals change, a deadline passes
     # or a minute goes by (the time left it shows), see page_cache.
     user = request.user
-    depends_on = [page_cache.CALLS]
-    if user.is_authenticated:
-        depends_on.append(page_cache.member_key(user.pk))
     page = page_cache.cached_part(
         "call-page",
-        depends_on=depends_on,
+        depends_on=page_cache.reader_keys(user),
         # The reader's cities as they are now, too (see my_proposals).
         vary_on=[user.pk or "anonymous", code, *page_cache.member_city_ids(user)],
         build=lambda: _call_page(code, user),

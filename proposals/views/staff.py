@@ -9,14 +9,11 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
-from .. import reports
-from ..cache import EPOCH_KEY, cache
+from .. import page_cache, reports
 from ..filters import filtered_proposals
 from ..models import AssignmentState, Call, ExportJob, Proposal, ReviewAssignment, Status
-from ..page_cache import versions
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
 
 FORMATS = {"csv", "xlsx", "json"}
@@ -39,39 +36,33 @@ def dashboard(request):
     # inserts send no signal), so a cached page is never out of date. It holds nothing of
     # the reader's own: every member of programme staff sees the same figures.
     newest = Proposal.objects.aggregate(newest=Max("pk"))["newest"]
-    key = ":".join(
-        [
-            "dashboard",
-            *map(str, versions([reports.VERSION_KEY, EPOCH_KEY])),
-            # The overdue counts depend on today's date in JST.
+    body = page_cache.cached_part(
+        "dashboard",
+        depends_on=[reports.VERSION_KEY],
+        # The overdue counts depend on today's date in JST.
+        vary_on=[
             timezone.localtime(timezone.now(), reports.JST).date().isoformat(),
-            str(newest),
-            get_language(),
-            timezone.get_current_timezone_name(),
+            newest,
             request.GET.urlencode(),
-        ]
+        ],
+        build=lambda: (_dashboard_body(request.GET), None),
     )
-    body = cache.get(key)
-    if body is None:
-        filterset, proposals = _filtered(request)
-        body = render_to_string(
-            "staff/_dashboard_body.html",
-            {
-                "filter": filterset,
-                **_dashboard_figures(proposals),
-                "query": request.GET.urlencode(),
-                "columns": reports.COLUMNS,
-            },
-            # No request: nothing of the reader's own (a CSRF token, their name) can get into
-            # the HTML that every member of staff is then served.
-        )
-        cache.set(key, body, DASHBOARD_CACHE_SECONDS)
     return render(request, "staff/dashboard.html", {"body": body})
 
 
-# The figures are cached per filter until any proposal, review or call changes
-# (reports.data_version); the timeout is only a safety net.
-DASHBOARD_CACHE_SECONDS = 600
+def _dashboard_body(query) -> str:
+    filterset, proposals = filtered_proposals(query)
+    return render_to_string(
+        "staff/_dashboard_body.html",
+        {
+            "filter": filterset,
+            **_dashboard_figures(proposals),
+            "query": query.urlencode(),
+            "columns": reports.COLUMNS,
+        },
+        # No request: nothing of the reader's own (a CSRF token, their name) can get into the
+        # HTML that every member of staff is then served.
+    )
 
 
 def _dashboard_figures(proposals) -> dict:

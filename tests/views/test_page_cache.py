@@ -31,6 +31,17 @@ def signed_in(user) -> Client:
     return client
 
 
+def extend(call, city, *, by, days=3) -> DeadlineExtension:
+    """Staff give `city` `days` more than the call's deadline."""
+    return DeadlineExtension.objects.create(
+        call=call,
+        city=city,
+        closes_at=call.closes_at + datetime.timedelta(days=days),
+        reason="Flood",
+        granted_by=by,
+    )
+
+
 def test_proposal_page_shows_each_change_at_once(call, danang, danang_lead, danang_editor, staff):
     proposal = make_proposal(call, danang, danang_lead)
     url = reverse("proposal_detail", args=[proposal.code])
@@ -73,9 +84,7 @@ def test_proposal_page_shows_a_granted_extension_at_once(call, danang, danang_le
     lead = signed_in(danang_lead)
     lead.get(url)
     extended = call.closes_at + datetime.timedelta(days=3)
-    DeadlineExtension.objects.create(
-        call=call, city=danang, closes_at=extended, reason="Flood", granted_by=staff
-    )
+    extend(call, danang, by=staff)
     assert extended.isoformat() in lead.get(url).content.decode()
 
 
@@ -122,13 +131,7 @@ def test_call_list_changes_with_calls_and_the_clock(client, reference_data, cloc
 def test_call_list_follows_a_readers_home_city(call, danang, cebu, staff, clock):
     official = member(cebu, "official@example.org", "Lê Minh", MemberRole.LEAD)
     reader = signed_in(official)
-    DeadlineExtension.objects.create(
-        call=call,
-        city=danang,
-        closes_at=call.closes_at + datetime.timedelta(days=3),
-        reason="Flood",
-        granted_by=staff,
-    )
+    extend(call, danang, by=staff)
     clock.set(call.closes_at + datetime.timedelta(days=1))
     assert calls_listed(reader)["closed"] == [call.title]
     # Moved to Da Nang: its extension is theirs now.
@@ -261,13 +264,7 @@ def test_my_proposals_shows_an_extension_at_once(call, danang, danang_lead, staf
     make_proposal(call, danang, danang_lead, complete=False)
     lead = signed_in(danang_lead)
     before = text(lead.get(reverse("my_proposals")))
-    DeadlineExtension.objects.create(
-        call=call,
-        city=danang,
-        closes_at=call.closes_at + datetime.timedelta(days=3),
-        reason="Flood",
-        granted_by=staff,
-    )
+    extend(call, danang, by=staff)
     assert text(lead.get(reverse("my_proposals"))) != before
 
 
