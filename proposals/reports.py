@@ -228,20 +228,14 @@ EXPORT_SQL_FUNCTIONS = {
 }
 EXPORT_SQL = """
 WITH chosen(id) AS ({chosen}),
-reviews AS (
-    SELECT a.proposal_id, r.id AS review_id,
-           CAST(SUM(s.value * c.weight) AS {float}) / CAST(SUM(c.weight) AS {float}) AS weighted
+scores AS (
+    SELECT a.proposal_id, COUNT(*) AS n, AVG(r.weighted_score) AS mean,
+           MIN(r.weighted_score) AS low, MAX(r.weighted_score) AS high
     FROM proposals_reviewassignment a
     JOIN proposals_review r ON r.assignment_id = a.id
-    JOIN proposals_score s ON s.review_id = r.id
-    JOIN proposals_rubriccriterion c ON c.id = s.criterion_id
-    WHERE r.submitted_at IS NOT NULL AND a.proposal_id IN (SELECT id FROM chosen)
-    GROUP BY a.proposal_id, r.id
-),
-scores AS (
-    SELECT proposal_id, COUNT(*) AS n, AVG(weighted) AS mean, MIN(weighted) AS low,
-           MAX(weighted) AS high
-    FROM reviews GROUP BY proposal_id
+    WHERE r.submitted_at IS NOT NULL AND r.weighted_score IS NOT NULL
+      AND a.proposal_id IN (SELECT id FROM chosen)
+    GROUP BY a.proposal_id
 ),
 focus AS (
     SELECT t.proposal_id, {concat}(f.name, '{sep}') AS names

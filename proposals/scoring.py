@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
-from .models import Aggregation, Call, Proposal, Score
+from .models import Aggregation, Call, Proposal, Review, Score
 
 DISAGREEMENT_SPREAD = 1.5
 
@@ -25,6 +25,26 @@ def weighted_score(pairs: list[tuple[Decimal | float, int]]) -> float:
     if total_weight <= 0:
         raise ValueError("weights must add up to more than zero")
     return sum(float(weight) * score for weight, score in pairs) / total_weight
+
+
+def refresh_weighted_scores(reviews) -> int:
+    """Store the weighted score of each review of the queryset `reviews`, from its scores and
+    its criteria's weights as they are now (None without scores); returns how many changed.
+
+    Called whenever scores are saved and whenever a criterion is saved (its weight may have
+    changed), so that `Review.weighted_score` always agrees with `weighted_score()`."""
+    stored = dict(reviews.values_list("pk", "weighted_score"))
+    pairs: dict[int, list] = {pk: [] for pk in stored}
+    for review_id, weight, value in Score.objects.filter(
+        review__in=reviews.order_by().values("pk")
+    ).values_list("review_id", "criterion__weight", "value"):
+        pairs[review_id].append((weight, value))
+    changed = []
+    for review_id, review_pairs in pairs.items():
+        value = weighted_score(review_pairs) if review_pairs else None
+        if stored.get(review_id) != value:
+            changed.append(Review(pk=review_id, weighted_score=value))
+    return Review.objects.bulk_update(changed, ["weighted_score"], batch_size=500)
 
 
 def aggregate(values: list[float], method: str) -> float | None:
@@ -78,21 +98,14 @@ class ProposalScore:
 
 def call_scores(call: Call) -> dict[int, ProposalScore]:
     """The score of every proposal of `call` that has submitted reviews, in one query."""
-    rows = Score.objects.filter(
-        review__assignment__proposal__call=call, review__submitted_at__isnull=False
-    ).values_list(
-        "review_id",
-        "review__assignment__reviewer_id",
-        "review__assignment__proposal_id",
-        "criterion__weight",
-        "value",
-    )
-    pairs: dict[int, list] = defaultdict(list)
+    rows = Review.objects.filter(
+        assignment__proposal__call=call, submitted_at__isnull=False, weighted_score__isnull=False
+    ).values_list("pk", "assignment__reviewer_id", "assignment__proposal_id", "weighted_score")
+    weighted: dict[int, float] = {}
     owner: dict[int, tuple[int, int]] = {}
-    for review_id, reviewer_id, proposal_id, weight, value in rows:
-        pairs[review_id].append((weight, value))
+    for review_id, reviewer_id, proposal_id, score in rows:
+        weighted[review_id] = score
         owner[review_id] = (reviewer_id, proposal_id)
-    weighted = {review_id: weighted_score(p) for review_id, p in pairs.items()}
 
     by_reviewer: dict[int, list[int]] = defaultdict(list)
     for review_id, (reviewer_id, _proposal_id) in owner.items():

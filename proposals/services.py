@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from . import notifications
+from . import notifications, scoring
 from .models import (
     CITY_EDITABLE,
     CITY_FIELDS,
@@ -942,6 +942,11 @@ def save_review(
     review.scores.exclude(criterion_id__in=scores).delete()
     review.comment = comment
     review.recommendation = recommendation
+    review.weighted_score = (
+        scoring.weighted_score([(criteria[pk].weight, value) for pk, value in scores.items()])
+        if scores
+        else None
+    )
     if submit:
         review.submitted_at = timezone.now()
         current.state = AssignmentState.SUBMITTED

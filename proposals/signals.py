@@ -29,6 +29,17 @@ def _delete_after_commit(field_file) -> None:
         transaction.on_commit(lambda: storage.delete(name))
 
 
+@receiver(post_save, sender=RubricCriterion, dispatch_uid="smartjamp_reweigh_reviews")
+def reweigh_reviews(sender, instance: RubricCriterion, raw=False, **kwargs) -> None:
+    """A criterion's weight may have changed: the stored weighted scores of the reviews that
+    scored it are computed again (a criterion with scores cannot be deleted)."""
+    if raw:
+        return
+    from .scoring import refresh_weighted_scores
+
+    refresh_weighted_scores(Review.objects.filter(scores__criterion=instance))
+
+
 @receiver(post_delete, sender=City, dispatch_uid="smartjamp_delete_city_letter")
 def delete_city_letter(sender, instance: City, **kwargs) -> None:
     _delete_after_commit(instance.authorisation_letter)

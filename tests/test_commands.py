@@ -106,6 +106,11 @@ def test_generate_load_data_fills_every_status_and_retires_cached_pages(
     assert Proposal.objects.filter(city__registered_at__isnull=False).count() >= 120
     assert set(Proposal.objects.values_list("status", flat=True)) == set(Status.values)
     assert Review.objects.exists() and Attachment.objects.exists()
+    # Each review's stored weighted score is that of its generated scores.
+    from proposals.scoring import refresh_weighted_scores
+
+    assert not Review.objects.filter(weighted_score__isnull=True).exists()
+    assert refresh_weighted_scores(Review.objects.all()) == 0
     countries = Country.objects.filter(asean_member=True).count()
     assert Proposal.objects.values("city__country").distinct().count() == countries
     assert any(not name.isascii() for name in City.objects.values_list("name", flat=True))

@@ -13,6 +13,7 @@ from proposals.models import (
     Country,
     Proposal,
     ProposalSnapshot,
+    Review,
     Status,
     StatusChange,
     User,
@@ -405,6 +406,58 @@ def test_call_scores_mean_median_spread_and_normalised(
     assert scoring.call_scores(call)[first.pk].score == pytest.approx(3.8)
     ranking = scoring.call_ranking(call, by="normalised")
     assert [p.title for p, _s in ranking] == ["First", "Second"]
+
+
+def test_each_review_keeps_its_weighted_score_through_drafts_and_reweighting(
+    call, danang, danang_lead, staff, reviewer, reviewer2
+):
+    # Weights: Relevance 3, Feasibility 2.
+    proposal = under_review(make_proposal(call, danang, danang_lead), lead=danang_lead, staff=staff)
+    draft = review(proposal, reviewer, [5, 1], staff=staff, submit=False)
+    assert draft.review.weighted_score == pytest.approx(3.4)
+    relevance, feasibility = call.criteria.order_by("position")
+    services.save_review(  # the draft, changed and submitted
+        reviewer=reviewer,
+        assignment=draft,
+        scores={relevance.pk: 4, feasibility.pk: 4},
+        comment="",
+        recommendation="fund",
+        submit=True,
+    )
+    first = draft
+    second = review(proposal, reviewer2, [1, 5], staff=staff)
+    stored = lambda assignment: Review.objects.get(assignment=assignment).weighted_score  # noqa: E731
+    assert (stored(first), stored(second)) == (4.0, pytest.approx(2.6))
+    assert scoring.call_scores(call)[proposal.pk].reviews == [4.0, pytest.approx(2.6)]
+
+    # Staff reweigh a criterion (the call's admin page saves it): every stored score follows,
+    # and so do the ranking and the export's summary of the proposal.
+    feasibility.weight = 6
+    feasibility.save()
+    assert (stored(first), stored(second)) == (4.0, pytest.approx((3 + 30) / 9))
+    assert scoring.call_scores(call)[proposal.pk].score == pytest.approx((4 + 33 / 9) / 2)
+    summary = Proposal.objects.with_score_summary().get(pk=proposal.pk)
+    assert (summary._reviews, summary._low, summary._high) == (2, pytest.approx(33 / 9), 4.0)
+    assert summary._mean == pytest.approx((4 + 33 / 9) / 2)
+    # A criterion added after the reviews were submitted changes none of them.
+    call.criteria.create(name="Inclusiveness", weight=9, position=2)
+    assert stored(second) == pytest.approx(33 / 9)
+
+
+def test_scores_of_reviews_that_predate_the_stored_score_are_filled_in(
+    call, danang, danang_lead, staff, reviewer
+):
+    import importlib
+
+    from django.apps import apps
+
+    proposal = under_review(make_proposal(call, danang, danang_lead), lead=danang_lead, staff=staff)
+    assignment = review(proposal, reviewer, [2, 5], staff=staff)
+    Review.objects.update(weighted_score=None)
+    migration = importlib.import_module("proposals.migrations.0011_review_weighted_score")
+    migration.fill_weighted_scores(apps, None)
+    assert Review.objects.get(assignment=assignment).weighted_score == pytest.approx(3.2)
+    assert scoring.refresh_weighted_scores(Review.objects.all()) == 0  # they agree
 
 
 def test_normalised_ranking_can_differ_from_raw(call, reference_data, staff, reviewer, reviewer2):

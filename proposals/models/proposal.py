@@ -4,15 +4,15 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import (
+    Avg,
     Count,
-    F,
-    FloatField,
+    Max,
+    Min,
     OuterRef,
     Q,
     Subquery,
-    Sum,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -189,31 +189,19 @@ class ProposalQuerySet(models.QuerySet):
         """Annotate, in the same query: `_reviews` (submitted), `_assigned` (not declined),
         `_mean` (the mean of the submitted reviews' weighted scores), `_low` and `_high`
         (the lowest and highest weighted score, for the spread)."""
-        from .review import Review, Score
+        from .review import Review, ReviewAssignment
 
-        # Cast before dividing: SQLite divides integers as integers.
-        weighted = Cast(
-            Sum(F("scores__value") * F("scores__criterion__weight")), FloatField()
-        ) / Cast(Sum("scores__criterion__weight"), FloatField())
-        per_review = (
-            Review.objects.filter(assignment__proposal=OuterRef("pk"), submitted_at__isnull=False)
-            .values("pk")
-            .annotate(weighted=weighted)
-        )
-        # Every submitted review scores every criterion, so Σw·s / Σw over all their scores
-        # is the mean of the reviews' weighted scores.
-        mean = (
-            Score.objects.filter(
-                review__assignment__proposal=OuterRef("pk"), review__submitted_at__isnull=False
+        def of_reviews(aggregate):
+            # Of the stored weighted scores (Review.weighted_score) of the submitted reviews.
+            return Subquery(
+                Review.objects.filter(
+                    assignment__proposal=OuterRef("pk"), submitted_at__isnull=False
+                )
+                .order_by()
+                .values("assignment__proposal")
+                .annotate(value=aggregate("weighted_score"))
+                .values("value")
             )
-            .values("review__assignment__proposal")
-            .annotate(
-                mean=Cast(Sum(F("value") * F("criterion__weight")), FloatField())
-                / Cast(Sum("criterion__weight"), FloatField())
-            )
-            .values("mean")
-        )
-        from .review import ReviewAssignment
 
         # Correlated subqueries rather than joins with GROUP BY: the database then computes
         # them only for the rows it returns (a page of 100), not for every proposal.
@@ -232,9 +220,9 @@ class ProposalQuerySet(models.QuerySet):
         return self.annotate(
             _reviews=count(ReviewAssignment.objects.filter(review__submitted_at__isnull=False)),
             _assigned=count(ReviewAssignment.objects.exclude(state="declined")),
-            _mean=Subquery(mean),
-            _low=Subquery(per_review.order_by("weighted").values("weighted")[:1]),
-            _high=Subquery(per_review.order_by("-weighted").values("weighted")[:1]),
+            _mean=of_reviews(Avg),
+            _low=of_reviews(Min),
+            _high=of_reviews(Max),
         )
 
 

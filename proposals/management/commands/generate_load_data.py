@@ -41,6 +41,7 @@ from proposals.models import (
     User,
 )
 from proposals.roles import REVIEWERS, ensure_role_groups
+from proposals.scoring import weighted_score
 from proposals.text import normalise_name
 
 PLACE_STEMS = {
@@ -347,18 +348,26 @@ class Command(BaseCommand):
             for k in range(per)
         )
         submitted = [a for a in assignments if a.state == AssignmentState.SUBMITTED]
+        by_proposal = {p.pk: p for p in proposals}
+        values = [
+            [
+                (criterion, rng.randint(1, 5))
+                for criterion in criteria[by_proposal[a.proposal_id].call_id]
+            ]
+            for a in submitted
+        ]
         review_rows = Review.objects.bulk_create(
             Review(
                 assignment=a,
                 comment="Generated review.",
                 recommendation="fund",
                 submitted_at=a.declared_at + datetime.timedelta(days=10),
+                weighted_score=weighted_score([(c.weight, value) for c, value in scores]),
             )
-            for a in submitted
+            for a, scores in zip(submitted, values, strict=True)
         )
-        by_proposal = {p.pk: p for p in proposals}
         Score.objects.bulk_create(
-            Score(review=review, criterion=criterion, value=rng.randint(1, 5))
-            for review, assignment in zip(review_rows, submitted, strict=True)
-            for criterion in criteria[by_proposal[assignment.proposal_id].call_id]
+            Score(review=review, criterion=criterion, value=value)
+            for review, scores in zip(review_rows, values, strict=True)
+            for criterion, value in scores
         )
