@@ -1,181 +1,216 @@
 """Reports and exports of proposals: one queryset, one list of columns, three formats.
 
-Rows come from a single query (names of focus areas, sectors and partners are aggregated by
-the database, scores by `with_score_summary`), iterated in chunks and written as they come, so
-an export's query count does not depend on its rows and its memory stays flat.
+Rows come from a single statement (names of focus areas, sectors and partners aggregated by
+the database, scores from the reviews' stored weighted scores, labels and JST times formatted
+by it), read in chunks and written as they come, so an export's query count does not depend on
+its rows and its memory stays flat.
 """
 
 import csv as stdlib_csv
 import datetime
+import functools
 import io
 import json
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from operator import itemgetter
 
 from defusedcsv import csv as defusedcsv
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import connection
-from django.db.models import Aggregate, CharField, Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from .models import FocusArea, JapanesePartner, Proposal, Sector, Stage, Status
+from .models import Stage, Status
 
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 SEPARATOR = "\x1f"  # joins names inside the database; never typed by anyone
 CHUNK = 2000
 
-
-class JoinedNames(Aggregate):
-    """The names of a group joined by SEPARATOR (GROUP_CONCAT / STRING_AGG)."""
-
-    function = "GROUP_CONCAT"
-    template = "%(function)s(%(expressions)s, '" + SEPARATOR + "')"
-    output_field = CharField()
-
-    def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, function="STRING_AGG", **extra)
-
-
-def _names(queryset, group_by: str):
-    return Subquery(queryset.values(group_by).annotate(names=JoinedNames("name")).values("names"))
-
-
 VERSION_KEY = "reports:data-version"
 
 
-def fiscal_year(moment: datetime.datetime | None) -> int | None:
-    """Japan's fiscal year (1 April to 31 March) of an instant, in JST: FY2026 starts 2026-04-01."""
-    if moment is None:
-        return None
-    local = moment.astimezone(JST)
-    return local.year if local.month >= 4 else local.year - 1
-
-
 def fiscal_year_bounds(year: int) -> tuple[datetime.datetime, datetime.datetime]:
+    """Japan's fiscal year `year` runs from 1 April of that year to 1 April of the next, JST."""
     start = datetime.datetime(year, 4, 1, tzinfo=JST)
     return start, datetime.datetime(year + 1, 4, 1, tzinfo=JST)
 
 
-def export_queryset(queryset=None):
-    """Proposals with everything the export columns need (EXPORT_FIELDS), for `.values_list()`."""
-    queryset = Proposal.objects.all() if queryset is None else queryset
-    return queryset.with_score_summary().annotate(
-        _focus=_names(FocusArea.objects.filter(proposals=OuterRef("pk")), "proposals"),
-        _sectors=_names(Sector.objects.filter(proposals=OuterRef("pk")), "proposals"),
-        _partners=_names(JapanesePartner.objects.filter(proposal=OuterRef("pk")), "proposal"),
-    )
+@functools.cache
+def fixed_utc_offset(zone_name: str) -> datetime.timedelta | None:
+    """The zone's offset from UTC if it is the same on the 1st and 15th of every month from
+    1970 to 2100 (Japan's has been +9:00 since 1951), else None: a zone with summer time.
+
+    SQLite knows no time zones, so it can format the programme's times only with a fixed
+    offset; PostgreSQL converts with the zone itself."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    offsets = {
+        datetime.datetime(year, month, day, tzinfo=datetime.UTC).astimezone(zone).utcoffset()
+        for year in range(1970, 2101)
+        for month in range(1, 13)
+        for day in (1, 15)
+    }
+    return offsets.pop() if len(offsets) == 1 else None
 
 
-def _sorted_names(value: str | None) -> str:
-    return "; ".join(sorted(value.split(SEPARATOR))) if value else ""
+def _sql_jst(column: str) -> tuple[str, list]:
+    """SQL for the instant `column` in the programme's zone as "2026-12-01 09:30" ('' if NULL)."""
+    if connection.vendor == "postgresql":
+        return f"COALESCE(to_char({column} AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'), '')", [
+            settings.PROGRAMME_TIME_ZONE
+        ]
+    return f"COALESCE(strftime('%%Y-%%m-%%d %%H:%%M', {column}, %s), '')", [_sqlite_shift()]
 
 
-def _date(moment) -> str:
-    """An instant already in JST (rows carry their instants in JST), as "2026-12-01 09:30"."""
-    return moment.isoformat(" ", "minutes")[:16] if moment else ""
+def _sql_fiscal_year(column: str) -> tuple[str, list]:
+    """SQL for the fiscal year (1 April to 31 March, JST) of the instant `column`, or NULL."""
+    if connection.vendor == "postgresql":
+        return (
+            f"CAST(EXTRACT(YEAR FROM ({column} AT TIME ZONE %s) - INTERVAL '3 months') AS INTEGER)",
+            [settings.PROGRAMME_TIME_ZONE],
+        )
+    return f"CAST(strftime('%%Y', {column}, %s, '-3 months') AS INTEGER)", [_sqlite_shift()]
+
+
+def _sqlite_shift() -> str:
+    offset = fixed_utc_offset(settings.PROGRAMME_TIME_ZONE)
+    if offset is None:  # refused at start-up by the check in apps.py
+        raise ImproperlyConfigured("PROGRAMME_TIME_ZONE has summer time; SQLite cannot use it.")
+    return f"{offset.total_seconds() / 60:+.0f} minutes"
+
+
+def _sql_label(column: str, labels: dict) -> tuple[str, list]:
+    """SQL for the translated label of the choice in `column` (the value itself if unknown)."""
+    whens = " ".join("WHEN %s THEN %s" for _value in labels)
+    return f"CASE {column} {whens} ELSE {column} END", [
+        item for value, label in labels.items() for item in (value, str(label))
+    ]
 
 
 STATUS_LABELS = dict(Status.choices)
-STAGE_LABELS = dict(Stage.choices)
-DECIDED = {Status.APPROVED, Status.REJECTED}
+DECIDED = [Status.APPROVED, Status.REJECTED]
 
-# Every export row is a tuple of these values, in this order, whichever way it was read (one
-# SQL statement for whole exports, the ORM for the dashboard's first rows); instants in JST.
-EXPORT_FIELDS = [
-    "pk",
-    "reference_code",
-    "title",
-    "city__name",
-    "city__country__name",
-    "call__title",
-    "call__stage",
-    "status",
-    "submitted_at",
-    "decided_at",
-    "requested_jpy",
-    "approved_jpy",
-    "_focus",
-    "_sectors",
-    "_partners",
-    "_reviews",
-    "_mean",
-    "_low",
-    "_high",
-]
-_AT = {name: index for index, name in enumerate(EXPORT_FIELDS)}
+
+def _sql_decision() -> tuple[str, list]:
+    label, params = _sql_label("p.status", {value: STATUS_LABELS[value] for value in DECIDED})
+    return f"CASE WHEN p.status IN (%s, %s) THEN {label} ELSE '' END", [*DECIDED, *params]
+
+
+def _names(value: str) -> str:
+    """Names joined by the database (in no particular order), sorted and joined by "; "."""
+    return "; ".join(sorted(value.split(SEPARATOR))) if SEPARATOR in value else value
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _blank_if_none(value):
+    return "" if value is None else value
 
 
 @dataclass(frozen=True)
 class Column:
-    """One export column: its key, label, and how its value comes from a row tuple.
-
-    `getter(labels)` gives the function from a row to the value, once per export; `labels`
-    are the export's translated labels (`status`, `stage`: value -> label)."""
+    """One export column: its key, its label, its value in SQL over the export statement's
+    tables (a string, or a function giving the SQL and its parameters when it needs the
+    database's dialect or translated labels), and what Python still does to that value
+    (where the databases would not agree, such as rounding halves)."""
 
     key: str
     label: str
-    getter: Callable[[dict], Callable[[tuple], object]]
+    sql: str | Callable[[], tuple[str, list]]
+    convert: Callable[[object], object] | None = None
+
+    def sql_and_params(self) -> tuple[str, list]:
+        return (self.sql, []) if isinstance(self.sql, str) else self.sql()
 
 
-def _plain(name: str):
-    get = itemgetter(_AT[name])
-    return lambda labels: get
+def _summarised(field: str, fallback: str) -> Callable[[], tuple[str, list]]:
+    """SQL for a value of the proposal's summary where it holds, else computed (`fallback`,
+    with {concat} and {sep} for the database's aggregate of names)."""
+    fallback = fallback.format(concat=CONCAT.get(connection.vendor, ""), sep=SEPARATOR)
+    return f"CASE WHEN s.proposal_id IS NULL THEN {fallback} ELSE s.{field} END", []
 
 
-def _with(name: str, convert):
-    index = _AT[name]
-    return lambda labels: lambda row: convert(row[index])
+def _names_of(field: str, fallback: str):
+    return lambda: _summarised(field, f"COALESCE(({fallback}), '')")
 
 
-_STATUS, _STAGE = _AT["status"], _AT["call__stage"]
+def _scores(field: str, aggregate: str):
+    return lambda: _summarised(
+        field,
+        # Only constants of this module go into the SQL.
+        f"""(SELECT {aggregate} FROM proposals_review r
+        JOIN proposals_reviewassignment a ON a.id = r.assignment_id
+        WHERE a.proposal_id = p.id AND r.submitted_at IS NOT NULL
+          AND r.weighted_score IS NOT NULL)""",  # noqa: S608
+    )
+
+
+def _spread() -> tuple[str, list]:
+    high, _params = _scores("high_score", "MAX(r.weighted_score)")()
+    low, _params = _scores("low_score", "MIN(r.weighted_score)")()
+    return f"({high}) - ({low})", []
+
+
+CONCAT = {"sqlite": "GROUP_CONCAT", "postgresql": "STRING_AGG"}
 
 COLUMNS = [
-    Column("reference", _("Reference code"), _with("reference_code", lambda v: v or "")),
-    Column("title", _("Title"), _plain("title")),
-    Column("city", _("City"), _plain("city__name")),
-    Column("country", _("Country"), _plain("city__country__name")),
-    Column("call", _("Call"), _plain("call__title")),
-    Column("stage", _("Stage"), lambda labels: lambda row: labels["stage"].get(row[_STAGE], "")),
-    Column("status", _("Status"), lambda labels: lambda row: labels["status"][row[_STATUS]]),
-    Column("submitted", _("Submitted (JST)"), _with("submitted_at", _date)),
+    Column("reference", _("Reference code"), "COALESCE(p.reference_code, '')"),
+    Column("title", _("Title"), "p.title"),
+    Column("city", _("City"), "ci.name"),
+    Column("country", _("Country"), "co.name"),
+    Column("call", _("Call"), "ca.title"),
+    Column("stage", _("Stage"), lambda: _sql_label("ca.stage", dict(Stage.choices))),
+    Column("status", _("Status"), lambda: _sql_label("p.status", STATUS_LABELS)),
+    Column("submitted", _("Submitted (JST)"), lambda: _sql_jst("p.submitted_at")),
     Column(
         "fiscal_year",
         _("Fiscal year"),
-        _with("submitted_at", lambda moment: fiscal_year(moment) or ""),
+        lambda: _sql_fiscal_year("p.submitted_at"),
+        convert=_blank_if_none,
     ),
-    Column("decided", _("Decided (JST)"), _with("decided_at", _date)),
-    Column("requested_jpy", _("Requested (JPY)"), _plain("requested_jpy")),
-    Column("approved_jpy", _("Approved (JPY)"), _plain("approved_jpy")),
-    Column("focus_areas", _("Focus areas"), _with("_focus", _sorted_names)),
-    Column("sectors", _("Sectors"), _with("_sectors", _sorted_names)),
-    Column("partners", _("Japanese partners"), _with("_partners", _sorted_names)),
-    Column("reviews", _("Reviews"), _plain("_reviews")),
+    Column("decided", _("Decided (JST)"), lambda: _sql_jst("p.decided_at")),
+    Column("requested_jpy", _("Requested (JPY)"), "p.requested_jpy"),
+    Column("approved_jpy", _("Approved (JPY)"), "p.approved_jpy"),
     Column(
-        "mean_score",
-        _("Mean score"),
-        _with("_mean", lambda mean: None if mean is None else round(mean, 2)),
-    ),
-    Column(
-        "spread",
-        _("Spread"),
-        lambda labels: (
-            lambda row: (
-                None if row[_AT["_low"]] is None else round(row[_AT["_high"]] - row[_AT["_low"]], 2)
-            )
+        "focus_areas",
+        _("Focus areas"),
+        _names_of(
+            "focus_areas",
+            """SELECT {concat}(f.name, '{sep}') FROM proposals_proposal_focus_areas t
+            JOIN proposals_focusarea f ON f.id = t.focusarea_id WHERE t.proposal_id = p.id""",
         ),
+        convert=_names,
     ),
     Column(
-        "decision",
-        _("Decision"),
-        lambda labels: (
-            lambda row: labels["status"][row[_STATUS]] if row[_STATUS] in DECIDED else ""
+        "sectors",
+        _("Sectors"),
+        _names_of(
+            "sectors",
+            """SELECT {concat}(x.name, '{sep}') FROM proposals_proposal_sectors t
+            JOIN proposals_sector x ON x.id = t.sector_id WHERE t.proposal_id = p.id""",
         ),
+        convert=_names,
     ),
+    Column(
+        "partners",
+        _("Japanese partners"),
+        _names_of(
+            "partners",
+            """SELECT {concat}(j.name, '{sep}') FROM proposals_japanesepartner j
+            WHERE j.proposal_id = p.id""",
+        ),
+        convert=_names,
+    ),
+    Column("reviews", _("Reviews"), _scores("reviews", "COUNT(*)")),
+    Column("mean_score", _("Mean score"), _scores("mean_score", "AVG(r.weighted_score)"), _rounded),
+    Column("spread", _("Spread"), _spread, convert=_rounded),
+    Column("decision", _("Decision"), _sql_decision),
 ]
 COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
 
@@ -185,97 +220,48 @@ def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
     return [COLUMNS_BY_KEY[key] for key in keys] if keys else list(COLUMNS)
 
 
-def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
-    """One list of values per proposal, from a single query read in chunks."""
-    # Labels translated once per export, not once per row.
-    labels = {
-        "status": {key: str(label) for key, label in STATUS_LABELS.items()},
-        "stage": {key: str(label) for key, label in STAGE_LABELS.items()},
-    }
-    getters = [column.getter(labels) for column in columns]
-    if limit is None and connection.vendor in EXPORT_SQL_FUNCTIONS:
-        rows = _export_sql_rows(queryset)
-    else:
-        rows = export_queryset(queryset).order_by("pk").values_list(*EXPORT_FIELDS)
-        if limit is not None:
-            rows = rows[:limit]
-        rows = (_in_jst(row) for row in rows.iterator(chunk_size=CHUNK))
-    for row in rows:
-        yield [get(row) for get in getters]
+# One statement for every export, whatever its size. Names and scores come from the proposals'
+# summaries where they hold (summaries.py), else from correlated subqueries for that proposal
+# only; labels and JST times are formatted by the database, so that Python only writes.
 
-
-_SUBMITTED, _DECIDED = _AT["submitted_at"], _AT["decided_at"]
-
-
-def _in_jst(row: tuple) -> tuple:
-    """The row with its two instants in JST (SQLite's raw rows have naive UTC ones)."""
-    row = list(row)
-    for index in (_SUBMITTED, _DECIDED):
-        moment = row[index]
-        if isinstance(moment, datetime.datetime):
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=datetime.UTC)
-            row[index] = moment.astimezone(JST)
-    return row
-
-
-# Whole exports: one statement that aggregates names and scores once for all chosen proposals
-# (hash joins) instead of correlated subqueries row by row; about twice as fast.
-
-EXPORT_SQL_FUNCTIONS = {
-    "sqlite": {"concat": "GROUP_CONCAT", "float": "REAL"},
-    "postgresql": {"concat": "STRING_AGG", "float": "DOUBLE PRECISION"},
-}
 EXPORT_SQL = """
-WITH chosen(id) AS ({chosen}),
-scores AS (
-    SELECT a.proposal_id, COUNT(*) AS n, AVG(r.weighted_score) AS mean,
-           MIN(r.weighted_score) AS low, MAX(r.weighted_score) AS high
-    FROM proposals_reviewassignment a
-    JOIN proposals_review r ON r.assignment_id = a.id
-    WHERE r.submitted_at IS NOT NULL AND r.weighted_score IS NOT NULL
-      AND a.proposal_id IN (SELECT id FROM chosen)
-    GROUP BY a.proposal_id
-),
-focus AS (
-    SELECT t.proposal_id, {concat}(f.name, '{sep}') AS names
-    FROM proposals_proposal_focus_areas t JOIN proposals_focusarea f ON f.id = t.focusarea_id
-    WHERE t.proposal_id IN (SELECT id FROM chosen) GROUP BY t.proposal_id
-),
-sectors AS (
-    SELECT t.proposal_id, {concat}(x.name, '{sep}') AS names
-    FROM proposals_proposal_sectors t JOIN proposals_sector x ON x.id = t.sector_id
-    WHERE t.proposal_id IN (SELECT id FROM chosen) GROUP BY t.proposal_id
-),
-partners AS (
-    SELECT proposal_id, {concat}(name, '{sep}') AS names
-    FROM proposals_japanesepartner WHERE proposal_id IN (SELECT id FROM chosen)
-    GROUP BY proposal_id
-)
-SELECT p.id, p.reference_code, p.title, ci.name, co.name, ca.title, ca.stage, p.status,
-       p.submitted_at, p.decided_at, p.requested_jpy, p.approved_jpy,
-       focus.names, sectors.names, partners.names, COALESCE(scores.n, 0), scores.mean,
-       scores.low, scores.high
+SELECT {columns}
 FROM proposals_proposal p
-JOIN chosen ON chosen.id = p.id
 JOIN proposals_city ci ON ci.id = p.city_id
 JOIN proposals_country co ON co.iso2 = ci.country_id
 JOIN proposals_call ca ON ca.id = p.call_id
-LEFT JOIN focus ON focus.proposal_id = p.id
-LEFT JOIN sectors ON sectors.proposal_id = p.id
-LEFT JOIN partners ON partners.proposal_id = p.id
-LEFT JOIN scores ON scores.proposal_id = p.id
+LEFT JOIN proposals_proposalsummary s ON s.proposal_id = p.id AND s.built_version = s.version
+WHERE p.id IN ({chosen})
 ORDER BY p.id
 """
 
 
-def _export_sql_rows(queryset) -> Iterator[tuple]:
-    chosen, params = queryset.order_by().values("pk").query.sql_with_params()
-    sql = EXPORT_SQL.format(chosen=chosen, sep=SEPARATOR, **EXPORT_SQL_FUNCTIONS[connection.vendor])
+def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
+    """The values of `columns` for each proposal of `queryset` (the first `limit` by their
+    order of creation), from one statement read in chunks, as lists."""
+    chosen = queryset.order_by("pk").values("pk")
+    if limit is not None:
+        chosen = chosen[:limit]
+    try:
+        chosen_sql, chosen_params = chosen.query.sql_with_params()
+    except EmptyResultSet:  # a filter that nothing can match, such as `.none()`
+        return
+    selects, params = [], []
+    for column in columns:
+        sql, column_params = column.sql_and_params()
+        selects.append(sql)
+        params += column_params
+    statement = EXPORT_SQL.format(chosen=chosen_sql, columns=", ".join(selects))
+    converters = [(index, c.convert) for index, c in enumerate(columns) if c.convert]
     with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
+        # The columns' parameters come first: they open the statement, the chosen ones close it.
+        cursor.execute(statement, [*params, *chosen_params])
         while batch := cursor.fetchmany(CHUNK):
-            yield from map(_in_jst, batch)
+            for row in batch:
+                row = list(row)
+                for index, convert in converters:
+                    row[index] = convert(row[index])
+                yield row
 
 
 # Writers ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db.models import Q
 
 from .models import Aggregation, Call, Proposal, Review, Score
+from .summaries import touch
 
 DISAGREEMENT_SPREAD = 1.5
 
@@ -44,6 +45,8 @@ def refresh_weighted_scores(reviews) -> int:
         value = weighted_score(review_pairs) if review_pairs else None
         if stored.get(review_id) != value:
             changed.append(Review(pk=review_id, weighted_score=value))
+    if changed:  # bulk_update sends no signal
+        touch(assignments__review__in=[review.pk for review in changed])
     return Review.objects.bulk_update(changed, ["weighted_score"], batch_size=500)
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from . import notifications, scoring
+from . import notifications, scoring, summaries
 from .models import (
     CITY_EDITABLE,
     CITY_FIELDS,
@@ -409,6 +409,7 @@ def save_draft(
         JapanesePartner.objects.bulk_create(
             JapanesePartner(proposal=current, **partner) for partner in partners
         )
+        summaries.touch(pk=current.pk)  # bulk_create sends no signal
     _keep_revision(current, user)
     return current
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import exports, notifications, reminders
+from . import exports, notifications, reminders, summaries
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -41,3 +41,8 @@ def build_export(job_id: int) -> str:
 @shared_task
 def purge_exports() -> int:
     return exports.purge()
+
+
+@shared_task
+def build_summaries() -> int:
+    return summaries.build()

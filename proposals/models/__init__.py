@@ -32,7 +32,7 @@ from .proposal import (
     Status,
     StatusChange,
 )
-from .report import ExportJob, ExportState
+from .report import ExportJob, ExportState, ProposalSummary
 from .review import (
     AssignmentState,
     AuditEvent,
@@ -46,6 +46,7 @@ from .user import User
 __all__ = [
     "ExportJob",
     "ExportState",
+    "ProposalSummary",
     "Notification",
     "NotificationKind",
     "NotificationState",

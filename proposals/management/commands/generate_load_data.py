@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from proposals import page_cache, reports
+from proposals import page_cache, reports, summaries
 from proposals.management.commands.seed_demo import RUBRIC, demo_letter
 from proposals.models import (
     AssignmentState,
@@ -120,6 +120,9 @@ class Command(BaseCommand):
         # Bulk inserts send no signal: every cached page part depends on CALLS, and the
         # reports on their data version, so bumping these two retires what was cached before.
         page_cache.bump(page_cache.CALLS, reports.VERSION_KEY)
+        # ...and the new proposals have no summaries yet: exports would compute them.
+        summaries.create_missing()
+        summaries.build()
         elapsed = (timezone.now() - started).total_seconds()
         self.stdout.write(
             self.style.SUCCESS(
