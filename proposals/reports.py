@@ -78,7 +78,7 @@ def _sql_fiscal_year(column: str) -> tuple[str, list]:
 
 def _sqlite_shift() -> str:
     offset = fixed_utc_offset(settings.PROGRAMME_TIME_ZONE)
-    if offset is None:  # refused at start-up by the check in apps.py
+    if offset is None:  # also reported by the system check in apps.py
         raise ImproperlyConfigured("PROGRAMME_TIME_ZONE has summer time; SQLite cannot use it.")
     return f"{offset.total_seconds() / 60:+.0f} minutes"
 
@@ -129,10 +129,12 @@ class Column:
         return (self.sql, []) if isinstance(self.sql, str) else self.sql()
 
 
-def _summarised(field: str, fallback: str) -> Callable[[], tuple[str, list]]:
+def _summarised(field: str, fallback: str) -> tuple[str, list]:
     """SQL for a value of the proposal's summary where it holds, else computed (`fallback`,
     with {concat} and {sep} for the database's aggregate of names)."""
-    fallback = fallback.format(concat=CONCAT.get(connection.vendor, ""), sep=SEPARATOR)
+    if connection.vendor not in CONCAT:
+        raise ImproperlyConfigured("Exports support SQLite and PostgreSQL only.")
+    fallback = fallback.format(concat=CONCAT[connection.vendor], sep=SEPARATOR)
     return f"CASE WHEN s.proposal_id IS NULL THEN {fallback} ELSE s.{field} END", []
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Q
 
 from .models import Aggregation, Call, Proposal, Review, Score
@@ -28,26 +29,29 @@ def weighted_score(pairs: list[tuple[Decimal | float, int]]) -> float:
     return sum(float(weight) * score for weight, score in pairs) / total_weight
 
 
+@transaction.atomic
 def refresh_weighted_scores(reviews) -> int:
     """Store the weighted score of each review of the queryset `reviews`, from its scores and
     its criteria's weights as they are now (None without scores); returns how many changed.
 
-    Called whenever scores are saved and whenever a criterion is saved (its weight may have
-    changed), so that `Review.weighted_score` always agrees with `weighted_score()`."""
-    stored = dict(reviews.values_list("pk", "weighted_score"))
+    Called when a criterion is saved (its weight may have changed); `services.save_review`
+    sets the score itself from the scores it saves. The reviews are locked first, so that a
+    review saved meanwhile waits (its save locks the criteria, which this one's caller holds)."""
+    stored = dict(reviews.select_for_update().values_list("pk", "weighted_score"))
     pairs: dict[int, list] = {pk: [] for pk in stored}
-    for review_id, weight, value in Score.objects.filter(
-        review__in=reviews.order_by().values("pk")
-    ).values_list("review_id", "criterion__weight", "value"):
+    for review_id, weight, value in Score.objects.filter(review__in=list(stored)).values_list(
+        "review_id", "criterion__weight", "value"
+    ):
         pairs[review_id].append((weight, value))
     changed = []
     for review_id, review_pairs in pairs.items():
         value = weighted_score(review_pairs) if review_pairs else None
         if stored.get(review_id) != value:
             changed.append(Review(pk=review_id, weighted_score=value))
+    count = Review.objects.bulk_update(changed, ["weighted_score"], batch_size=500)
     if changed:  # bulk_update sends no signal
         touch(assignments__review__in=[review.pk for review in changed])
-    return Review.objects.bulk_update(changed, ["weighted_score"], batch_size=500)
+    return count
 
 
 def aggregate(values: list[float], method: str) -> float | None:

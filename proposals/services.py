@@ -919,7 +919,11 @@ def save_review(
         raise ValidationError(_("This review has been submitted and can no longer change."))
     if current.state != AssignmentState.ACCEPTED:
         raise ValidationError(_("Declare first whether you have a conflict of interest."))
-    criteria = {criterion.pk: criterion for criterion in current.proposal.call.criteria.all()}
+    # Locked: a criterion reweighed meanwhile waits for this review's scores, or this waits
+    # for its new weight (scoring.refresh_weighted_scores), so the stored score agrees.
+    criteria = {
+        criterion.pk: criterion for criterion in current.proposal.call.criteria.select_for_update()
+    }
     unknown = set(scores) - set(criteria)
     if unknown:
         raise ValidationError(_("A score was given for a criterion of another call."))

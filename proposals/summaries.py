@@ -4,7 +4,8 @@ An export of every proposal would otherwise aggregate their focus areas, sectors
 reviews each time (most of its cost). A `ProposalSummary` holds them, with two counters:
 
 - `touch()` bumps `version` in the same transaction as every change to what it summarises
-  (signals below, and the few bulk writes that send none: save_draft's partners, reweighing);
+  (signals below, and the few bulk writes that send none: save_draft's partners, reweighing;
+  a data migration that changes them must call it too: historical models send no signals);
 - `build()` (the beat task `build_summaries`, and after bulk loads) reads the versions, then the
   rows, and stores the values with the version it read as `built_version`.
 
@@ -16,7 +17,7 @@ correctness: a change committed while a summary is built leaves it behind its ve
 from collections import defaultdict
 
 from django.db.models import Avg, Count, F, Max, Min
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
 from .models import (
     FocusArea,
@@ -47,15 +48,11 @@ def touch(**proposal_lookup) -> None:
     ).update(version=F("version") + 1)
 
 
-def create_missing() -> int:
+def create_missing() -> None:
     """An (unbuilt) summary for every proposal without one, such as bulk-created ones."""
     missing = Proposal.objects.filter(report_summary__isnull=True).values_list("pk", flat=True)
-    return len(
-        ProposalSummary.objects.bulk_create(
-            [ProposalSummary(proposal_id=pk) for pk in missing],
-            ignore_conflicts=True,
-            batch_size=1000,
-        )
+    ProposalSummary.objects.bulk_create(
+        [ProposalSummary(proposal_id=pk) for pk in missing], ignore_conflicts=True, batch_size=1000
     )
 
 
@@ -74,7 +71,7 @@ def build(limit: int = 100_000) -> int:
         # summary built from newer rows than its version says, which is merely built again.
         pending = dict(
             ProposalSummary.objects.exclude(built_version=F("version"))
-            .order_by()
+            .order_by("proposal_id")  # upserted (and locked) in one order
             .values_list("proposal_id", "version")[: min(BATCH, limit - built)]
         )
         if not pending:
@@ -141,8 +138,8 @@ def build(limit: int = 100_000) -> int:
 # What changes a summary ------------------------------------------------------------------------
 
 
-def _proposal_saved(sender, instance, created=False, raw=False, **kwargs) -> None:
-    if created and not raw:
+def _proposal_saved(sender, instance, created=False, **kwargs) -> None:
+    if created:
         ProposalSummary.objects.bulk_create(
             [ProposalSummary(proposal_id=instance.pk)], ignore_conflicts=True
         )
@@ -163,19 +160,20 @@ def _names_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
         touch(pk__in=pk_set)
 
 
-def _renamed(sender, instance, raw=False, **kwargs) -> None:
-    if not raw:
-        touch(**{"focus_areas" if sender is FocusArea else "sectors": instance})
+# Fixtures (raw saves) bump too: touching only writes a counter.
 
 
-def _partner_changed(sender, instance, raw=False, **kwargs) -> None:
-    if not raw:
-        touch(pk=instance.proposal_id)
+def _renamed_or_deleted(sender, instance, **kwargs) -> None:
+    # Before a delete: its links go by cascade, which sends no m2m_changed.
+    touch(**{"focus_areas" if sender is FocusArea else "sectors": instance})
 
 
-def _review_changed(sender, instance, raw=False, **kwargs) -> None:
-    if not raw:
-        touch(assignments=instance.assignment_id)
+def _partner_changed(sender, instance, **kwargs) -> None:
+    touch(pk=instance.proposal_id)
+
+
+def _review_changed(sender, instance, **kwargs) -> None:
+    touch(assignments=instance.assignment_id)
 
 
 def connect() -> None:
@@ -183,7 +181,12 @@ def connect() -> None:
     for through in _REVERSE:
         m2m_changed.connect(_names_changed, sender=through, dispatch_uid=f"summary-{through}")
     for model in (FocusArea, Sector):
-        post_save.connect(_renamed, sender=model, dispatch_uid=f"summary-{model.__name__}")
+        for signal in (post_save, pre_delete):
+            signal.connect(
+                _renamed_or_deleted,
+                sender=model,
+                dispatch_uid=f"summary-{model.__name__}-{signal is post_save}",
+            )
     for signal in (post_save, post_delete):
         key = signal is post_save
         signal.connect(_partner_changed, sender=JapanesePartner, dispatch_uid=f"summary-jp-{key}")

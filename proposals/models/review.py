@@ -96,8 +96,9 @@ class Review(models.Model):
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("last saved"), auto_now=True)
     # Σ weight·score / Σ weight of its scores, stored so that reports and rankings of tens of
-    # thousands of reviews need not join and aggregate their scores; kept by
-    # scoring.refresh_weighted_scores whenever its scores or a criterion's weight change.
+    # thousands of reviews need not join and aggregate their scores; set by
+    # services.save_review with the scores, and by scoring.refresh_weighted_scores when a
+    # criterion's weight changes.
     weighted_score = models.FloatField(_("weighted score"), null=True, blank=True, editable=False)
 
     class Meta:
