@@ -83,21 +83,8 @@ def _sqlite_shift() -> str:
     return f"{offset.total_seconds() / 60:+.0f} minutes"
 
 
-def _sql_label(column: str, labels: dict) -> tuple[str, list]:
-    """SQL for the translated label of the choice in `column` (the value itself if unknown)."""
-    whens = " ".join("WHEN %s THEN %s" for _value in labels)
-    return f"CASE {column} {whens} ELSE {column} END", [
-        item for value, label in labels.items() for item in (value, str(label))
-    ]
-
-
 STATUS_LABELS = dict(Status.choices)
 DECIDED = [Status.APPROVED, Status.REJECTED]
-
-
-def _sql_decision() -> tuple[str, list]:
-    label, params = _sql_label("p.status", {value: STATUS_LABELS[value] for value in DECIDED})
-    return f"CASE WHEN p.status IN (%s, %s) THEN {label} ELSE '' END", [*DECIDED, *params]
 
 
 def _names(value: str) -> str:
@@ -117,13 +104,26 @@ def _blank_if_none(value):
 class Column:
     """One export column: its key, its label, its value in SQL over the export statement's
     tables (a string, or a function giving the SQL and its parameters when it needs the
-    database's dialect or translated labels), and what Python still does to that value
+    database's dialect), and what Python still does to that value
     (where the databases would not agree, such as rounding halves)."""
 
     key: str
     label: str
     sql: str | Callable[[], tuple[str, list]]
     convert: Callable[[object], object] | None = None
+    # For a choice: value -> label, translated once per export (a dictionary lookup per row
+    # costs Python less than a CASE costs the database); unknown values stay as they are,
+    # or become '' with `only_these`.
+    choices: dict | None = None
+    only_these: bool = False
+
+    def converter(self) -> Callable[[object], object] | None:
+        if self.choices is None:
+            return self.convert
+        labels = {value: str(label) for value, label in self.choices.items()}
+        if self.only_these:
+            return lambda value: labels.get(value, "")
+        return lambda value: labels.get(value, value)
 
     def sql_and_params(self) -> tuple[str, list]:
         return (self.sql, []) if isinstance(self.sql, str) else self.sql()
@@ -167,8 +167,8 @@ COLUMNS = [
     Column("city", _("City"), "ci.name"),
     Column("country", _("Country"), "co.name"),
     Column("call", _("Call"), "ca.title"),
-    Column("stage", _("Stage"), lambda: _sql_label("ca.stage", dict(Stage.choices))),
-    Column("status", _("Status"), lambda: _sql_label("p.status", STATUS_LABELS)),
+    Column("stage", _("Stage"), "ca.stage", choices=dict(Stage.choices)),
+    Column("status", _("Status"), "p.status", choices=STATUS_LABELS),
     Column("submitted", _("Submitted (JST)"), lambda: _sql_jst("p.submitted_at")),
     Column(
         "fiscal_year",
@@ -212,7 +212,13 @@ COLUMNS = [
     Column("reviews", _("Reviews"), _scores("reviews", "COUNT(*)")),
     Column("mean_score", _("Mean score"), _scores("mean_score", "AVG(r.weighted_score)"), _rounded),
     Column("spread", _("Spread"), _spread, convert=_rounded),
-    Column("decision", _("Decision"), _sql_decision),
+    Column(
+        "decision",
+        _("Decision"),
+        "p.status",
+        choices={value: STATUS_LABELS[value] for value in DECIDED},
+        only_these=True,
+    ),
 ]
 COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
 
@@ -224,7 +230,7 @@ def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
 
 # One statement for every export, whatever its size. Names and scores come from the proposals'
 # summaries where they hold (summaries.py), else from correlated subqueries for that proposal
-# only; labels and JST times are formatted by the database, so that Python only writes.
+# only; JST times are formatted by the database, so that Python only writes (and looks up labels).
 
 EXPORT_SQL = """
 SELECT {columns}
@@ -254,7 +260,7 @@ def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) 
         selects.append(sql)
         params += column_params
     statement = EXPORT_SQL.format(chosen=chosen_sql, columns=", ".join(selects))
-    converters = [(index, c.convert) for index, c in enumerate(columns) if c.convert]
+    converters = [(index, convert) for index, c in enumerate(columns) if (convert := c.converter())]
     with connection.chunked_cursor() as cursor:
         # The columns' parameters come first: they open the statement, the chosen ones close it.
         cursor.execute(statement, [*params, *chosen_params])
