@@ -247,3 +247,11 @@ def test_postgresql_connections_run_without_jit():
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone() == ("off",)
+
+
+def test_beat_builds_summaries_every_minute(settings):
+    from celery import current_app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["build-summaries"]
+    assert entry["schedule"] == 60.0
+    assert entry["task"] in current_app.tasks
