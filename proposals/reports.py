@@ -25,7 +25,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from .models import Stage, Status
+from .models import STATUS_LABELS, Stage, Status
+from .summaries import join_names
 
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 SEPARATOR = "\x1f"  # joins names inside the database; never typed by anyone
@@ -83,13 +84,12 @@ def _sqlite_shift() -> str:
     return f"{offset.total_seconds() / 60:+.0f} minutes"
 
 
-STATUS_LABELS = dict(Status.choices)
 DECIDED = [Status.APPROVED, Status.REJECTED]
 
 
 def _names(value: str) -> str:
-    """Names joined by the database (in no particular order), sorted and joined by "; "."""
-    return "; ".join(sorted(value.split(SEPARATOR))) if SEPARATOR in value else value
+    """Names joined by the database (in no particular order), as a summary holds them."""
+    return join_names(value.split(SEPARATOR)) if SEPARATOR in value else value
 
 
 def _rounded(value: float | None) -> float | None:
@@ -129,33 +129,38 @@ class Column:
         return (self.sql, []) if isinstance(self.sql, str) else self.sql()
 
 
-def _summarised(field: str, fallback: str) -> tuple[str, list]:
-    """SQL for a value of the proposal's summary where it holds, else computed (`fallback`,
-    with {concat} and {sep} for the database's aggregate of names)."""
-    if connection.vendor not in CONCAT:
-        raise ImproperlyConfigured("Exports support SQLite and PostgreSQL only.")
-    fallback = fallback.format(concat=CONCAT[connection.vendor], sep=SEPARATOR)
-    return f"CASE WHEN s.proposal_id IS NULL THEN {fallback} ELSE s.{field} END", []
+def _from_summary(field: str, fallback: str) -> Callable[[], tuple[str, list]]:
+    """The SQL of a column: the proposal's summary's `field` where the summary holds, else
+    `fallback` (SQL over `p`, with {concat} and {sep} for the database's aggregate of names)."""
+
+    def sql() -> tuple[str, list]:
+        if connection.vendor not in CONCAT:
+            raise ImproperlyConfigured("Exports support SQLite and PostgreSQL only.")
+        computed = fallback.format(concat=CONCAT[connection.vendor], sep=SEPARATOR)
+        return f"CASE WHEN s.proposal_id IS NULL THEN {computed} ELSE s.{field} END", []
+
+    return sql
 
 
-def _names_of(field: str, fallback: str):
-    return lambda: _summarised(field, f"COALESCE(({fallback}), '')")
+def _names_column(key: str, label: str, names: str) -> Column:
+    """A column of names, held by the summary's field `key`, else aggregated by `names`."""
+    return Column(key, label, _from_summary(key, f"COALESCE(({names}), '')"), convert=_names)
 
 
-def _scores(field: str, aggregate: str):
-    return lambda: _summarised(
-        field,
-        # Only constants of this module go into the SQL.
-        f"""(SELECT {aggregate} FROM proposals_review r
-        JOIN proposals_reviewassignment a ON a.id = r.assignment_id
-        WHERE a.proposal_id = p.id AND r.submitted_at IS NOT NULL
-          AND r.weighted_score IS NOT NULL)""",  # noqa: S608
-    )
+# The figures of the submitted reviews of the proposal `p` (aggregate below).
+_OF_SUBMITTED_REVIEWS = """(SELECT {aggregate} FROM proposals_review r
+    JOIN proposals_reviewassignment a ON a.id = r.assignment_id
+    WHERE a.proposal_id = p.id AND r.submitted_at IS NOT NULL
+      AND r.weighted_score IS NOT NULL)"""
+
+
+def _review_figure(field: str, aggregate: str) -> Callable[[], tuple[str, list]]:
+    return _from_summary(field, _OF_SUBMITTED_REVIEWS.replace("{aggregate}", aggregate))
 
 
 def _spread() -> tuple[str, list]:
-    high, _params = _scores("high_score", "MAX(r.weighted_score)")()
-    low, _params = _scores("low_score", "MIN(r.weighted_score)")()
+    high, _params = _review_figure("high_score", "MAX(r.weighted_score)")()
+    low, _params = _review_figure("low_score", "MIN(r.weighted_score)")()
     return f"({high}) - ({low})", []
 
 
@@ -179,38 +184,31 @@ COLUMNS = [
     Column("decided", _("Decided (JST)"), lambda: _sql_jst("p.decided_at")),
     Column("requested_jpy", _("Requested (JPY)"), "p.requested_jpy"),
     Column("approved_jpy", _("Approved (JPY)"), "p.approved_jpy"),
-    Column(
+    _names_column(
         "focus_areas",
         _("Focus areas"),
-        _names_of(
-            "focus_areas",
-            """SELECT {concat}(f.name, '{sep}') FROM proposals_proposal_focus_areas t
-            JOIN proposals_focusarea f ON f.id = t.focusarea_id WHERE t.proposal_id = p.id""",
-        ),
-        convert=_names,
+        """SELECT {concat}(f.name, '{sep}') FROM proposals_proposal_focus_areas t
+        JOIN proposals_focusarea f ON f.id = t.focusarea_id WHERE t.proposal_id = p.id""",
     ),
-    Column(
+    _names_column(
         "sectors",
         _("Sectors"),
-        _names_of(
-            "sectors",
-            """SELECT {concat}(x.name, '{sep}') FROM proposals_proposal_sectors t
-            JOIN proposals_sector x ON x.id = t.sector_id WHERE t.proposal_id = p.id""",
-        ),
-        convert=_names,
+        """SELECT {concat}(x.name, '{sep}') FROM proposals_proposal_sectors t
+        JOIN proposals_sector x ON x.id = t.sector_id WHERE t.proposal_id = p.id""",
     ),
-    Column(
+    _names_column(
         "partners",
         _("Japanese partners"),
-        _names_of(
-            "partners",
-            """SELECT {concat}(j.name, '{sep}') FROM proposals_japanesepartner j
-            WHERE j.proposal_id = p.id""",
-        ),
-        convert=_names,
+        "SELECT {concat}(j.name, '{sep}') FROM proposals_japanesepartner j "
+        "WHERE j.proposal_id = p.id",
     ),
-    Column("reviews", _("Reviews"), _scores("reviews", "COUNT(*)")),
-    Column("mean_score", _("Mean score"), _scores("mean_score", "AVG(r.weighted_score)"), _rounded),
+    Column("reviews", _("Reviews"), _review_figure("reviews", "COUNT(*)")),
+    Column(
+        "mean_score",
+        _("Mean score"),
+        _review_figure("mean_score", "AVG(r.weighted_score)"),
+        convert=_rounded,
+    ),
     Column("spread", _("Spread"), _spread, convert=_rounded),
     Column(
         "decision",

@@ -56,11 +56,16 @@ def create_missing() -> None:
     )
 
 
+def join_names(names) -> str:
+    """Names as a summary holds them and exports show them: sorted, joined by "; "."""
+    return "; ".join(sorted(names))
+
+
 def _names(rows) -> dict[int, str]:
     grouped: dict[int, list[str]] = defaultdict(list)
     for proposal_id, name in rows:
         grouped[proposal_id].append(name)
-    return {proposal_id: "; ".join(sorted(names)) for proposal_id, names in grouped.items()}
+    return {proposal_id: join_names(names) for proposal_id, names in grouped.items()}
 
 
 def build(limit: int = 100_000) -> int:
@@ -145,7 +150,8 @@ def _proposal_saved(sender, instance, created=False, **kwargs) -> None:
         )
 
 
-_REVERSE = {Proposal.focus_areas.through: "focus_areas", Proposal.sectors.through: "sectors"}
+# The proposal's links that a summary names, by the linked model.
+_LINKED = {FocusArea: "focus_areas", Sector: "sectors"}
 
 
 def _names_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
@@ -155,7 +161,7 @@ def _names_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
     if not reverse:
         touch(pk=instance.pk)
     elif action == "pre_clear":  # the area or sector loses all its proposals
-        touch(**{_REVERSE[sender]: instance})
+        touch(**{_LINKED[type(instance)]: instance})
     else:
         touch(pk__in=pk_set)
 
@@ -165,7 +171,7 @@ def _names_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
 
 def _renamed_or_deleted(sender, instance, **kwargs) -> None:
     # Before a delete: its links go by cascade, which sends no m2m_changed.
-    touch(**{"focus_areas" if sender is FocusArea else "sectors": instance})
+    touch(**{_LINKED[sender]: instance})
 
 
 def _partner_changed(sender, instance, **kwargs) -> None:
@@ -178,9 +184,9 @@ def _review_changed(sender, instance, **kwargs) -> None:
 
 def connect() -> None:
     post_save.connect(_proposal_saved, sender=Proposal, dispatch_uid="summary-proposal")
-    for through in _REVERSE:
+    for model, link in _LINKED.items():
+        through = getattr(Proposal, link).through
         m2m_changed.connect(_names_changed, sender=through, dispatch_uid=f"summary-{through}")
-    for model in (FocusArea, Sector):
         for signal in (post_save, pre_delete):
             signal.connect(
                 _renamed_or_deleted,

@@ -17,6 +17,7 @@ from .proposal import (
     CITY_EDITABLE,
     CITY_FIELDS,
     ELIGIBILITY_CHECKS,
+    STATUS_LABELS,
     Attachment,
     AttachmentKind,
     FocusArea,
@@ -44,6 +45,7 @@ from .review import (
 from .user import User
 
 __all__ = [
+    "STATUS_LABELS",
     "ExportJob",
     "ExportState",
     "ProposalSummary",

@@ -70,6 +70,10 @@ class Status(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
+# Value -> label (lazy: translated when shown), for code that labels many rows at once
+# (get_status_display builds a dict of every choice on each call).
+STATUS_LABELS = dict(Status.choices)
+
 # The city edits its proposal only in these states.
 CITY_EDITABLE = [Status.DRAFT, Status.REVISION_REQUESTED]
 # A lead may withdraw before a decision.

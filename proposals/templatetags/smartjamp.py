@@ -10,12 +10,11 @@ from django.utils.timesince import timeuntil
 from django.utils.translation import get_language, gettext
 
 from .. import notifications
-from ..models import Status
+from ..models import STATUS_LABELS
 
 register = template.Library()
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 _MONTHS: dict[str, list[str]] = {}
-_STATUS_LABELS = dict(Status.choices)  # lazy labels: translated when shown
 
 
 def short_datetime(value: datetime.datetime) -> str:
@@ -89,9 +88,7 @@ def deadline_short(instant):
 @register.simple_tag
 def status_badge(proposal):
     """A proposal's status as a badge (a tag, not an include: it is on every row of lists)."""
-    # The label straight from the choices (get_status_display rebuilds a dict of every
-    # choice on each call).
-    label = _STATUS_LABELS.get(proposal.status, proposal.status)
+    label = STATUS_LABELS.get(proposal.status, proposal.status)
     return format_html('<span class="badge status status-{}">{}</span>', proposal.status, label)
 
 
