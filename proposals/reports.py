@@ -137,7 +137,8 @@ def _from_summary(field: str, fallback: str) -> Callable[[], tuple[str, list]]:
         if connection.vendor not in CONCAT:
             raise ImproperlyConfigured("Exports support SQLite and PostgreSQL only.")
         computed = fallback.format(concat=CONCAT[connection.vendor], sep=SEPARATOR)
-        return f"CASE WHEN s.proposal_id IS NULL THEN {computed} ELSE s.{field} END", []
+        # No summary row, or one not built since the last change: the condition is not true.
+        return f"CASE WHEN s.built_version = s.version THEN s.{field} ELSE {computed} END", []
 
     return sql
 
@@ -229,6 +230,10 @@ def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
 # One statement for every export, whatever its size. Names and scores come from the proposals'
 # summaries where they hold (summaries.py), else from correlated subqueries for that proposal
 # only; JST times are formatted by the database, so that Python only writes (and looks up labels).
+# The summary is joined on its key alone, and whether it holds is asked per column: in the join,
+# a condition comparing two of its columns made PostgreSQL guess that 0.5% of the summaries hold,
+# and plan a server-side cursor's fast start as a nested loop over every pair of proposal and
+# summary (6.5 s instead of 0.1 s for 20,000 proposals).
 
 EXPORT_SQL = """
 SELECT {columns}
@@ -236,32 +241,43 @@ FROM proposals_proposal p
 JOIN proposals_city ci ON ci.id = p.city_id
 JOIN proposals_country co ON co.iso2 = ci.country_id
 JOIN proposals_call ca ON ca.id = p.call_id
-LEFT JOIN proposals_proposalsummary s ON s.proposal_id = p.id AND s.built_version = s.version
+LEFT JOIN proposals_proposalsummary s ON s.proposal_id = p.id
 WHERE p.id IN ({chosen})
 ORDER BY p.id
 """
 
 
-def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
-    """The values of `columns` for each proposal of `queryset` (the first `limit` by their
-    order of creation), from one statement read in chunks, as lists."""
+def export_statement(
+    queryset, columns: list[Column], *, limit: int | None = None
+) -> tuple[str, list] | None:
+    """The export statement of `columns` for the proposals of `queryset` (the first `limit`
+    by their order of creation) and its parameters; None when nothing can match."""
     chosen = queryset.order_by("pk").values("pk")
     if limit is not None:
         chosen = chosen[:limit]
     try:
         chosen_sql, chosen_params = chosen.query.sql_with_params()
     except EmptyResultSet:  # a filter that nothing can match, such as `.none()`
-        return
+        return None
     selects, params = [], []
     for column in columns:
         sql, column_params = column.sql_and_params()
         selects.append(sql)
         params += column_params
     statement = EXPORT_SQL.format(chosen=chosen_sql, columns=", ".join(selects))
+    # The columns' parameters come first: they open the statement, the chosen ones close it.
+    return statement, [*params, *chosen_params]
+
+
+def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
+    """The values of `columns` for each proposal of `queryset` (the first `limit` by their
+    order of creation), from one statement read in chunks, as lists."""
+    statement = export_statement(queryset, columns, limit=limit)
+    if statement is None:
+        return
     converters = [(index, convert) for index, c in enumerate(columns) if (convert := c.converter())]
     with connection.chunked_cursor() as cursor:
-        # The columns' parameters come first: they open the statement, the chosen ones close it.
-        cursor.execute(statement, [*params, *chosen_params])
+        cursor.execute(*statement)
         while batch := cursor.fetchmany(CHUNK):
             for row in batch:
                 row = list(row)
