@@ -31,7 +31,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import get_language
 
-from .cache import EPOCH_KEY, bump_version, cache, versions
+from .cache import EPOCH_KEY, bump_version, cache, version
 
 CALLS = "pages:calls"
 PEOPLE = "pages:people"
@@ -66,22 +66,43 @@ def member_city_ids(user) -> list[int]:
     )
 
 
-def part_key(name: str, depends_on: list[str], vary_on: Iterable = ()) -> str:
-    """The cache key of a part: its name and a hash of the current numbers of the keys it
-    depends on (by name: two counters can hold the same number), the cache's epoch, the
-    reader's language and time zone, and `vary_on`. Hashed as a JSON list, so that a value
-    from the URL (a call's code) cannot pose as the next part of the key, and the key fits
-    the database cache's 255 characters."""
-    keys = [*depends_on, EPOCH_KEY]
-    identity = json.dumps(
-        [
-            dict(zip(keys, versions(keys), strict=True)),
-            get_language() or "",
-            timezone.get_current_timezone_name(),
-            [str(value) for value in vary_on],
-        ]
-    )
-    return f"{name}:{hashlib.sha256(identity.encode()).hexdigest()}"
+class Slot:
+    """A part's place in the cache, read with the current numbers of the keys it depends on in
+    one round trip. The entry holds the numbers it was built under and is used only while they
+    are still the current ones (and its instant has not passed): a change bumps a number, so
+    the entry no longer holds, and is built again and stored over it.
+
+    The place is named by the part's name and a hash of the names of the keys it depends on,
+    the cache's epoch, the reader's language and time zone, and `vary_on`: hashed as a JSON
+    list, so that a value from the URL (a call's code) cannot pose as the next part of the
+    name, and the name fits the database cache's 255 characters."""
+
+    def __init__(self, name: str, depends_on: list[str], vary_on: Iterable = ()):
+        keys = [*depends_on, EPOCH_KEY]
+        identity = json.dumps(
+            [
+                keys,
+                get_language() or "",
+                timezone.get_current_timezone_name(),
+                [str(value) for value in vary_on],
+            ]
+        )
+        self.key = f"{name}:{hashlib.sha256(identity.encode()).hexdigest()}"
+        found = cache.get_many([self.key, *keys])
+        # The numbers read before the part is built: a change committed while it is built
+        # bumps them, and the entry stored under the old ones is not used.
+        self.versions = [found[key] if key in found else version(key) for key in keys]
+        entry = found.get(self.key)
+        self.hit, self.value = False, None
+        if entry is not None:
+            built_under, valid_until, value = entry
+            if built_under == self.versions and (
+                valid_until is None or timezone.now() < valid_until
+            ):
+                self.hit, self.value = True, value
+
+    def store(self, value, valid_until: datetime.datetime | None = None, *, seconds=PART_SECONDS):
+        cache.set(self.key, (self.versions, valid_until, value), seconds)
 
 
 def cached_part(
@@ -92,17 +113,14 @@ def cached_part(
     build: Callable[[], tuple[object, datetime.datetime | None]],
 ):
     """What `build()` returns (a value and the instant it holds until, or None), cached per
-    language and time zone of the reader, `vary_on` and the keys it `depends_on`. A value of
-    None is not cached."""
-    key = part_key(name, depends_on, vary_on)
-    entry = cache.get(key)
-    if entry is not None:
-        valid_until, value = entry
-        if valid_until is None or timezone.now() < valid_until:
-            return value
+    language and time zone of the reader, `vary_on` and the keys it `depends_on` (see Slot).
+    A value of None is not cached."""
+    slot = Slot(name, depends_on, vary_on)
+    if slot.hit:
+        return slot.value
     value, valid_until = build()
     if value is not None:  # nothing to show (an unknown call) is not kept: anybody can ask
-        cache.set(key, (valid_until, value), PART_SECONDS)
+        slot.store(value, valid_until)
     return value
 
 

@@ -6,8 +6,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 
 from ..auth import PERMISSIONS_VERSION_KEY, user_version_key
-from ..cache import cache
-from ..page_cache import part_key
+from ..page_cache import Slot
 
 # The rows of a cached page live until what they show changes; the timeout is a safety net.
 ROWS_SECONDS = 600
@@ -23,12 +22,11 @@ class RowsCachingChangeList(ChangeList):
     a page served from the cache runs neither the rows' query nor their count."""
 
     def get_results(self, request):
-        self.rows_key = self.model_admin.rows_cache_key(request)
-        entry = cache.get(self.rows_key) if self.rows_key else None
-        if entry is None:
+        self.rows_slot = self.model_admin.rows_slot(request)
+        if self.rows_slot is None or not self.rows_slot.hit:
             super().get_results(request)
             return
-        result_count, rows = entry
+        result_count, rows = self.rows_slot.value
         paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
         paginator.__dict__["count"] = result_count  # a cached_property: no COUNT query
         self.result_count = result_count
@@ -72,12 +70,12 @@ class QuickListMixin:
     def get_changelist(self, request, **kwargs):
         return RowsCachingChangeList
 
-    def rows_cache_key(self, request) -> str | None:
+    def rows_slot(self, request) -> Slot | None:
         if not self.rows_depend_on or self.show_full_result_count:
             return None
         # Also the reader's own row (made superuser, say) and anybody's permissions: both
         # decide which rows and columns the reader sees.
-        return part_key(
+        return Slot(
             f"admin-rows:{self.opts.label_lower}",
             [*self.rows_depend_on, PERMISSIONS_VERSION_KEY, user_version_key(request.user.pk)],
             [request.user.pk, request.GET.urlencode()],

@@ -35,7 +35,6 @@ from django.urls import NoReverseMatch
 from django.utils.safestring import SafeString
 
 from ..admin.base import ROWS_SECONDS, CachedRows
-from ..cache import cache
 
 register = template.Library()
 
@@ -150,8 +149,8 @@ def quick_result_list(cl):
             # Each row's cells joined into one piece: the template writes `<tr>` + its items +
             # `</tr>`, so the page is the same, with one item to render per row instead of ten.
             pieces = ["".join(quick_items_for_result(cl, res, columns)) for res in cl.result_list]
-            if getattr(cl, "rows_key", None):
-                cache.set(cl.rows_key, (cl.result_count, pieces), ROWS_SECONDS)
+            if getattr(cl, "rows_slot", None):
+                cl.rows_slot.store((cl.result_count, pieces), seconds=ROWS_SECONDS)
         rows = [ResultList(None, [SafeString(piece)]) for piece in pieces]
     return {
         "cl": cl,

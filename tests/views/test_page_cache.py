@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from proposals import page_cache, services
+from proposals.cache import versions
 from proposals.models import (
     AttachmentKind,
     CityMembership,
@@ -207,8 +208,8 @@ def test_a_change_is_seen_after_a_read_during_its_transaction(
     key = page_cache.proposal_key(proposal.pk)
     with django_capture_on_commit_callbacks(execute=True):
         page_cache.bump(key)
-        during = page_cache.versions([key])[0]
-    assert page_cache.versions([key])[0] > during
+        during = versions([key])[0]
+    assert versions([key])[0] > during
 
 
 def test_pages_work_while_the_cache_is_unreachable(settings, call, danang, danang_lead, caplog):
@@ -371,3 +372,42 @@ def test_a_value_from_the_url_cannot_pose_as_the_rest_of_a_key(reference_data):
     assert part(["x:7"]) == "['x:7']"
     assert part(["x", 7]) == "['x', 7]"  # from the cache
     assert built == [["x", 7], ["x:7"]]
+
+
+def test_a_part_is_read_with_its_numbers_in_one_round_trip(reference_data, monkeypatch):
+    built = []
+
+    def part():
+        return page_cache.cached_part(
+            "test-part",
+            depends_on=[page_cache.CALLS, page_cache.PEOPLE],
+            build=lambda: (built.append(1) or len(built), None),
+        )
+
+    assert part() == 1
+    calls = []
+    for name in ("get", "get_many", "get_or_set"):
+        original = getattr(page_cache.cache, name)
+        monkeypatch.setattr(
+            page_cache.cache,
+            name,
+            lambda *args, _name=name, _original=original: calls.append(_name) or _original(*args),
+        )
+    assert part() == 1  # from the cache
+    assert calls == ["get_many"]
+
+
+def test_a_part_built_while_a_change_commits_is_not_used(reference_data):
+    """The entry keeps the numbers read before it was built: a bump in between (a change
+    committed while the part was built from the old rows) leaves it unused."""
+    slot = page_cache.Slot("test-part", [page_cache.CALLS])
+    assert not slot.hit
+    page_cache.bump(page_cache.CALLS)  # the change commits while the part is built
+    slot.store("built from the old rows")
+    assert not page_cache.Slot("test-part", [page_cache.CALLS]).hit
+    fresh = page_cache.Slot("test-part", [page_cache.CALLS])
+    fresh.store("built from the new rows")
+    again = page_cache.Slot("test-part", [page_cache.CALLS])
+    assert (again.hit, again.value) == (True, "built from the new rows")
+    page_cache.bump(page_cache.CALLS)
+    assert not page_cache.Slot("test-part", [page_cache.CALLS]).hit
