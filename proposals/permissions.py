@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404
 
+from . import prepared
 from .models import (
     AssignmentState,
     Attachment,
@@ -158,7 +159,7 @@ def _read_gate_row(user: User, code: str, only: tuple[str, ...]) -> Proposal | N
     with connection.cursor() as cursor:
         # One membership per city and user and one proposal per code (unique constraints):
         # at most one row.
-        cursor.execute(sql, [user.pk, code])
+        prepared.execute(cursor, sql, [user.pk, code])
         row = cursor.fetchone()
     if row is None:
         return None

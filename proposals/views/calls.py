@@ -86,12 +86,7 @@ def call_detail(request, code):
     )
     if page is None:
         raise Http404("No such call.")
-    eligible = page["eligible"]
-    return render(
-        request,
-        "calls/detail.html",
-        {**page, "form": StartProposalForm(cities=eligible) if eligible else None},
-    )
+    return render(request, "calls/detail.html", page)
 
 
 def _call_page(code, user) -> tuple[dict | None, datetime.datetime | None]:
@@ -147,8 +142,15 @@ def _call_page(code, user) -> tuple[dict | None, datetime.datetime | None]:
         "phase": phase,
         "facts": render_to_string("calls/_detail_facts.html", context),
         "your_cities": render_to_string("calls/_detail_cities.html", context),
-        "eligible": [city for city in cities if not city.refusals],
     }
+    # The start form's fields (for the cities the reader may start a proposal for) are part of
+    # the cached page; its CSRF token is the reader's own, written around them on each request.
+    eligible = [city for city in cities if not city.refusals]
+    page["start_fields"] = (
+        render_to_string("calls/_start_fields.html", {"form": StartProposalForm(cities=eligible)})
+        if eligible
+        else ""
+    )
     return page, min(moment for moment in changes if moment > now)
 
 

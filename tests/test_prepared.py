@@ -1,0 +1,84 @@
+"""Statements prepared once per PostgreSQL connection (proposals/prepared.py)."""
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from proposals import prepared
+from proposals.models import MemberRole
+from proposals.permissions import get_proposal_for_user
+
+from .factories import make_proposal
+
+SQL = "SELECT %s::int + 1, %s::text"
+
+
+def test_placeholders_are_numbered_for_postgresql():
+    assert prepared._numbered("a = %s AND b = %s") == "a = $1 AND b = $2"
+    with pytest.raises(ValueError):
+        prepared._numbered("a LIKE 'x%%' AND b = %s")
+
+
+@pytest.fixture
+def kept_connection():
+    """A connection of its own, kept between requests as in production (CONN_MAX_AGE)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    default = connections["default"]
+    own = type(default)({**default.settings_dict, "CONN_MAX_AGE": 60}, "default")
+    yield own
+    own.close()
+
+
+def run(db, *params):
+    with CaptureQueriesContext(db) as captured, db.cursor() as cursor:
+        prepared.execute(cursor, SQL, list(params))
+        row = cursor.fetchone()
+    return row, [query["sql"].split()[0] for query in captured]
+
+
+@pytest.mark.django_db
+def test_a_statement_is_prepared_once_per_connection(kept_connection):
+    assert run(kept_connection, 1, "a") == ((2, "a"), ["PREPARE", "EXECUTE"])
+    assert run(kept_connection, 41, "b") == ((42, "b"), ["EXECUTE"])
+    # A rollback keeps what the session prepared.
+    kept_connection.set_autocommit(False)
+    assert run(kept_connection, 2, "c") == ((3, "c"), ["EXECUTE"])
+    kept_connection.rollback()
+    kept_connection.set_autocommit(True)
+    assert run(kept_connection, 3, "d") == ((4, "d"), ["EXECUTE"])
+    # A new connection (after CONN_MAX_AGE, or an error) is a new session: prepared again.
+    kept_connection.close()
+    assert run(kept_connection, 4, "e") == ((5, "e"), ["PREPARE", "EXECUTE"])
+
+
+@pytest.mark.django_db
+def test_statements_run_as_they_are_unless_connections_are_kept(kept_connection, settings):
+    kept_connection.settings_dict["CONN_MAX_AGE"] = 0
+    assert run(kept_connection, 1, "a") == ((2, "a"), ["SELECT"])
+    kept_connection.settings_dict["CONN_MAX_AGE"] = 60
+    settings.DATABASE_PREPARED_STATEMENTS = False  # behind a pooler in transaction mode
+    assert run(kept_connection, 1, "a") == ((2, "a"), ["SELECT"])
+
+
+@pytest.mark.django_db
+def test_the_proposal_gate_runs_prepared_with_kept_connections(
+    call, danang, danang_lead, cebu_lead, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    proposal = make_proposal(call, danang, danang_lead)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as captured:
+            read = get_proposal_for_user(danang_lead, proposal.code, only=("title",))
+        assert (read.pk, read.title, read.reader_role) == (
+            proposal.pk,
+            proposal.title,
+            MemberRole.LEAD,
+        )
+        assert captured[-1]["sql"].startswith("EXECUTE")
+    from django.http import Http404
+
+    with pytest.raises(Http404):
+        get_proposal_for_user(cebu_lead, proposal.code, only=("title",))
