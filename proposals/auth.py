@@ -10,7 +10,8 @@ per-process memory), and forgets them whenever they change:
   that is still the version; the version is bumped on every save or delete of the user (a
   password change, deactivation, `is_staff`), at once and after commit;
 - permissions: a version number bumped whenever group membership, a user's or a group's
-  permissions, a group or a permission changes; cached sets are keyed by that version.
+  permissions, a group or a permission changes; a cached set is used only while that is still
+  the version (`proposals.cache.Slot`, as the row).
 
 A lost version restarts from the clock (larger than any it held), so old entries are never
 read again; an entry written while a change could not be recorded (cache unreachable) lives
@@ -26,8 +27,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from .cache import EPOCH_KEY, bump_version, cache, versions
-from .cache import version as current_version
+from .cache import Slot, bump_version
 
 # Bounds how long an entry can outlive a change that could not be forgotten (cache down).
 USER_TTL = 300
@@ -43,37 +43,33 @@ class PortalBackend(AuthenticationBackend):
 
     def get_user(self, user_id):
         # The row is cached with the user's version at the time it was read, and used only
-        # while that is still the user's version: a request that read the row just before a
-        # change committed stores it with the old version, which the change has bumped. Row
-        # and version come in one round trip.
-        # (The cache's epoch too: bumped when writes to the cache, a version bump among them,
-        # were lost while it was unreachable.)
-        row_key, version_key = f"auth:user:{user_id}", user_version_key(user_id)
-        found = cache.get_many([row_key, version_key, EPOCH_KEY])
-        version = (
-            found.get(version_key) or current_version(version_key),
-            found.get(EPOCH_KEY) or current_version(EPOCH_KEY),
-        )
-        cached = found.get(row_key)
-        if cached is not None and cached[0] == version:
-            user = cached[1]
+        # while that is still the user's version (and the cache's epoch: bumped when writes
+        # to the cache, a version bump among them, were lost while it was unreachable): a
+        # request that read the row just before a change committed stores it with the old
+        # version, which the change has bumped. Row and version come in one round trip.
+        slot = Slot("auth:user", [user_version_key(user_id)], [user_id])
+        if slot.hit:
+            user = slot.value
         else:
             user = super().get_user(user_id)
             if user is None:
                 return None
-            cache.set(row_key, (version, user), USER_TTL)
+            slot.store(user, seconds=USER_TTL)
         return user if self.user_can_authenticate(user) else None
 
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            version, epoch = versions([PERMISSIONS_VERSION_KEY, EPOCH_KEY])
-            key = f"auth:perms:{user_obj.pk}:{int(user_obj.is_superuser)}:{version}:{epoch}"
-            perms = cache.get(key)
-            if perms is None:
+            # The set and the permissions' version in one round trip.
+            slot = Slot(
+                "auth:perms", [PERMISSIONS_VERSION_KEY], [user_obj.pk, int(user_obj.is_superuser)]
+            )
+            if slot.hit:
+                perms = slot.value
+            else:
                 perms = super().get_all_permissions(user_obj)
-                cache.set(key, perms, USER_TTL)
+                slot.store(perms, seconds=USER_TTL)
             user_obj._perm_cache = perms
         return user_obj._perm_cache
 

@@ -7,10 +7,15 @@ the old number unreachable, and a number the cache has lost restarts from the cl
 than any it can have held, so that old entries are never read again.
 """
 
+import datetime
+import hashlib
+import json
 import logging
 import time
+from collections.abc import Iterable
 
 from django.core.cache import cache as shared_cache
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -114,3 +119,35 @@ def bump_version(key: str) -> None:
     """A new number for a versioned key: what was cached under the old one is never read."""
     if cache.incr(key) is None:  # lost, or the cache is unreachable
         cache.set(key, fresh_version(), None)
+
+
+class Slot:
+    """A place in the cache for a value that depends on versioned keys, read with their current
+    numbers in one round trip. The entry holds the numbers it was built under and is used only
+    while they are still the current ones (and the instant it holds until has not passed): a
+    change bumps a number, so the entry no longer holds, and is built again and stored over it.
+    Every slot also depends on the cache's epoch.
+
+    The place is named by `name` and a hash of the names of the keys it depends on and of
+    `vary_on`, hashed as a JSON list, so that a value from a URL cannot pose as the next part
+    of the name, and the name fits the database cache's 255 characters."""
+
+    def __init__(self, name: str, depends_on: Iterable[str], vary_on: Iterable = ()):
+        keys = [*depends_on, EPOCH_KEY]
+        identity = json.dumps([keys, [str(value) for value in vary_on]])
+        self.key = f"{name}:{hashlib.sha256(identity.encode()).hexdigest()}"
+        found = cache.get_many([self.key, *keys])
+        # The numbers read before the value is built: a change committed while it is built
+        # bumps them, and the entry stored under the old ones is not used.
+        self.versions = [found[key] if key in found else version(key) for key in keys]
+        entry = found.get(self.key)
+        self.hit, self.value = False, None
+        if entry is not None:
+            built_under, valid_until, value = entry
+            if built_under == self.versions and (
+                valid_until is None or timezone.now() < valid_until
+            ):
+                self.hit, self.value = True, value
+
+    def store(self, value, valid_until: datetime.datetime | None = None, *, seconds: int):
+        cache.set(self.key, (self.versions, valid_until, value), seconds)

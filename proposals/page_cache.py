@@ -22,8 +22,6 @@ must bump the keys itself (the data generator of the benchmark runs before any p
 """
 
 import datetime
-import hashlib
-import json
 from collections.abc import Callable, Iterable
 
 from django.db import transaction
@@ -31,7 +29,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import get_language
 
-from .cache import EPOCH_KEY, bump_version, cache, version
+from .cache import Slot, bump_version
 
 CALLS = "pages:calls"
 PEOPLE = "pages:people"
@@ -66,43 +64,14 @@ def member_city_ids(user) -> list[int]:
     )
 
 
-class Slot:
-    """A part's place in the cache, read with the current numbers of the keys it depends on in
-    one round trip. The entry holds the numbers it was built under and is used only while they
-    are still the current ones (and its instant has not passed): a change bumps a number, so
-    the entry no longer holds, and is built again and stored over it.
-
-    The place is named by the part's name and a hash of the names of the keys it depends on,
-    the cache's epoch, the reader's language and time zone, and `vary_on`: hashed as a JSON
-    list, so that a value from the URL (a call's code) cannot pose as the next part of the
-    name, and the name fits the database cache's 255 characters."""
-
-    def __init__(self, name: str, depends_on: list[str], vary_on: Iterable = ()):
-        keys = [*depends_on, EPOCH_KEY]
-        identity = json.dumps(
-            [
-                keys,
-                get_language() or "",
-                timezone.get_current_timezone_name(),
-                [str(value) for value in vary_on],
-            ]
-        )
-        self.key = f"{name}:{hashlib.sha256(identity.encode()).hexdigest()}"
-        found = cache.get_many([self.key, *keys])
-        # The numbers read before the part is built: a change committed while it is built
-        # bumps them, and the entry stored under the old ones is not used.
-        self.versions = [found[key] if key in found else version(key) for key in keys]
-        entry = found.get(self.key)
-        self.hit, self.value = False, None
-        if entry is not None:
-            built_under, valid_until, value = entry
-            if built_under == self.versions and (
-                valid_until is None or timezone.now() < valid_until
-            ):
-                self.hit, self.value = True, value
-
-    def store(self, value, valid_until: datetime.datetime | None = None, *, seconds=PART_SECONDS):
-        cache.set(self.key, (self.versions, valid_until, value), seconds)
+def part_slot(name: str, depends_on: list[str], vary_on: Iterable = ()) -> Slot:
+    """The place in the cache of a page's part, which also varies by the reader's language and
+    time zone."""
+    return Slot(
+        name,
+        depends_on,
+        [get_language() or "", timezone.get_current_timezone_name(), *vary_on],
+    )
 
 
 def cached_part(
@@ -113,14 +82,14 @@ def cached_part(
     build: Callable[[], tuple[object, datetime.datetime | None]],
 ):
     """What `build()` returns (a value and the instant it holds until, or None), cached per
-    language and time zone of the reader, `vary_on` and the keys it `depends_on` (see Slot).
-    A value of None is not cached."""
-    slot = Slot(name, depends_on, vary_on)
+    language and time zone of the reader, `vary_on` and the keys it `depends_on` (see
+    `proposals.cache.Slot`). A value of None is not cached."""
+    slot = part_slot(name, depends_on, vary_on)
     if slot.hit:
         return slot.value
     value, valid_until = build()
     if value is not None:  # nothing to show (an unknown call) is not kept: anybody can ask
-        slot.store(value, valid_until)
+        slot.store(value, valid_until, seconds=PART_SECONDS)
     return value
 
 

@@ -29,6 +29,29 @@ def test_a_signed_in_page_reads_neither_session_nor_user_through_the_orm(client)
     assert "django_session" not in sql
 
 
+def test_user_and_permissions_each_come_with_their_version_in_one_round_trip(monkeypatch):
+    from proposals.auth import PortalBackend
+    from proposals.cache import cache
+
+    user = UserFactory(is_staff=True)
+    Group.objects.get(name=PROGRAMME_STAFF).user_set.add(user)
+    backend = PortalBackend()
+    backend.get_user(user.pk)  # fills the cache
+    backend.get_all_permissions(backend.get_user(user.pk))
+    calls = []
+    for name in ("get", "get_many", "get_or_set", "set"):
+        original = getattr(cache, name)
+        monkeypatch.setattr(
+            cache,
+            name,
+            lambda *args, _name=name, _original=original: calls.append(_name) or _original(*args),
+        )
+    cached = backend.get_user(user.pk)
+    assert calls == ["get_many"]
+    assert "proposals.view_proposal" in backend.get_all_permissions(cached)
+    assert calls == ["get_many", "get_many"]
+
+
 def test_deactivating_a_user_signs_them_out_at_once(client):
     user = UserFactory()
     client.force_login(user)

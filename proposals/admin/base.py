@@ -6,7 +6,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 
 from ..auth import PERMISSIONS_VERSION_KEY, user_version_key
-from ..page_cache import Slot
+from ..cache import Slot
+from ..page_cache import part_slot
 
 # The rows of a cached page live until what they show changes; the timeout is a safety net.
 ROWS_SECONDS = 600
@@ -75,7 +76,7 @@ class QuickListMixin:
             return None
         # Also the reader's own row (made superuser, say) and anybody's permissions: both
         # decide which rows and columns the reader sees.
-        return Slot(
+        return part_slot(
             f"admin-rows:{self.opts.label_lower}",
             [*self.rows_depend_on, PERMISSIONS_VERSION_KEY, user_version_key(request.user.pk)],
             [request.user.pk, request.GET.urlencode()],

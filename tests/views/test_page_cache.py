@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from proposals import page_cache, services
-from proposals.cache import versions
+from proposals.cache import cache, versions
 from proposals.models import (
     AttachmentKind,
     CityMembership,
@@ -187,10 +187,8 @@ def test_call_page_time_left_moves_on_and_the_call_closes(client, call, danang_l
 
 def test_unknown_call_is_404_and_not_kept(client, reference_data, monkeypatch):
     kept = []
-    original = page_cache.cache.set
-    monkeypatch.setattr(
-        page_cache.cache, "set", lambda key, *args: kept.append(key) or original(key, *args)
-    )
+    original = cache.set
+    monkeypatch.setattr(cache, "set", lambda key, *args: kept.append(key) or original(key, *args))
     for _ in range(2):
         assert client.get(reverse("call_detail", args=["nosuchcall"])).status_code == 404
     assert not [key for key in kept if key.startswith("call-page")]
@@ -387,9 +385,9 @@ def test_a_part_is_read_with_its_numbers_in_one_round_trip(reference_data, monke
     assert part() == 1
     calls = []
     for name in ("get", "get_many", "get_or_set"):
-        original = getattr(page_cache.cache, name)
+        original = getattr(cache, name)
         monkeypatch.setattr(
-            page_cache.cache,
+            cache,
             name,
             lambda *args, _name=name, _original=original: calls.append(_name) or _original(*args),
         )
@@ -400,14 +398,14 @@ def test_a_part_is_read_with_its_numbers_in_one_round_trip(reference_data, monke
 def test_a_part_built_while_a_change_commits_is_not_used(reference_data):
     """The entry keeps the numbers read before it was built: a bump in between (a change
     committed while the part was built from the old rows) leaves it unused."""
-    slot = page_cache.Slot("test-part", [page_cache.CALLS])
+    slot = page_cache.part_slot("test-part", [page_cache.CALLS])
     assert not slot.hit
     page_cache.bump(page_cache.CALLS)  # the change commits while the part is built
-    slot.store("built from the old rows")
-    assert not page_cache.Slot("test-part", [page_cache.CALLS]).hit
-    fresh = page_cache.Slot("test-part", [page_cache.CALLS])
-    fresh.store("built from the new rows")
-    again = page_cache.Slot("test-part", [page_cache.CALLS])
+    slot.store("built from the old rows", seconds=60)
+    assert not page_cache.part_slot("test-part", [page_cache.CALLS]).hit
+    fresh = page_cache.part_slot("test-part", [page_cache.CALLS])
+    fresh.store("built from the new rows", seconds=60)
+    again = page_cache.part_slot("test-part", [page_cache.CALLS])
     assert (again.hit, again.value) == (True, "built from the new rows")
     page_cache.bump(page_cache.CALLS)
-    assert not page_cache.Slot("test-part", [page_cache.CALLS]).hit
+    assert not page_cache.part_slot("test-part", [page_cache.CALLS]).hit
