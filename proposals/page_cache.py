@@ -26,7 +26,10 @@ from collections.abc import Callable, Iterable
 
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.middleware.csrf import get_token
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
 from .cache import Slot, bump_version
@@ -91,6 +94,23 @@ def cached_part(
     if value is not None:  # nothing to show (an unknown call) is not kept: anybody can ask
         slot.store(value, valid_until, seconds=PART_SECONDS)
     return value
+
+
+# Where a cached part holds a form, the template writes this mark instead of the CSRF token
+# (`{{ csrf_input }}`), and each request writes its reader's own token in its place: a token
+# must never be served to another reader. Nothing typed by a user can pose as the mark: the
+# templates escape what users type, and escaped text holds no "<".
+CSRF_INPUT_HOLE = mark_safe("<csrf-input-hole>")  # noqa: S308
+
+
+def with_csrf_token(html: str, request) -> str:
+    """A cached part's HTML with the reader's CSRF token in each of its forms."""
+    if CSRF_INPUT_HOLE not in html:
+        return html
+    token = format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
+    )
+    return mark_safe(html.replace(CSRF_INPUT_HOLE, token))  # noqa: S308
 
 
 def bump(*keys: str) -> None:

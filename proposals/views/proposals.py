@@ -1,3 +1,5 @@
+import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -92,42 +94,34 @@ DETAIL_COLUMNS = (
 @login_required
 def proposal_detail(request, code):
     proposal = get_proposal_for_user(request.user, code, only=DETAIL_COLUMNS)
-    member = proposal.reader_role is not None
-    lead = proposal.reader_role == MemberRole.LEAD
     staff = is_programme_staff(request.user)
-    editable = member and proposal.is_editable
-    # What the page reads beyond the proposal's own row (its deadline, what is missing, the
-    # history, messages and attachments) is cached until any of it changes (page_cache).
-    part = page_cache.cached_part(
+    lead = proposal.reader_role == MemberRole.LEAD
+    editable = proposal.reader_role is not None and proposal.is_editable
+    # The page below the navigation is the same for every reader of the same kind (staff or
+    # not, a member who may edit, a lead), so it is cached until the proposal, its history,
+    # messages or attachments, the calls or people's names change, or a minute goes by (the
+    # time left it shows); each reader's own CSRF token is written into it (page_cache).
+    page = page_cache.cached_part(
         "proposal-page",
         depends_on=[
             page_cache.proposal_key(proposal.pk),
             page_cache.CALLS,
             page_cache.PEOPLE,
         ],
-        vary_on=[proposal.pk, int(staff), int(editable)],
-        build=lambda: (_proposal_page_part(proposal, staff=staff, editable=editable), None),
+        vary_on=[proposal.pk, int(staff), int(editable), int(lead)],
+        build=lambda: _proposal_page(proposal, staff=staff, editable=editable, lead=lead),
     )
     return render(
         request,
         "proposals/detail.html",
-        {
-            "proposal": proposal,
-            **part,
-            "now": timezone.now(),
-            "can_edit": editable,
-            "can_submit": editable and lead,
-            # The state check is the declared transition's; who may take it is the lead.
-            "can_withdraw": lead and can_proceed(proposal.withdraw),
-            "message_form": MessageForm(),
-        },
+        {"title": page["title"], "content": page_cache.with_csrf_token(page["content"], request)},
     )
 
 
-def _proposal_page_part(proposal: Proposal, *, staff: bool, editable: bool) -> dict:
-    """The proposal page's facts from other rows than the proposal's, and its history,
-    messages and attachments as HTML (rendered without the request: nothing of the reader's
-    own but what the cache key varies by)."""
+def _proposal_page(proposal: Proposal, *, staff: bool, editable: bool, lead: bool):
+    """The proposal page's title and content as HTML (rendered without the request: nothing of
+    the reader's own but what the cache key varies by), and the instant until which it holds."""
+    now = timezone.now()
     # Only the columns the page shows: each column costs the ORM time on every row (and the
     # proposal's own key, which the related manager checks on every row).
     changes = proposal.status_changes.select_related("actor").only(
@@ -141,17 +135,11 @@ def _proposal_page_part(proposal: Proposal, *, staff: bool, editable: bool) -> d
     )
     if not staff:
         changes = changes.filter(is_public=True)
+    deadline = proposal.call.deadline_for(proposal.city)
     context = {
         "proposal": proposal,
-        "show_names": staff,
-        "changes": changes,
-        "thread": proposal.messages.select_related("author").only(
-            "proposal", "from_staff", "body", "created_at", "author__full_name", "author__email"
-        ),
-        "attachments": proposal.attachments.only("proposal", "code", "name", "kind", "size"),
-    }
-    return {
-        "deadline": proposal.call.deadline_for(proposal.city),
+        "now": now,
+        "deadline": deadline,
         # The checklist reads the texts the page does not show: the whole row, once.
         "missing": (
             Proposal.objects.get(pk=proposal.pk).missing_for_submission() if editable else []
@@ -163,9 +151,31 @@ def _proposal_page_part(proposal: Proposal, *, staff: bool, editable: bool) -> d
             .values_list("message", flat=True)
             .last()
         ),
-        "files_and_thread": render_to_string("proposals/_detail_thread.html", context),
-        "history": render_to_string("proposals/_detail_history.html", context),
+        "show_names": staff,
+        "changes": changes,
+        "thread": proposal.messages.select_related("author").only(
+            "proposal", "from_staff", "body", "created_at", "author__full_name", "author__email"
+        ),
+        "attachments": proposal.attachments.only("proposal", "code", "name", "kind", "size"),
+        "can_edit": editable,
+        "can_submit": editable and lead,
+        # The state check is the declared transition's; who may take it is the lead.
+        "can_withdraw": lead and can_proceed(proposal.withdraw),
+        "message_form": MessageForm(),
+        "csrf_input": page_cache.CSRF_INPUT_HOLE,
     }
+    page = {
+        "title": proposal.title,
+        "content": render_to_string("proposals/_detail_content.html", context),
+    }
+    # The time left to the deadline it shows moves on by the minute, and is gone at the
+    # deadline.
+    changes_at = [now + PAGE_CLOCK, deadline, proposal.resubmission_due]
+    return page, min(moment for moment in changes_at if moment is not None and moment > now)
+
+
+# The proposal page shows the time left to its deadline, to the minute when it is short.
+PAGE_CLOCK = datetime.timedelta(minutes=1)
 
 
 def _describe_conflict(current: Proposal, form: ProposalForm, names: list[str]) -> list:

@@ -409,3 +409,52 @@ def test_a_part_built_while_a_change_commits_is_not_used(reference_data):
     assert (again.hit, again.value) == (True, "built from the new rows")
     page_cache.bump(page_cache.CALLS)
     assert not page_cache.part_slot("test-part", [page_cache.CALLS]).hit
+
+
+def test_each_reader_of_a_cached_proposal_page_gets_their_own_csrf_token(
+    call, danang, danang_lead, danang_editor
+):
+    """Two editors see the same cached page; each page's forms carry that reader's token,
+    which the other's session refuses."""
+    proposal = make_proposal(call, danang, danang_lead)
+    other = member(danang, "editor2.danang@example.org", "Lê Văn Cường", MemberRole.EDITOR)
+    url = reverse("proposal_detail", args=[proposal.code])
+    readers = {}
+    for user in (danang_editor, other):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        page = client.get(url).content.decode()
+        tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page))
+        assert tokens and "csrf-input-hole" not in page
+        readers[user.email] = (client, tokens.pop())
+    post = reverse("proposal_message", args=[proposal.code])
+    (mine, my_token), (theirs, their_token) = readers.values()
+    assert mine.post(post, {"body": "Hi", "csrfmiddlewaretoken": their_token}).status_code == 403
+    assert mine.post(post, {"body": "Hi", "csrfmiddlewaretoken": my_token}).status_code == 302
+    assert theirs.post(post, {"body": "Yo", "csrfmiddlewaretoken": their_token}).status_code == 302
+
+
+def test_a_typed_mark_is_not_taken_for_the_token_hole(call, danang, danang_lead):
+    proposal = make_proposal(call, danang, danang_lead)
+    services.post_message(user=danang_lead, proposal=proposal, body="<csrf-input-hole>")
+    page = text(signed_in(danang_lead).get(reverse("proposal_detail", args=[proposal.code])))
+    assert "&lt;csrf-input-hole&gt;" in page
+    assert page.count('name="csrfmiddlewaretoken"') == 3  # sign out, submit, message
+
+
+def test_proposal_page_time_left_moves_on_and_is_gone_at_the_due_time(
+    call, danang, danang_lead, staff, clock
+):
+    proposal = make_proposal(call, danang, danang_lead)
+    services.submit_proposal(user=danang_lead, proposal=proposal)
+    services.screen_proposal(actor=staff, proposal=proposal)
+    due = call.closes_at + datetime.timedelta(days=5)
+    services.request_revision(actor=staff, proposal=proposal, message="Add a map", due=due)
+    lead = signed_in(danang_lead)
+    url = reverse("proposal_detail", args=[proposal.code])
+    clock.set(due - datetime.timedelta(minutes=10))
+    assert "10 minutes left" in text(lead.get(url))
+    clock.set(due - datetime.timedelta(minutes=9))
+    assert "9 minutes left" in text(lead.get(url))
+    clock.set(due)
+    assert "left" not in text(lead.get(url)).split("Resubmit by")[1][:300]
