@@ -60,11 +60,13 @@ def member_city_ids(user) -> list[int]:
     a city's proposals: one small query, which makes leaving a city take effect at once."""
     if not user.is_authenticated:
         return []
-    from .models import CityMembership
+    from . import prepared
 
-    return sorted(
-        CityMembership.objects.filter(user=user).order_by().values_list("city_id", flat=True)
-    )
+    # Read on every visit of these pages: a statement prepared once, without the ORM's work.
+    return [city_id for (city_id,) in prepared.fetch_all(MEMBER_CITIES, [user.pk])]
+
+
+MEMBER_CITIES = "SELECT city_id FROM proposals_citymembership WHERE user_id = %s ORDER BY city_id"
 
 
 def part_slot(name: str, depends_on: list[str], vary_on: Iterable = ()) -> Slot:

@@ -18,6 +18,7 @@ import hashlib
 import re
 
 from django.conf import settings
+from django.db import connection
 
 _PLACEHOLDER = re.compile(r"%s")
 
@@ -32,21 +33,35 @@ def _numbered(sql: str) -> str:
 
 def execute(cursor, sql: str, params: list) -> None:
     """Run `sql` with `params` on `cursor` (Django's), prepared once per PostgreSQL connection."""
-    connection = cursor.db
+    db = cursor.db
     if (
-        connection.vendor != "postgresql"
+        db.vendor != "postgresql"
         or not settings.DATABASE_PREPARED_STATEMENTS
-        or connection.settings_dict["CONN_MAX_AGE"] == 0
+        or db.settings_dict["CONN_MAX_AGE"] == 0
     ):
         cursor.execute(sql, params)
         return
     name = "portal_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
     # The statements prepared on this very connection (a new one starts with none).
-    session = connection.connection
-    known = connection.__dict__.get("_portal_prepared")
+    session = db.connection
+    known = db.__dict__.get("_portal_prepared")
     if known is None or known[0] is not session:
-        known = connection.__dict__["_portal_prepared"] = (session, set())
+        known = db.__dict__["_portal_prepared"] = (session, set())
     if name not in known[1]:
         cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
         known[1].add(name)
     cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+
+
+def fetch_one(sql: str, params: list | tuple = ()) -> tuple | None:
+    """The first row of `sql` with `params`, prepared once per PostgreSQL connection."""
+    with connection.cursor() as cursor:
+        execute(cursor, sql, list(params))
+        return cursor.fetchone()
+
+
+def fetch_all(sql: str, params: list | tuple = ()) -> list[tuple]:
+    """The rows of `sql` with `params`, prepared once per PostgreSQL connection."""
+    with connection.cursor() as cursor:
+        execute(cursor, sql, list(params))
+        return cursor.fetchall()

@@ -82,3 +82,24 @@ def test_the_proposal_gate_runs_prepared_with_kept_connections(
 
     with pytest.raises(Http404):
         get_proposal_for_user(cebu_lead, proposal.code, only=("title",))
+
+
+@pytest.mark.django_db
+def test_a_readers_cities_and_the_newest_proposal_run_prepared(
+    call, danang, cebu, danang_lead, monkeypatch
+):
+    from proposals import page_cache
+    from proposals.models import CityMembership, Proposal
+    from proposals.views.staff import NEWEST_PROPOSAL
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    CityMembership.objects.create(city=cebu, user=danang_lead, role=MemberRole.EDITOR)
+    newest = make_proposal(call, danang, danang_lead)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as captured:
+            assert page_cache.member_city_ids(danang_lead) == sorted([danang.pk, cebu.pk])
+            assert prepared.fetch_one(NEWEST_PROPOSAL) == (newest.pk,)
+        assert [query["sql"].split()[0] for query in captured][-2:] == ["EXECUTE", "EXECUTE"]
+    assert Proposal.objects.latest("pk") == newest
