@@ -50,7 +50,8 @@ def execute(cursor, sql: str, params: list) -> None:
     if name not in known[1]:
         cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
         known[1].add(name)
-    cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+    arguments = f" ({', '.join(['%s'] * len(params))})" if params else ""
+    cursor.execute(f"EXECUTE {name}{arguments}", params)
 
 
 def fetch_one(sql: str, params: list | tuple = ()) -> tuple | None:
