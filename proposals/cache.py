@@ -150,4 +150,6 @@ class Slot:
                 self.hit, self.value = True, value
 
     def store(self, value, valid_until: datetime.datetime | None = None, *, seconds: int):
+        # Over whatever the place holds: a slow build under numbers since bumped may replace a
+        # newer entry, which then only costs the next reader a build (it is never used).
         cache.set(self.key, (self.versions, valid_until, value), seconds)

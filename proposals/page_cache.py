@@ -15,7 +15,8 @@ The keys:
 - `PEOPLE`: the names shown beside messages and history (a user's name or email changing);
 - `member_key(user)`: what an official's own lists show, the proposals of their cities;
 - `proposal_key(proposal)`: a proposal's page: the proposal, its history, messages,
-  attachments, partners, focus areas and sectors.
+  attachments, partners, focus areas and sectors;
+- `city_key(city)`: what pages show of a city itself (its name on its proposals' pages).
 
 Bulk inserts and queryset updates send no signal: code that changes these objects that way
 must bump the keys itself (the data generator of the benchmark runs before any page).
@@ -41,6 +42,10 @@ PART_SECONDS = 600
 
 def member_key(user_id) -> str:
     return f"pages:member:{user_id}"
+
+
+def city_key(city_id) -> str:
+    return f"pages:city:{city_id}"
 
 
 def proposal_key(proposal_id) -> str:
@@ -160,7 +165,7 @@ def _membership_changed(sender, instance, **kwargs) -> None:
 
 
 def _city_changed(sender, instance, **kwargs) -> None:
-    bump(*_members_of([instance.pk]))
+    bump(city_key(instance.pk), *_members_of([instance.pk]))
 
 
 def _user_changed(sender, instance, update_fields=None, **kwargs) -> None:

@@ -7,7 +7,7 @@ who may not see the object, so that nobody learns whether it exists.
 import functools
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import connection
 from django.http import Http404
 
@@ -95,6 +95,10 @@ class _Part:
 def _chosen_fields(model, names: list[str] | None) -> tuple:
     """The concrete fields of `model` in `names` (all of them for None) and its key, in the
     model's order (the order Model.from_db reads values in)."""
+    if names is not None:
+        for name in names:  # as the ORM's only() would, refuse what the model does not have
+            if model._meta.get_field(name) not in model._meta.concrete_fields:
+                raise FieldDoesNotExist(f"{model.__name__}.{name} is not a column")
     return tuple(
         field
         for field in model._meta.concrete_fields

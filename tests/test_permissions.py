@@ -162,3 +162,12 @@ def test_the_proposal_gate_reads_only_the_columns_asked_for(decided, danang_lead
     assert "summary" not in captured[0]["sql"] and "closes_at" not in captured[0]["sql"]
     assert read.get_deferred_fields() >= {"summary", "requested_jpy"}
     assert read.summary == decided.summary  # a deferred field still loads when asked for
+
+
+@pytest.mark.django_db
+def test_the_proposal_gate_refuses_columns_the_models_do_not_have(decided, danang_lead):
+    from django.core.exceptions import FieldDoesNotExist
+
+    for only in (("titel",), ("city__country__name",), ("focus_areas",)):
+        with pytest.raises(FieldDoesNotExist):
+            get_proposal_for_user(danang_lead, decided.code, only=only)

@@ -39,7 +39,8 @@ def run(db, *params):
 
 @pytest.mark.django_db
 def test_a_statement_is_prepared_once_per_connection(kept_connection):
-    assert run(kept_connection, 1, "a") == ((2, "a"), ["PREPARE", "EXECUTE"])
+    # The connection's first statement starts it clean.
+    assert run(kept_connection, 1, "a") == ((2, "a"), ["DEALLOCATE", "PREPARE", "EXECUTE"])
     assert run(kept_connection, 41, "b") == ((42, "b"), ["EXECUTE"])
     # A rollback keeps what the session prepared.
     kept_connection.set_autocommit(False)
@@ -49,7 +50,7 @@ def test_a_statement_is_prepared_once_per_connection(kept_connection):
     assert run(kept_connection, 3, "d") == ((4, "d"), ["EXECUTE"])
     # A new connection (after CONN_MAX_AGE, or an error) is a new session: prepared again.
     kept_connection.close()
-    assert run(kept_connection, 4, "e") == ((5, "e"), ["PREPARE", "EXECUTE"])
+    assert run(kept_connection, 4, "e") == ((5, "e"), ["DEALLOCATE", "PREPARE", "EXECUTE"])
 
 
 @pytest.mark.django_db
@@ -104,3 +105,51 @@ def test_a_readers_cities_and_the_newest_proposal_run_prepared(
     # The second time, both run as prepared the first time.
     assert [query["sql"].split()[0] for query in captured] == ["EXECUTE", "EXECUTE"]
     assert Proposal.objects.latest("pk") == newest
+
+
+@pytest.mark.django_db
+def test_statements_the_session_lost_are_prepared_again(kept_connection):
+    assert run(kept_connection, 1, "a")[0] == (2, "a")
+    with kept_connection.connection.cursor() as behind_its_back:
+        behind_its_back.execute("DEALLOCATE ALL")  # as a pooler's DISCARD ALL would
+    assert run(kept_connection, 2, "b") == (
+        (3, "b"),
+        ["EXECUTE", "DEALLOCATE", "PREPARE", "EXECUTE"],
+    )
+    assert run(kept_connection, 3, "c") == ((4, "c"), ["EXECUTE"])
+
+
+@pytest.mark.django_db
+def test_a_statement_a_migration_made_stale_is_prepared_again(kept_connection):
+    """PostgreSQL refuses a prepared plan whose result type changed with its table's."""
+    statement = "SELECT name FROM portal_places WHERE length(name) > %s"
+    with kept_connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE portal_places (name varchar(10))")
+        cursor.execute("INSERT INTO portal_places VALUES ('Đà Nẵng')")
+
+    def names():
+        with kept_connection.cursor() as cursor:
+            prepared.execute(cursor, statement, [1])
+            return cursor.fetchall()
+
+    assert names() == [("Đà Nẵng",)]
+    with kept_connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE portal_places ALTER COLUMN name TYPE varchar(40)")
+    assert names() == [("Đà Nẵng",)]
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_a_lost_statement_fails_it_and_the_next_prepares_again(
+    monkeypatch,
+):
+    from django.db import DatabaseError, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    assert run(connection, 1, "a")[0] == (2, "a")
+    with connection.connection.cursor() as behind_its_back:
+        behind_its_back.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        run(connection, 2, "b")
+    assert run(connection, 3, "c") == ((4, "c"), ["DEALLOCATE", "PREPARE", "EXECUTE"])

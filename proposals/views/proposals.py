@@ -73,43 +73,27 @@ def _my_proposals_body(user) -> str:
     return render_to_string("proposals/_list_body.html", {"proposals": proposals})
 
 
-# What the proposal page shows of the proposal, its call and city (the rest of the row is
-# long texts): the ORM builds a model from fewer columns faster.
-DETAIL_COLUMNS = (
-    "title",
-    "reference_code",
-    "summary",
-    "resubmission_due",
-    "decision_letter",
-    "decided_at",
-    "approved_jpy",
-    "created_at",
-    "call__code",
-    "call__title",
-    "call__closes_at",
-    "city__name",
-)
-
-
 @login_required
 def proposal_detail(request, code):
-    proposal = get_proposal_for_user(request.user, code, only=DETAIL_COLUMNS)
+    # The gate reads only what decides who may read, and which kind of reader this is.
+    proposal = get_proposal_for_user(request.user, code, only=("code",))
     staff = is_programme_staff(request.user)
+    member = proposal.reader_role is not None
     lead = proposal.reader_role == MemberRole.LEAD
-    editable = proposal.reader_role is not None and proposal.is_editable
     # The page below the navigation is the same for every reader of the same kind (staff or
-    # not, a member who may edit, a lead), so it is cached until the proposal, its history,
-    # messages or attachments, the calls or people's names change, or a minute goes by (the
-    # time left it shows); each reader's own CSRF token is written into it (page_cache).
+    # not, a member, a lead), so it is cached until the proposal, its history, messages or
+    # attachments, its city, the calls or people's names change, or a minute goes by while it
+    # shows the time left; each reader's own CSRF token is written into it (page_cache).
     page = page_cache.cached_part(
         "proposal-page",
         depends_on=[
             page_cache.proposal_key(proposal.pk),
+            page_cache.city_key(proposal.city_id),
             page_cache.CALLS,
             page_cache.PEOPLE,
         ],
-        vary_on=[proposal.pk, int(staff), int(editable), int(lead)],
-        build=lambda: _proposal_page(proposal, staff=staff, editable=editable, lead=lead),
+        vary_on=[proposal.pk, int(staff), int(member), int(lead)],
+        build=lambda: _proposal_page(proposal.pk, staff=staff, member=member, lead=lead),
     )
     return render(
         request,
@@ -118,10 +102,15 @@ def proposal_detail(request, code):
     )
 
 
-def _proposal_page(proposal: Proposal, *, staff: bool, editable: bool, lead: bool):
+def _proposal_page(pk: int, *, staff: bool, member: bool, lead: bool):
     """The proposal page's title and content as HTML (rendered without the request: nothing of
-    the reader's own but what the cache key varies by), and the instant until which it holds."""
+    the reader's own but what the cache key varies by), and the instant until which it holds.
+    Everything it shows is read here, after the numbers its entry is kept under (the row the
+    gate read may be older than a change committed since)."""
     now = timezone.now()
+    # The whole row, once: the checklist reads the texts the page does not show.
+    proposal = Proposal.objects.select_related("call", "city").get(pk=pk)
+    editable = member and proposal.is_editable
     # Only the columns the page shows: each column costs the ORM time on every row (and the
     # proposal's own key, which the related manager checks on every row).
     changes = proposal.status_changes.select_related("actor").only(
@@ -140,10 +129,7 @@ def _proposal_page(proposal: Proposal, *, staff: bool, editable: bool, lead: boo
         "proposal": proposal,
         "now": now,
         "deadline": deadline,
-        # The checklist reads the texts the page does not show: the whole row, once.
-        "missing": (
-            Proposal.objects.get(pk=proposal.pk).missing_for_submission() if editable else []
-        ),
+        "missing": proposal.missing_for_submission() if editable else [],
         # Whatever the status read before this part's versions: the page shows it only while
         # a revision is requested (a request committed in between must not be missed).
         "revision_message": (
@@ -168,8 +154,10 @@ def _proposal_page(proposal: Proposal, *, staff: bool, editable: bool, lead: boo
         "title": proposal.title,
         "content": render_to_string("proposals/_detail_content.html", context),
     }
-    # The time left to the deadline it shows moves on by the minute, and is gone at the
-    # deadline.
+    # The time left to the deadline it shows (while the city may edit) moves on by the minute,
+    # and is gone at the deadline.
+    if not proposal.is_editable:
+        return page, None
     changes_at = [now + PAGE_CLOCK, deadline, proposal.resubmission_due]
     return page, min(moment for moment in changes_at if moment is not None and moment > now)
 
