@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, OuterRef
-from django.http import FileResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -109,7 +109,9 @@ def _proposal_page(pk: int, *, staff: bool, member: bool, lead: bool):
     gate read may be older than a change committed since)."""
     now = timezone.now()
     # The whole row, once: the checklist reads the texts the page does not show.
-    proposal = Proposal.objects.select_related("call", "city").get(pk=pk)
+    proposal = Proposal.objects.select_related("call", "city").filter(pk=pk).first()
+    if proposal is None:  # deleted since the gate read it
+        raise Http404("No such proposal.")
     editable = member and proposal.is_editable
     # Only the columns the page shows: each column costs the ORM time on every row (and the
     # proposal's own key, which the related manager checks on every row).

@@ -501,3 +501,18 @@ def test_renaming_a_city_shows_on_its_proposals_pages_at_once(call, danang, dana
     danang.name = "Thành phố Đà Nẵng"
     danang.save()
     assert "Thành phố Đà Nẵng" in text(lead.get(url))
+
+
+def test_a_proposal_deleted_after_the_gate_read_it_is_not_found(
+    call, danang, danang_lead, monkeypatch
+):
+    from proposals.permissions import get_proposal_for_user
+    from proposals.views import proposals as views
+
+    proposal = make_proposal(call, danang, danang_lead)
+    read_before = get_proposal_for_user(danang_lead, proposal.code, only=("code",))
+    code = proposal.code
+    proposal.delete()
+    monkeypatch.setattr(views, "get_proposal_for_user", lambda *args, **kwargs: read_before)
+    response = signed_in(danang_lead).get(reverse("proposal_detail", args=[code]))
+    assert response.status_code == 404
