@@ -109,9 +109,11 @@ def version(key: str) -> int:
     return cache.get_or_set(key, fresh_version, None) or 0
 
 
-def versions(keys: list[str]) -> list[int]:
-    """The current numbers of versioned keys, in one round trip when the cache has them all."""
-    found = cache.get_many(keys)
+def versions(keys: list[str], found: dict | None = None) -> list[int]:
+    """The current numbers of versioned keys, in one round trip when the cache has them all
+    (or from `found`, what a read of them with other keys brought)."""
+    if found is None:
+        found = cache.get_many(keys)
     return [found[key] if key in found else version(key) for key in keys]
 
 
@@ -139,7 +141,7 @@ class Slot:
         found = cache.get_many([self.key, *keys])
         # The numbers read before the value is built: a change committed while it is built
         # bumps them, and the entry stored under the old ones is not used.
-        self.versions = [found[key] if key in found else version(key) for key in keys]
+        self.versions = versions(keys, found)
         entry = found.get(self.key)
         self.hit, self.value = False, None
         if entry is not None:

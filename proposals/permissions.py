@@ -117,13 +117,10 @@ def _gate_statement(only: tuple[str, ...], vendor: str) -> tuple[str, tuple[_Par
             return None
         return [name.removeprefix(prefix) for name in only if name.startswith(prefix)]
 
-    own = None if not only else ["code", "status", "call", "city", *of("")]
+    # The proposal's own columns, and always what the gate decides by.
+    own = ["code", "status", "call", "city", *(n for n in only if "__" not in n)]
     parts = [
-        _Part(
-            "p",
-            Proposal,
-            _chosen_fields(Proposal, [n for n in own if "__" not in n] if own else None),
-        ),
+        _Part("p", Proposal, _chosen_fields(Proposal, own if only else None)),
         _Part("ca", Call, _chosen_fields(Call, of("call__")), "p", "call"),
         _Part("ci", City, _chosen_fields(City, of("city__")), "p", "city"),
     ]

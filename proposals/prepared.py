@@ -53,7 +53,7 @@ def execute(cursor, sql: str, params: list) -> None:
         # The session lost its statements (DISCARD ALL, DEALLOCATE) or a migration changed a
         # column it reads ("cached plan must not change result type"): start this connection
         # afresh. Inside a transaction, which the error has aborted, the next statement does.
-        _forget(db)
+        db.__dict__.pop("_portal_prepared", None)
         if db.in_atomic_block:
             raise
         _prepare(cursor, name, sql)
@@ -78,10 +78,6 @@ def _prepare(cursor, name: str, sql: str) -> None:
     if name not in known[1]:
         cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
         known[1].add(name)
-
-
-def _forget(db) -> None:
-    db.__dict__.pop("_portal_prepared", None)
 
 
 def fetch_one(sql: str, params: list | tuple = ()) -> tuple | None:
