@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from . import audit as audit_trail
 from . import notifications, scoring, summaries
 from .models import (
     CITY_EDITABLE,
@@ -663,8 +664,26 @@ def post_message(*, user: User, proposal: Proposal, body: str) -> Message:
 # The review workflow ------------------------------------------------------------------------
 
 
-def audit(*, actor: User, action: str, proposal: Proposal | None = None, **details) -> AuditEvent:
-    return AuditEvent.objects.create(actor=actor, action=action, proposal=proposal, details=details)
+def audit(
+    *,
+    actor: User | None,
+    action: str,
+    proposal: Proposal | None = None,
+    city: City | None = None,
+    user: User | None = None,
+    request=None,
+    **details,
+) -> AuditEvent:
+    """Record an event in the audit trail (see `proposals.audit.record`, its one writer)."""
+    return audit_trail.record(
+        actor=actor,
+        action=action,
+        proposal=proposal,
+        city=city,
+        user=user,
+        request=request,
+        **details,
+    )
 
 
 def _locked(proposal: Proposal) -> Proposal:

@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .call import RubricCriterion
+from .geo import City
 from .proposal import Proposal
 
 
@@ -133,15 +134,46 @@ class Score(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who did what to which proposal, and when: assignments, declarations, scores, decisions."""
+    """Who did what, to what, when and from where: every change, export, download, sign-in and
+    refused access. Written only by `proposals.audit.record`; never edited or deleted (the
+    admin is read-only, and the foreign keys are SET_NULL so a deleted proposal, city or user
+    leaves its history, named in `target`)."""
 
     proposal = models.ForeignKey(
-        Proposal, on_delete=models.CASCADE, related_name="audit_events", null=True, blank=True
+        Proposal,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+        null=True,
+        blank=True,
+        verbose_name=_("proposal"),
+    )
+    city = models.ForeignKey(
+        City,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+        null=True,
+        blank=True,
+        verbose_name=_("city"),
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    # The user acted upon (a member whose role changed, an account that signed in).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
     )
     action = models.CharField(_("action"), max_length=40, db_index=True)
+    target = models.CharField(_("target"), max_length=200, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
 
