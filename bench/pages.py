@@ -75,11 +75,22 @@ def sign_in(email: str) -> str:
     data = urllib.parse.urlencode(
         {"csrfmiddlewaretoken": token, "login": email, "password": PASSWORD}
     ).encode()
-    opener.open(
+    response = opener.open(
         urllib.request.Request(
             f"{BASE}/accounts/login/", data=data, headers={"Referer": f"{BASE}/accounts/login/"}
         )
     )
+    if "/accounts/2fa/authenticate/" in response.geturl():
+        # Admin accounts: the second factor (the demo's authenticator, seed_demo).
+        from proposals.management.commands.seed_demo import demo_totp_code
+
+        page = response.read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+        url = response.geturl()
+        data = urllib.parse.urlencode(
+            {"csrfmiddlewaretoken": token, "code": demo_totp_code()}
+        ).encode()
+        opener.open(urllib.request.Request(url, data=data, headers={"Referer": url}))
     cookies = {cookie.name: cookie.value for cookie in jar}
     if "sessionid" not in cookies:
         raise RuntimeError(f"could not sign in as {email}")

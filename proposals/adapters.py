@@ -1,6 +1,10 @@
-from allauth.account.adapter import DefaultAccountAdapter
+from itertools import chain
 
-from . import notifications
+from allauth.account.adapter import DefaultAccountAdapter
+from django import forms
+from django.utils.translation import gettext as _
+
+from . import lookalikes, notifications
 from .models import NotificationKind
 
 
@@ -29,3 +33,32 @@ class AccountAdapter(DefaultAccountAdapter):
             text=text,
             html=html,
         )
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        # allauth keys the per-account limit of failed logins by the site's domain, which
+        # without django.contrib.sites is the request's Host header: five failures as
+        # 127.0.0.1, five more as localhost… The limit is per account, whatever the host.
+        login = credentials.get("email", credentials.get("username", ""))
+        return login.strip().casefold()
+
+    def clean_email(self, email: str) -> str:
+        """Refuse an address that would pass for another account's (see lookalikes)."""
+        email = super().clean_email(email)
+        from allauth.account.models import EmailAddress
+
+        from .models import User
+
+        others = chain(
+            User.objects.values_list("email", flat=True).iterator(),
+            EmailAddress.objects.values_list("email", flat=True).iterator(),
+        )
+        if lookalikes.confusable_with(email, others):
+            raise forms.ValidationError(
+                _(
+                    "This address looks like the address of another account (some of its "
+                    "letters are look-alikes from another alphabet). Please check it, or use "
+                    "another address."
+                ),
+                code="confusable_email",
+            )
+        return email

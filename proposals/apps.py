@@ -10,11 +10,14 @@ class ProposalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import auth, page_cache, signals, summaries  # noqa: F401  (connects the receivers)
+        from smartjamp import security  # noqa: F401  (second-factor receivers)
+
+        from . import audit, auth, page_cache, signals, summaries  # noqa: F401  (receivers)
         from .notifications import status_changed
         from .roles import ensure_role_groups
         from .services import status_changed as status_changed_signal
 
+        audit.connect()
         auth.connect()
         page_cache.connect()
         summaries.connect()

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.mfa",  # second factors: TOTP with recovery codes, passkeys (WebAuthn)
     "django_filters",
     "crispy_forms",
     "crispy_bootstrap5",
@@ -99,7 +100,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "proposals.middleware.UserPreferencesMiddleware",
+    "proposals.audit.AuditMiddleware",  # the audit trail: client address, refused requests
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Second factors for admin users, idle and absolute session limits, no-store.
+    "smartjamp.security.SessionPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
@@ -183,7 +187,12 @@ SESSION_ENGINE = "proposals.sessions"
 AUTHENTICATION_BACKENDS = ["proposals.auth.PortalBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    # The breached-password check, offline: the 20,000 most common leaked passwords, a list
+    # that ships with Django (no outside service is asked).
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -204,6 +213,13 @@ ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Adding, removing or choosing the primary email address asks for the password again (even
+# just after signing in; one re-entry covers REAUTHENTICATION_TIMEOUT seconds of such
+# changes); so do second-factor changes.
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# The account's owner is told by email of a password, address or second-factor change.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Smart JAMP] "
 ACCOUNT_ADAPTER = "proposals.adapters.AccountAdapter"  # account emails go through the outbox
@@ -215,6 +231,21 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
 }
+
+# Second factors (allauth.mfa): required for admin users (smartjamp/security.py), optional for
+# city officials. Passkeys need HTTPS, or http://localhost while DEBUG is on.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = "Smart JAMP"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+MFA_RECOVERY_CODE_COUNT = 10
+
+# Session lifetimes (OWASP ASVS L2 3.3), enforced by smartjamp/security.py: admin users at
+# most 30 minutes idle and 12 hours in all; city officials at most 12 hours idle.
+SESSION_ADMIN_IDLE_SECONDS = env_int("SESSION_ADMIN_IDLE_SECONDS", 30 * 60)
+SESSION_ADMIN_ABSOLUTE_SECONDS = env_int("SESSION_ADMIN_ABSOLUTE_SECONDS", 12 * 3600)
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 12 * 3600)
+SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 14 * 24 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS  # each session's own expiry follows its idle limit
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [
@@ -300,6 +331,13 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# A worker outlives a broker outage of any length: it retries the connection for ever (the
+# default gives up after 100 tries and exits). A task running when the connection drops runs
+# on: the outbox's claim makes its redelivered copy a no-op, while cancelling it could leave a
+# message accepted by the mail server and never recorded as sent.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "proposals.tasks.sweep_outbox", "schedule": 60.0},
     "deadline-reminders": {"task": "proposals.tasks.send_deadline_reminders", "schedule": 900.0},
@@ -313,7 +351,17 @@ CELERY_BEAT_SCHEDULE = {
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6)
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "30"))
 OUTBOX_QUEUED_GRACE_SECONDS = env_int("OUTBOX_QUEUED_GRACE_SECONDS", 180)
-OUTBOX_SENDING_TIMEOUT_SECONDS = env_int("OUTBOX_SENDING_TIMEOUT_SECONDS", 600)
+# How long the mail server may take to answer the end of a message (RFC 5321 allows 10
+# minutes); without an answer the email's outcome is *unknown* and staff decide.
+OUTBOX_DATA_TIMEOUT_SECONDS = env_int("OUTBOX_DATA_TIMEOUT_SECONDS", 600)
+OUTBOX_SENDING_TIMEOUT_SECONDS = env_int("OUTBOX_SENDING_TIMEOUT_SECONDS", 900)
+if OUTBOX_SENDING_TIMEOUT_SECONDS <= OUTBOX_DATA_TIMEOUT_SECONDS:
+    # The sweeper would send again an email whose worker is still waiting for the server.
+    raise ImproperlyConfigured(
+        "OUTBOX_SENDING_TIMEOUT_SECONDS must be longer than OUTBOX_DATA_TIMEOUT_SECONDS."
+    )
+# /healthz reports an error when an email has waited longer than this (no worker takes tasks).
+OUTBOX_STALE_SECONDS = env_int("OUTBOX_STALE_SECONDS", 600)
 OUTBOX_SWEEP_BATCH = env_int("OUTBOX_SWEEP_BATCH", 2000)
 HEALTHZ_BROKER_TIMEOUT = float(env_int("HEALTHZ_BROKER_TIMEOUT_MS", 2000)) / 1000
 
@@ -344,6 +392,13 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    # `__Host-` cookies are sent only over HTTPS, to this host alone, for every path: no
+    # subdomain or plain-HTTP page can set or shadow them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+    LANGUAGE_COOKIE_NAME = "__Host-language"
+    LANGUAGE_COOKIE_SECURE = True
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)

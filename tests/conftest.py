@@ -181,3 +181,31 @@ def _celery_in_process(request):
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def _force_login_with_both_factors(monkeypatch):
+    """`client.force_login` stands for a complete sign-in: for an admin user, with the second
+    factor that smartjamp.security requires (tests of the sign-in itself use the login form)."""
+    from allauth.account.internal.flows.login import (
+        _AUTHENTICATION_METHODS_USER_SESSION_KEY,
+        AUTHENTICATION_METHODS_SESSION_KEY,
+    )
+    from django.test import Client
+
+    from smartjamp.security import is_admin_user
+
+    original = Client._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        if is_admin_user(user):
+            session = self.session
+            session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+                {"method": "password", "at": 0},
+                {"method": "mfa", "at": 0, "type": "totp"},
+            ]
+            session[_AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
+            session.save()
+
+    monkeypatch.setattr(Client, "_login", _login)

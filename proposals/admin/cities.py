@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -47,8 +47,31 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]}),
     ]
-    # Only superusers hand out admin powers or touch the accounts of other admin users.
-    POWER_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+    actions = ["reset_second_factor"]
+    # Only superusers hand out admin powers, change addresses or passwords, or touch the
+    # accounts of admin users. Staff edit city officials' profiles, nothing more: an address
+    # they could set would let them reset its owner's password.
+    POWER_FIELDS = ["email", "is_staff", "is_superuser", "groups", "user_permissions"]
+
+    @staticmethod
+    def holds_rights(user) -> bool:
+        """Admin powers of any kind: staff, superuser, a group or a permission of their own."""
+        return (
+            user.is_staff
+            or user.is_superuser
+            or user.groups.exists()
+            or user.user_permissions.exists()
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or request.user.is_superuser:
+            return fieldsets
+        # No password field (and so no link to the form that sets one).
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "password"]})
+            for name, options in fieldsets
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
@@ -56,15 +79,49 @@ class UserAdmin(DjangoUserAdmin):
             readonly += self.POWER_FIELDS
         return readonly
 
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
     def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.is_staff and not request.user.is_superuser:
-            return obj == request.user and super().has_change_permission(request, obj)
+        if obj is not None and not request.user.is_superuser:
+            if obj == request.user:
+                return super().has_change_permission(request, obj)
+            if self.holds_rights(obj):
+                return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.is_staff and not request.user.is_superuser:
-            return False
-        return super().has_delete_permission(request, obj)
+        return request.user.is_superuser
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.is_superuser:
+            actions.pop("reset_second_factor", None)
+        return actions
+
+    @admin.action(description=_("Reset the second factor (the person sets up a new one)"))
+    def reset_second_factor(self, request, queryset):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        from allauth.mfa.models import Authenticator
+
+        with transaction.atomic():
+            for user in queryset:
+                deleted, _counts = Authenticator.objects.filter(user=user).delete()
+                if deleted:
+                    services.audit(
+                        actor=request.user, action="mfa.reset", user=user, request=request
+                    )
+        self.message_user(
+            request,
+            _("Second factors reset. Each person is asked to set up a new one at next sign-in."),
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Country)

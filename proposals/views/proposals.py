@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
+from smartjamp.security import take_kept_post
+
 from .. import page_cache, services
 from ..forms import (
     AttachmentForm,
@@ -29,7 +31,7 @@ from ..permissions import (
     get_proposal_for_user,
     is_programme_staff,
 )
-from ..uploads import report_oversized_uploads
+from ..uploads import checked_file_name, report_oversized_uploads
 
 
 @login_required
@@ -206,9 +208,12 @@ def proposal_edit(request, code):
         messages.info(request, _("This proposal has been submitted and can no longer be edited."))
         return redirect("proposal_detail", code=proposal.code)
     conflict = None
-    if request.method == "POST":
-        form = ProposalForm(request.POST, instance=proposal, call=proposal.call)
-        partners = PartnerFormSet(request.POST, prefix="partners")
+    # What the official posted just before their session lapsed comes back once they have
+    # signed in again, and is saved like any post (the stale-copy check included).
+    data = request.POST if request.method == "POST" else take_kept_post(request)
+    if data is not None:
+        form = ProposalForm(data, instance=proposal, call=proposal.call)
+        partners = PartnerFormSet(data, prefix="partners")
         if form.is_valid() and partners.is_valid():
             values = {
                 name: value
@@ -330,10 +335,12 @@ def attachment_upload(request, code):
 @login_required
 def attachment_download(request, code, attachment_code):
     attachment = get_attachment_for_user(request.user, code, attachment_code)
+    services.audit_download(request, attachment)
     return FileResponse(
         attachment.file.open("rb"),
         as_attachment=True,
-        filename=attachment.name,
+        # Also renames a file stored before names were made to match their content.
+        filename=checked_file_name(attachment.name, attachment.content_type),
         content_type=attachment.content_type,
     )
 

@@ -33,7 +33,9 @@
           if (response.ok) {
             if (version) version.value = body.version;
             dirty = again;
-          } else if (body.conflict) {
+          } else if (body.conflict || body.signed_out) {
+            // A conflict, or a lapsed session: "Save draft" then shows what to do, and a
+            // lapsed session keeps the text until the official has signed in again.
             paused = true;
           }
           show(body.message);

@@ -131,9 +131,9 @@ def test_call_list_changes_with_calls_and_the_clock(client, reference_data, cloc
 
 def test_call_list_follows_a_readers_home_city(call, danang, cebu, staff, clock):
     official = member(cebu, "official@example.org", "Lê Minh", MemberRole.LEAD)
-    reader = signed_in(official)
     extend(call, danang, by=staff)
     clock.set(call.closes_at + datetime.timedelta(days=1))
+    reader = signed_in(official)  # after the clock's jump (sessions lapse after 12 idle hours)
     assert calls_listed(reader)["closed"] == [call.title]
     # Moved to Da Nang: its extension is theirs now.
     CityMembership.objects.filter(user=official).delete()
@@ -466,9 +466,9 @@ def test_proposal_page_time_left_moves_on_and_is_gone_at_the_due_time(
     services.screen_proposal(actor=staff, proposal=proposal)
     due = call.closes_at + datetime.timedelta(days=5)
     services.request_revision(actor=staff, proposal=proposal, message="Add a map", due=due)
-    lead = signed_in(danang_lead)
     url = reverse("proposal_detail", args=[proposal.code])
     clock.set(due - datetime.timedelta(minutes=10))
+    lead = signed_in(danang_lead)  # after the clock's jump (sessions lapse after 12 idle hours)
     assert "10 minutes left" in text(lead.get(url))
     clock.set(due - datetime.timedelta(minutes=9))
     assert "9 minutes left" in text(lead.get(url))

@@ -397,6 +397,9 @@ def test_city_sees_its_own_extended_deadline(
     )
     assert listed_calls(other.get(reverse("call_list")))["open"] == [call.title]
     clock.set(extended - datetime.timedelta(hours=12))  # Cebu's extension is over, ours not
+    # Days passed: both sessions lapsed (12 hours idle at most), so both sign in again.
+    other.force_login(cebu_lead)
+    client.force_login(danang_lead)
     assert listed_calls(other.get(reverse("call_list")))["closed"] == [call.title]
     assert listed_calls(client.get(reverse("call_list")))["open"] == [call.title]
 

@@ -1,4 +1,5 @@
 import datetime
+import time
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
@@ -29,6 +30,19 @@ from proposals.models import (
 from proposals.roles import PROGRAMME_STAFF, REVIEWERS, ensure_role_groups
 
 DEMO_PASSWORD = "smartjamp-demo"  # noqa: S105 (demo accounts only, documented in README)
+# The demo's admin accounts need a second factor like every admin account: an authenticator
+# app set up with this published secret, or `python manage.py demo_totp` for the current code.
+DEMO_TOTP_SECRET = "SMARTJAMPDEMOTOTPSECRETXYZ234567"  # noqa: S105 (demo accounts only)
+
+
+def demo_totp_code() -> str:
+    """The current code of the demo accounts' authenticator."""
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    counter = int(time.time()) // app_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(DEMO_TOTP_SECRET, counter))
+
 
 # email, full name, position, time zone, staff?, group
 ACCOUNTS = [
@@ -133,6 +147,8 @@ class Command(BaseCommand):
             EmailAddress.objects.update_or_create(
                 user=user, email=email, defaults={"verified": True, "primary": True}
             )
+            if is_staff:
+                created += self.give_demo_second_factor(user)
             users[email] = user
 
         staff = users["staff@example.org"]
@@ -157,9 +173,23 @@ class Command(BaseCommand):
         created += self.seed_calls_and_proposals(users)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo data ready ({created} new objects). Password: {DEMO_PASSWORD}"
+                f"Demo data ready ({created} new objects). Password: {DEMO_PASSWORD}. "
+                f"Admin accounts' second factor: TOTP secret {DEMO_TOTP_SECRET} "
+                "(`python manage.py demo_totp` prints the current code)."
             )
         )
+
+    @staticmethod
+    def give_demo_second_factor(user) -> int:
+        from allauth.mfa.models import Authenticator
+        from allauth.mfa.utils import encrypt
+
+        _authenticator, was_created = Authenticator.objects.get_or_create(
+            user=user,
+            type=Authenticator.Type.TOTP,
+            defaults={"data": {"secret": encrypt(DEMO_TOTP_SECRET)}},
+        )
+        return int(was_created)
 
     def seed_calls_and_proposals(self, users) -> int:
         now = timezone.now()
