@@ -106,6 +106,7 @@ def register_city(
             stored_name = city.authorisation_letter.name
             city.save()
             CityMembership.objects.create(city=city, user=user, role=MemberRole.LEAD)
+            audit(actor=user, action="city.registered", city=city, letter=letter_name)
     except IntegrityError:
         # Another official registered the same city at the same moment.
         _delete_stored(stored_name)
@@ -134,6 +135,7 @@ def request_to_join(*, user: User, city: City, message: str = "") -> JoinRequest
     try:
         with transaction.atomic():
             join_request = JoinRequest.objects.create(city=city, user=user, message=message)
+            audit(actor=user, action="join_request.sent", city=city, user=user)
     except IntegrityError:  # the same request, posted twice at once
         return pending.get()
     notifications.join_requested(join_request)
@@ -156,6 +158,12 @@ def decide_join_request(*, actor: User, join_request: JoinRequest, approve: bool
         CityMembership.objects.get_or_create(
             city=join_request.city, user=join_request.user, defaults={"role": MemberRole.EDITOR}
         )
+    audit(
+        actor=actor,
+        action=f"join_request.{join_request.status}",
+        city=join_request.city,
+        user=join_request.user,
+    )
     notifications.join_answered(join_request)
     return join_request
 
@@ -175,6 +183,7 @@ def verify_city(*, actor: User, city: City) -> City:
     city.decided_by = actor
     city.decided_at = timezone.now()
     city.save(update_fields=["verification_status", "rejection_reason", "decided_by", "decided_at"])
+    audit(actor=actor, action="city.verified", city=city)
     notifications.city_decided(city)
     return city
 
@@ -192,6 +201,7 @@ def reject_city(*, actor: User, city: City, reason: str) -> City:
     city.decided_by = actor
     city.decided_at = timezone.now()
     city.save(update_fields=["verification_status", "rejection_reason", "decided_by", "decided_at"])
+    audit(actor=actor, action="city.rejected", city=city, reason=reason)
     notifications.city_decided(city)
     return city
 
@@ -213,8 +223,15 @@ def change_member_role(*, actor: User, membership: CityMembership, role: str) ->
         raise ValidationError(
             _("A city must keep at least one lead. Make another member lead first.")
         )
-    membership.role = role
+    previous, membership.role = membership.role, role
     membership.save(update_fields=["role"])
+    audit(
+        actor=actor,
+        action="member.role_changed",
+        city=membership.city,
+        user=membership.user,
+        **{"from": previous, "to": role},
+    )
     return membership
 
 
@@ -230,6 +247,13 @@ def remove_member(*, actor: User, membership: CityMembership) -> None:
             _("A city must keep at least one lead. Make another member lead first.")
         )
     membership.delete()
+    audit(
+        actor=actor,
+        action="member.removed",
+        city=membership.city,
+        user=membership.user,
+        role=membership.role,
+    )
 
 
 # Calls and proposals ------------------------------------------------------------------------
@@ -460,6 +484,7 @@ def add_attachment(
             # the proposal's last change (My proposals is ordered by it).
             current.updated_by = user
             current.save(update_fields=["updated_at", "updated_by"])
+            _audit_attachment(user, "attachment.added", current, attachment)
     except BaseException:
         _delete_stored(stored_name)
         raise
@@ -473,7 +498,31 @@ def delete_attachment(*, user: User, attachment: Attachment) -> None:
             raise PermissionDenied
         if not proposal.is_editable:
             raise ValidationError(_("This proposal can no longer be edited."))
+        _audit_attachment(user, "attachment.deleted", proposal, attachment)
         attachment.delete()  # the stored file goes after commit (signals.delete_stored_files)
+
+
+def audit_download(request, attachment: Attachment) -> None:
+    """Record that the reader of `request` downloaded `attachment` (let through the gate)."""
+    audit(
+        actor=request.user,
+        action="download.attachment",
+        proposal=attachment.proposal,
+        request=request,
+        attachment=attachment.code,
+        name=attachment.name,
+    )
+
+
+def _audit_attachment(user: User, action: str, proposal: Proposal, attachment: Attachment) -> None:
+    audit(
+        actor=user,
+        action=action,
+        proposal=proposal,
+        attachment=attachment.code,
+        name=attachment.name,
+        kind=attachment.kind,
+    )
 
 
 status_changed = Signal()  # sent with `change` (a StatusChange) inside the transaction

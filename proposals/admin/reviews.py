@@ -1,7 +1,11 @@
 """The reviewer's panel ("My assignments") and the audit trail."""
 
+import datetime
+import json
+
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -258,6 +262,7 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
 
     def attachment_view(self, request, pk, code):
         attachment = get_attachment_for_reviewer(request.user, pk, code)
+        services.audit_download(request, attachment)
         return FileResponse(
             attachment.file.open("rb"),
             as_attachment=True,
@@ -266,13 +271,56 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
         )
 
 
+class AuditKindFilter(admin.SimpleListFilter):
+    """What kind of event, by the first part of its action (a fixed list: no query)."""
+
+    title = _("kind")
+    parameter_name = "kind"
+    KINDS = {
+        "auth": _("Sign-ins and sign-outs"),
+        "account": _("Passwords and email addresses"),
+        "mfa": _("Second factors"),
+        "admin": _("Admin edits"),
+        "city": _("City registrations"),
+        "member": _("City members"),
+        "join_request": _("Join requests"),
+        "attachment": _("Attachments"),
+        "download": _("Downloads"),
+        "export": _("Exports"),
+        "security": _("Refused access"),
+    }
+
+    def lookups(self, request, model_admin):
+        return list(self.KINDS.items())
+
+    def queryset(self, request, queryset):
+        if self.value() in self.KINDS:
+            return queryset.filter(action__startswith=f"{self.value()}.")
+        return queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(QuickListMixin, admin.ModelAdmin):
-    list_display = ["created_at", "action", "actor", "proposal", "details"]
-    list_filter = ["action"]
-    list_select_related = ["actor", "proposal"]
-    search_fields = ["proposal__reference_code", "actor__email"]
+    """The audit trail: read by programme staff (view permission), changed by no one.
+
+    A proposal's, city's or user's admin page links here filtered to it
+    (templates/admin/proposals/change_form.html); filtering by an actor or a subject user uses
+    the same kind of link (`actor__id__exact`, `user__id__exact`) or the search, rather than a
+    list of every user beside the rows."""
+
+    list_display = ["created_at", "action", "actor", "target", "city", "user", "ip", "details"]
+    list_filter = [AuditKindFilter, ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["actor", "city", "user"]
+    search_fields = [
+        "target",
+        "proposal__reference_code",
+        "city__name",
+        "actor__email",
+        "user__email",
+    ]
     date_hierarchy = "created_at"
+    change_list_template = "admin/proposals/auditevent/change_list.html"
+    actions = None
 
     def has_add_permission(self, request):
         return False
@@ -282,3 +330,53 @@ class AuditEventAdmin(QuickListMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        return [
+            path(
+                "export.csv",
+                self.admin_site.admin_view(self.export_view),
+                name="proposals_auditevent_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request):
+        """The filtered trail (the change list's filters and search) as CSV; the export is
+        itself recorded."""
+        from ..views.staff import download
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            events = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return redirect(reverse("admin:proposals_auditevent_changelist") + "?e=1")
+        header = [
+            _("At (UTC)"),
+            _("Action"),
+            _("Actor"),
+            _("Proposal"),
+            _("City"),
+            _("User"),
+            _("Target"),
+            _("IP address"),
+            _("Details"),
+        ]
+        rows = (
+            [
+                event.created_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                event.action,
+                event.actor.email if event.actor else "",
+                (event.proposal.reference_code or event.proposal.code) if event.proposal else "",
+                event.city.name if event.city else "",
+                event.user.email if event.user else "",
+                event.target,
+                event.ip or "",
+                json.dumps(event.details, ensure_ascii=False, sort_keys=True),
+            ]
+            for event in events.select_related("actor", "proposal", "city", "user").iterator(
+                chunk_size=2000
+            )
+        )
+        return download(request, header, rows, "csv", "audit-trail")

@@ -105,6 +105,13 @@ def city_letter(request, code):
     city = get_city_for_user(request.user, code)
     if not city.authorisation_letter:
         raise Http404("No letter.")
+    services.audit(
+        actor=request.user,
+        action="download.authorisation_letter",
+        city=city,
+        request=request,
+        name=city.letter_name,
+    )
     return FileResponse(
         city.authorisation_letter.open("rb"),
         as_attachment=True,

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .. import page_cache, prepared, reports
+from .. import page_cache, prepared, reports, services
 from ..filters import filtered_proposals
 from ..models import AssignmentState, Call, ExportJob, Proposal, ReviewAssignment, Status
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
@@ -156,7 +156,17 @@ def _dashboard_figures(proposals) -> dict:
     }
 
 
-def _download(header, rows, fmt: str, name: str, keys: list[str] | None = None):
+def download(request, header, rows, fmt: str, name: str, keys: list[str] | None = None, **details):
+    """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`)."""
+    services.audit(
+        actor=request.user,
+        action="export.downloaded",
+        request=request,
+        export=name,
+        format=fmt,
+        query=request.GET.urlencode(),
+        **details,
+    )
     stamp = timezone.localtime(timezone.now(), reports.JST).strftime("%Y%m%d-%H%M")
     filename = f"smartjamp-{name}-{stamp}.{fmt}"
     if fmt == "csv":
@@ -201,11 +211,22 @@ def export_proposal_queryset(
             total=queryset.count(),
             expires_at=timezone.now() + datetime.timedelta(days=1),
         )
+        services.audit(
+            actor=request.user,
+            action="export.queued",
+            request=request,
+            export=name,
+            format=fmt,
+            query=job.query,
+            job=job.code,
+        )
         build_export.delay_on_commit(job.pk)
         return redirect("staff_export_job", code=job.code)
     header = [column.label for column in columns]
     rows = reports.proposal_rows(queryset, columns)
-    return _download(header, rows, fmt, name, keys=[column.key for column in columns])
+    extra = {"selected": queryset.count()} if selected else {}
+    keys = [column.key for column in columns]
+    return download(request, header, rows, fmt, name, keys=keys, **extra)
 
 
 @staff_only
@@ -224,7 +245,7 @@ def export_summary(request, by, fmt):
         raise Http404
     _filterset, proposals = _filtered(request)
     header, rows = reports.summary(proposals, by)
-    return _download(header, rows, fmt, f"summary-by-{by}")
+    return download(request, header, rows, fmt, f"summary-by-{by}")
 
 
 @staff_only
@@ -234,7 +255,7 @@ def export_review_progress(request, fmt):
         raise Http404
     _filterset, proposals = _filtered(request)
     header, rows = reports.review_progress(proposals)
-    return _download(header, rows, fmt, "review-progress")
+    return download(request, header, rows, fmt, "review-progress")
 
 
 @staff_only
@@ -244,7 +265,7 @@ def export_ranking(request, code, fmt):
         raise Http404
     call = get_call_or_404(code)
     header, rows = reports.ranking_rows(call, by=request.GET.get("by", "score"))
-    return _download(header, rows, fmt, "ranking")
+    return download(request, header, rows, fmt, "ranking", call=call.code)
 
 
 @staff_only
@@ -260,6 +281,14 @@ def export_job_download(request, code):
     job = get_export_job_for_user(request.user, code)
     if job.state != ExportJob.State.DONE or not job.file or job.expires_at <= timezone.now():
         raise Http404("Not ready, or expired.")
+    services.audit(
+        actor=request.user,
+        action="export.downloaded",
+        request=request,
+        export="proposals",
+        format="xlsx",
+        job=job.code,
+    )
     return FileResponse(
         job.file.open("rb"),
         as_attachment=True,
