@@ -48,3 +48,27 @@ def new_page(chromium, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+def sign_in_with_second_factor(page, user, next_url="/admin/"):
+    """An admin user signs in as in production: password, then their authenticator's code
+    (the user is given a TOTP authenticator first if they have none)."""
+    import time
+
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+    from allauth.mfa.utils import encrypt
+
+    from ..factories import PASSWORD
+
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    Authenticator.objects.get_or_create(
+        user=user, type=Authenticator.Type.TOTP, defaults={"data": {"secret": encrypt(secret)}}
+    )
+    page.goto(f"/admin/login/?next={next_url}")  # the admin's door leads to the portal's login
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.get_by_label("Code").fill(format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(f"**{next_url}")

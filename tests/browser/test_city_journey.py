@@ -9,6 +9,7 @@ from django.core import mail
 from proposals.models import City
 
 from ..factories import PASSWORD, pdf_bytes
+from .conftest import sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,10 +56,7 @@ def test_official_registers_a_city_and_staff_verify_it(new_page, staff, tmp_path
 
     # Staff verify it in the admin panel.
     admin = new_page()
-    admin.goto("/admin/login/")
-    admin.get_by_label("Email address").fill(staff.email)
-    admin.get_by_label("Password").fill(PASSWORD)
-    admin.get_by_role("button", name="Log in").click()
+    sign_in_with_second_factor(admin, staff)
     admin.goto("/admin/proposals/city/?verification_status__exact=pending&q=Hu")
     city = City.objects.get(name="Huế")
     admin.locator(f"input[name='_selected_action'][value='{city.pk}']").check()

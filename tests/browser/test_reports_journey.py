@@ -8,7 +8,8 @@ import pytest
 
 from proposals.models import Proposal
 
-from ..factories import PASSWORD, make_proposal
+from ..factories import make_proposal
+from .conftest import sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,10 +20,7 @@ def test_staff_filter_and_download(new_page, call, danang, danang_lead, cebu, ce
     make_proposal(call, cebu, cebu_lead, title="Bus fares", complete=False)
 
     page = new_page()
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(staff.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    sign_in_with_second_factor(page, staff, next_url="/")
     page.get_by_role("link", name="Staff dashboard").click()
     page.get_by_text("Filters").click()
     page.get_by_role("combobox", name="Country").select_option(label="Viet Nam")

@@ -7,15 +7,9 @@ import pytest
 from proposals import services
 
 from ..factories import PASSWORD, make_proposal, under_review
+from .conftest import sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def admin_login(page, email):
-    page.goto("/admin/login/")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_reviewer_scores_staff_approve_city_sees_letter(
@@ -32,7 +26,7 @@ def test_reviewer_scores_staff_approve_city_sees_letter(
 
     # The reviewer declares no conflict, scores each criterion and submits.
     panel = new_page()
-    admin_login(panel, reviewer.email)
+    sign_in_with_second_factor(panel, reviewer)
     panel.get_by_role("link", name="Review assignments").first.click()
     panel.get_by_role("heading", name="My assignments").wait_for()
     panel.get_by_role("link", name="Review", exact=True).click()
@@ -50,7 +44,7 @@ def test_reviewer_scores_staff_approve_city_sees_letter(
 
     # Staff see the aggregate and approve.
     desk = new_page()
-    admin_login(desk, staff.email)
+    sign_in_with_second_factor(desk, staff)
     desk.goto(f"/admin/proposals/proposal/{proposal.pk}/decision/")
     assert "Score 4.60 (Mean of 1 reviews)" in " ".join(
         desk.locator("#content").inner_text().split()
