@@ -19,7 +19,7 @@ from .models import (
     Recommendation,
     User,
 )
-from .uploads import PDF, check_upload, sanitise_file_name
+from .uploads import PDF, check_upload, checked_file_name
 
 
 class SignupExtraForm(forms.Form):
@@ -115,7 +115,7 @@ class CityRegistrationForm(forms.ModelForm):
         if not cleaned.get("time_zone") and cleaned.get("country"):
             cleaned["time_zone"] = cleaned["country"].time_zone
         if letter := cleaned.get("authorisation_letter"):
-            cleaned["letter_name"] = sanitise_file_name(letter.name)
+            cleaned["letter_name"] = checked_file_name(letter.name, PDF)
         return cleaned
 
     def _post_clean(self):

@@ -53,7 +53,7 @@ from .permissions import (
     is_programme_staff,
     member_city_ids,
 )
-from .uploads import check_upload, sanitise_file_name, sniff_content_type
+from .uploads import check_upload, checked_file_name
 
 PROGRAMME_ZONE = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 
@@ -454,8 +454,7 @@ def add_attachment(
     *, user: User, proposal: Proposal, kind: str, upload: UploadedFile
 ) -> Attachment:
     """Attach a checked file to a draft (at most ten per proposal)."""
-    check_upload(upload, allowed=ATTACHMENT_TYPES, max_bytes=MAX_ATTACHMENT_BYTES)
-    content_type = sniff_content_type(upload)
+    content_type = check_upload(upload, allowed=ATTACHMENT_TYPES, max_bytes=MAX_ATTACHMENT_BYTES)
     stored_name = ""
     try:
         with transaction.atomic():
@@ -472,7 +471,7 @@ def add_attachment(
             attachment = Attachment(
                 proposal=current,
                 kind=kind,
-                name=sanitise_file_name(upload.name),
+                name=checked_file_name(upload.name, content_type),
                 content_type=content_type,
                 size=upload.size,
                 uploaded_by=user,

@@ -2,7 +2,12 @@
 
 import os
 import re
+import shutil
+import struct
+import tempfile
 import unicodedata
+import zipfile
+import zlib
 
 import filetype
 from django.conf import settings
@@ -11,8 +16,40 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
+from PIL import Image
 
 PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PNG = "image/png"
+JPEG = "image/jpeg"
+
+# The extension each checked type is stored and downloaded with; the first is added to a name
+# that has none of them ("photo.jpeg" keeps its ".jpeg").
+EXTENSIONS = {
+    PDF: ("pdf",),
+    DOCX: ("docx",),
+    XLSX: ("xlsx",),
+    PNG: ("png",),
+    JPEG: ("jpg", "jpeg"),
+}
+
+# Office files are zip archives. A 20 MB document or workbook of text and pictures unpacks to
+# well under 100 MiB in a few hundred parts; a decompression bomb unpacks to gigabytes.
+MAX_UNPACKED_BYTES = 100 * 1024 * 1024
+MAX_PARTS = 2000
+# Deflate reaches about 1,000:1 on repeated bytes, office XML about 10-30:1. Apache POI, which
+# reads office files for a living, refuses past 100:1 too; a small part (an empty sheet) may
+# compress better, so the ratio counts only past the grace size.
+MAX_RATIO = 100
+RATIO_GRACE_BYTES = 1024 * 1024
+# A central directory entry is 46 bytes and a name; office part names are short. Checked from
+# the end record before zipfile parses the directory, which it does whole, into memory.
+MAX_DIRECTORY_BYTES = MAX_PARTS * 1024
+# The largest phone photos are 50 megapixels (8160 × 6120); a 100-megapixel image takes about
+# 400 MB of memory to open. Pillow's own guard (about 89 megapixels) stays as it is.
+MAX_IMAGE_PIXELS = 50_000_000
+CHUNK_BYTES = 1024 * 1024
 
 
 def sanitise_file_name(name: str, *, max_length: int = 100) -> str:
@@ -38,10 +75,30 @@ def sniff_content_type(uploaded: UploadedFile) -> str | None:
     return kind.mime if kind else None
 
 
-def check_upload(uploaded: UploadedFile, *, allowed: dict[str, str], max_bytes: int) -> None:
-    """Refuse a file that is too large or whose content is not one of `allowed`.
+def checked_file_name(name: str, content_type: str, *, max_length: int = 100) -> str:
+    """The uploader's name, sanitised, ending in the one extension of its checked content.
 
-    `allowed` maps a MIME type to the name people know the format by ("PDF").
+    A name keeps its last extension only if it is the content's ("Ghi chú.pdf"); otherwise
+    the content's is added. The other dots become hyphens, so "report.pdf.html" checked as a
+    PDF is "report-pdf-html.pdf": a reviewer's disk opens it as what it is, and no web server
+    that handles every extension of a name (Apache's "shell.php.pdf") meets a second one.
+    """
+    extensions = EXTENSIONS[content_type]
+    base = sanitise_file_name(name, max_length=max_length)
+    stem, dot, extension = base.rpartition(".")
+    if dot and extension.lower() in extensions:
+        extension = extension.lower()
+    else:
+        stem, extension = base, extensions[0]
+    stem = re.sub(r"\.+", "-", stem).strip("-") or "file"
+    return f"{stem[: max_length - len(extension) - 1]}.{extension}"
+
+
+def check_upload(uploaded: UploadedFile, *, allowed: dict[str, str], max_bytes: int) -> str:
+    """Refuse a file that is too large, not one of `allowed`, or not only what it seems to be.
+
+    `allowed` maps a MIME type to the name people know the format by ("PDF"). Returns the
+    checked MIME type: store and serve the file as that (see checked_file_name).
     """
     if uploaded.size is None or uploaded.size == 0:
         raise ValidationError(_("The file is empty."), code="empty")
@@ -58,6 +115,212 @@ def check_upload(uploaded: UploadedFile, *, allowed: dict[str, str], max_bytes: 
             % {"formats": _(" or ").join(allowed.values())},
             code="wrong_type",
         )
+    label = allowed[mime]
+    if mime == PNG:
+        _check_png_end(uploaded, label)
+    if mime in (PNG, JPEG):
+        _check_pixels(uploaded)
+    if mime in (DOCX, XLSX):
+        _check_office_file(uploaded, label)
+    _refuse_active_content(uploaded, label)
+    uploaded.seek(0)
+    return mime
+
+
+# Each alternative is long enough (with its letters in either case) that a compressed stream's
+# random bytes hold it by chance less than once in a million 20 MB files.
+ACTIVE_CONTENT = re.compile(
+    rb"<(?:script|i?frame|object|embed|applet|!doctype\s+html"
+    # An event handler in a tag: <img src=x onerror=...>, <svg/onload=...>.
+    rb"|[a-z][^>]{0,200}?[\s/\"']on(?:[a-z]{5,}|cut|end|blur|copy|drag|drop|help|load|move"
+    rb"|play|show|stop|zoom)\s*=)"
+)
+SCRIPT_URLS = (b"javascript:", b"vbscript:")
+MAX_MATCH_BYTES = 1024  # longer than any match of ACTIVE_CONTENT: windows overlap by this much
+
+
+def _refuse_active_content(uploaded: UploadedFile, label: str) -> None:
+    """Refuse a file that is also a web page: HTML that a browser could run, anywhere in it.
+
+    The file is read in 1 MiB windows and searched, ignoring case, for a script, frame,
+    object or embed tag, an HTML doctype, an event-handler attribute in a tag, or a
+    javascript:/vbscript: address. Tags that run nothing by themselves (<html>, <svg>) are
+    not searched for: they are short enough to turn up by chance in compressed data, and what
+    would run inside them is searched for. This is a backstop for when the file leaves the
+    portal; the defence is that it is stored, named, typed and served as its checked content.
+    """
+    uploaded.seek(0)
+    tail = b""
+    while chunk := uploaded.read(CHUNK_BYTES):
+        window = (tail + chunk).lower()
+        if ACTIVE_CONTENT.search(window) or any(url in window for url in SCRIPT_URLS):
+            raise ValidationError(
+                _(
+                    "This %(format)s file also contains web page code (such as a script) that a "
+                    "browser could run, so it was not accepted. Save it again from the program "
+                    "that made it."
+                )
+                % {"format": label},
+                code="active_content",
+            )
+        tail = window[-MAX_MATCH_BYTES:]
+
+
+# The IEND chunk: no data, and so always the same CRC.
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _check_png_end(uploaded: UploadedFile, label: str) -> None:
+    # A PNG ends with its IEND chunk; what follows it is no image and is what polyglots use.
+    uploaded.seek(max(uploaded.size - len(PNG_END), 0))
+    if uploaded.read(len(PNG_END)) != PNG_END:
+        raise ValidationError(
+            _(
+                "This %(format)s file has data after the end of the image, so it was not "
+                "accepted. Save it again from the program that made it."
+            )
+            % {"format": label},
+            code="trailing_data",
+        )
+
+
+def _check_pixels(uploaded: UploadedFile) -> None:
+    """Refuse an image of more than MAX_IMAGE_PIXELS, reading its header only."""
+    too_large = ValidationError(
+        _("This image has more than %(limit)s million pixels; make it smaller and upload it again.")
+        % {"limit": MAX_IMAGE_PIXELS // 1_000_000},
+        code="too_many_pixels",
+    )
+    uploaded.seek(0)
+    try:
+        # Image.open reads the header, not the pixels. Pillow warns past its own limit and
+        # raises past twice it; the warning stays a warning unless warnings are errors.
+        with Image.open(uploaded, formats=["PNG", "JPEG"]) as image:
+            width, height = image.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise too_large from None
+    except Exception:  # Pillow raises many kinds of error on a damaged header
+        raise ValidationError(
+            _(
+                "This image could not be read; it may be damaged. Save it again and upload it again."
+            ),
+            code="damaged",
+        ) from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise too_large
+
+
+def _check_office_file(uploaded: UploadedFile, label: str) -> None:
+    """Refuse an office file that is not one, has macros, or unpacks to too much.
+
+    The limits are checked on the sizes the central directory declares, then every part is
+    unpacked in bounded chunks and thrown away, so a part whose data does not match its
+    declared size and CRC (a directory that lies) is refused too. An office file embedded in
+    it (a chart's workbook) is checked the same way, against the same totals; an archive
+    inside that one is refused. Time and memory are bounded by MAX_UNPACKED_BYTES and
+    CHUNK_BYTES.
+    """
+    damaged = ValidationError(
+        _("This file is not a valid %(format)s document; it may be damaged.") % {"format": label},
+        code="damaged",
+    )
+    try:
+        with zipfile.ZipFile(_bounded_directory(uploaded, damaged, label)) as archive:
+            if "[Content_Types].xml" not in archive.namelist():
+                raise damaged
+            _check_archive(archive, label, damaged, totals=[0, 0], nested=False)
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError, zlib.error):
+        # RuntimeError: an encrypted part; NotImplementedError (a RuntimeError): an unknown
+        # compression method. Office files have neither.
+        raise damaged from None
+
+
+def _bounded_directory(file, damaged: ValidationError, label: str):
+    """`file`, after checking from its end record that its central directory is small."""
+    file.seek(0, os.SEEK_END)
+    size = file.tell()
+    file.seek(max(size - 22 - 65535, 0))  # the end record, after a comment of at most 64 KiB
+    end = file.read()
+    at = end.rfind(b"PK\x05\x06")
+    if at < 0 or len(end) - at < 22:
+        raise damaged
+    parts, directory_bytes = struct.unpack("<HL", end[at + 10 : at + 16])
+    if parts == 0xFFFF or directory_bytes == 0xFFFFFFFF:
+        raise damaged  # ZIP64, which an office file of 20 MB never needs
+    if parts > MAX_PARTS:
+        raise _too_many_parts(label, parts)
+    if directory_bytes > MAX_DIRECTORY_BYTES:
+        raise damaged
+    file.seek(0)
+    return file
+
+
+def _too_many_parts(label: str, count: int) -> ValidationError:
+    return ValidationError(
+        _("This %(format)s file has %(count)d parts; at most %(limit)d are accepted.")
+        % {"format": label, "count": count, "limit": MAX_PARTS},
+        code="too_many_parts",
+    )
+
+
+def _check_archive(archive, label, damaged, *, totals: list[int], nested: bool) -> None:
+    members = archive.infolist()
+    totals[0] += len(members)
+    totals[1] += sum(member.file_size for member in members)
+    if totals[0] > MAX_PARTS:
+        raise _too_many_parts(label, totals[0])
+    if totals[1] > MAX_UNPACKED_BYTES:
+        raise ValidationError(
+            _("This %(format)s file would unpack to %(size)s; at most %(limit)s is accepted.")
+            % {
+                "format": label,
+                "size": filesizeformat(totals[1]),
+                "limit": filesizeformat(MAX_UNPACKED_BYTES),
+            },
+            code="unpacks_too_large",
+        )
+    for member in members:
+        name = member.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/"):
+            raise damaged
+        if member.file_size > max(RATIO_GRACE_BYTES, MAX_RATIO * member.compress_size):
+            raise ValidationError(
+                _(
+                    "This %(format)s file contains a part that unpacks to over %(ratio)d times "
+                    "its stored size, as decompression bombs do, so it was not accepted."
+                )
+                % {"format": label, "ratio": MAX_RATIO},
+                code="compression_ratio",
+            )
+        if name.rpartition("/")[2].lower() == "vbaproject.bin":
+            raise ValidationError(
+                _(
+                    "This %(format)s file contains macros, which are not accepted. Save it "
+                    "again as a %(format)s file without macros."
+                )
+                % {"format": label},
+                code="macros",
+            )
+    for member in members:
+        with archive.open(member) as part:
+            head = part.read(4)
+            if head != b"PK\x03\x04":
+                while part.read(CHUNK_BYTES):  # zipfile checks the size and CRC at the end
+                    pass
+                continue
+            if nested:
+                raise ValidationError(
+                    _(
+                        "This %(format)s file contains archives inside archives, which is not accepted."
+                    )
+                    % {"format": label},
+                    code="nested_archive",
+                )
+            with tempfile.SpooledTemporaryFile(max_size=CHUNK_BYTES) as copy:
+                copy.write(head)
+                shutil.copyfileobj(part, copy, CHUNK_BYTES)
+                with zipfile.ZipFile(_bounded_directory(copy, damaged, label)) as inner:
+                    _check_archive(inner, label, damaged, totals=totals, nested=True)
 
 
 class SizeCappedUploadHandler(FileUploadHandler):

@@ -7,6 +7,7 @@ from allauth.account.models import EmailAddress
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from PIL import Image
 
 from proposals import services
 from proposals.models import (
@@ -115,6 +116,12 @@ def docx_bytes() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("word/document.xml", "<w:document/>")
+    return buffer.getvalue()
+
+
+def image_bytes(kind: str = "PNG", size: tuple[int, int] = (8, 6)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "teal").save(buffer, kind)
     return buffer.getvalue()
 
 

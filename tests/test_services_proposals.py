@@ -22,6 +22,7 @@ from proposals.models import (
 from .factories import (
     UserFactory,
     docx_bytes,
+    image_bytes,
     make_call,
     make_city,
     make_proposal,
@@ -285,8 +286,8 @@ def test_status_cannot_be_assigned_directly(call, danang, danang_lead):
         ("note.pdf", pdf_bytes()),
         ("budget.xlsx", None),
         ("plan.docx", docx_bytes()),
-        ("map.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64),
-        ("photo.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64),
+        ("map.png", image_bytes("PNG")),
+        ("photo.jpg", image_bytes("JPEG")),
     ],
 )
 def test_add_attachment_accepts_the_allowed_types(call, danang, danang_editor, name, content):
@@ -368,7 +369,7 @@ def test_attachment_name_is_sanitised(call, danang, danang_editor):
         user=danang_editor,
         proposal=proposal,
         kind="other",
-        upload=upload('../../<img src=x onerror="x">.pdf'),
+        upload=upload('../../<img src=x onerror="x">.pdf', pdf_bytes()),
     )
     assert attachment.name == "img src=x onerror=x.pdf"
 

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from ..uploads import EXTENSIONS
 from .call import Call
 from .geo import City, CityMembership, MemberRole, new_code
 
@@ -513,7 +514,8 @@ class AttachmentKind(models.TextChoices):
 
 
 def attachment_upload_to(instance: "Attachment", filename: str) -> str:
-    return f"attachments/{uuid.uuid4().hex}"
+    # A random name with the extension of the checked content, never the uploader's.
+    return f"attachments/{uuid.uuid4().hex}.{EXTENSIONS[instance.content_type][0]}"
 
 
 class Attachment(models.Model):

@@ -10,7 +10,7 @@ from .. import services
 from ..forms import CityRegistrationForm, JoinRequestForm
 from ..models import City, CityMembership, JoinRequest, JoinRequestStatus, MemberRole
 from ..permissions import can_manage_city, get_city_for_user
-from ..uploads import report_oversized_uploads
+from ..uploads import PDF, checked_file_name, report_oversized_uploads
 
 
 @login_required
@@ -115,8 +115,8 @@ def city_letter(request, code):
     return FileResponse(
         city.authorisation_letter.open("rb"),
         as_attachment=True,
-        filename=city.letter_name or "authorisation-letter.pdf",
-        content_type="application/pdf",
+        filename=checked_file_name(city.letter_name or "authorisation-letter", PDF),
+        content_type=PDF,
     )
 
 
