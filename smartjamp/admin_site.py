@@ -42,6 +42,12 @@ class PortalAdminSite(admin.AdminSite):
         next_url = request.GET.get("next") or reverse("admin:index", current_app=self.name)
         return redirect_to_login(next_url)
 
+    def password_change(self, request, extra_context=None):
+        # The portal's own form, which asks for the current password and tells the owner.
+        from django.shortcuts import redirect
+
+        return redirect("account_change_password")
+
     def get_urls(self):
         # Django's "view on site" redirect (`r/<content type>/<id>/`) would resolve any
         # object's address for any admin user: a proposal's unguessable code, drafts included.
