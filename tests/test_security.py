@@ -283,6 +283,7 @@ def test_a_session_without_the_accounts_second_factor_is_signed_out(staff):
 def test_city_officials_need_no_second_factor_but_may_add_one(client, danang_lead):
     log_in(client, danang_lead.email)
     assert client.get(reverse("my_proposals")).status_code == 200
+    assert reverse("mfa_index") in client.get(reverse("profile")).content.decode()
     reauthenticate(client)
     assert client.get(reverse("mfa_activate_totp")).status_code == 200
 
