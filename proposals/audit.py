@@ -1,10 +1,11 @@
 """The audit trail: one writer for AuditEvent, and the receivers that feed it.
 
 Every change, export, download, sign-in and refused access goes through `record`. The client's
-address is REMOTE_ADDR: behind a reverse proxy the proxy must set it (for example uWSGI's or
-gunicorn's forwarded-allow-ips, or nginx's real_ip module). A forwarded header is read only
-when the AUDIT_CLIENT_IP_HEADER setting names it (say "HTTP_X_REAL_IP"), because any client
-can send one.
+address is REMOTE_ADDR. Behind a reverse proxy that is the proxy's own address, unless the
+proxy passes the client's (nginx with uWSGI: `uwsgi_param REMOTE_ADDR $remote_addr`); or set
+AUDIT_CLIENT_IP_HEADER to a header the proxy writes on every request (say "HTTP_X_REAL_IP",
+from `proxy_set_header X-Real-IP $remote_addr`). No forwarded header is read otherwise: any
+client can send one.
 """
 
 import contextvars
@@ -21,7 +22,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models.signals import post_save
 from django.utils.translation import gettext_lazy
 
-from .models import AuditEvent
+from .cache import cache
+from .models import AuditEvent, City, Proposal, User
 
 security_log = logging.getLogger("smartjamp.security")
 
@@ -38,8 +40,9 @@ def client_ip(request) -> str | None:
         return None
     header = getattr(settings, "AUDIT_CLIENT_IP_HEADER", "")
     value = request.META.get(header, "") if header else ""
-    # A forwarded header may list several hops: the first is the client.
-    value = value.split(",")[0].strip() or request.META.get("REMOTE_ADDR", "")
+    # A list of hops (X-Forwarded-For): the last is the one our proxy added; those before it
+    # came from the client and could say anything.
+    value = value.split(",")[-1].strip() or request.META.get("REMOTE_ADDR", "")
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
@@ -95,8 +98,6 @@ REFUSALS_STORED = 30
 
 def refused(request, status: int) -> None:
     """Log a refused request (the gate's 404, a 403) as a security event, and record it."""
-    from .cache import cache
-
     user = (
         request.user if getattr(request, "user", None) and request.user.is_authenticated else None
     )
@@ -161,8 +162,6 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
     # Django has masked the password in `credentials` already; only the address is kept.
-    from .models import User
-
     email = str(credentials.get("email") or credentials.get("username") or "")[:254]
     account = User.objects.filter(email__iexact=email).first() if email else None
     record(actor=None, action="auth.login_failed", user=account, request=request, email=email)
@@ -220,8 +219,6 @@ def _record_admin_entry(entry: LogEntry) -> None:
     """One admin edit, as the admin logged it (its LogEntry): the object's type, id and name
     and the admin's description of the change; linked to the proposal, city or user it is or
     belongs to."""
-    from .models import City, Proposal, User
-
     content_type = ContentType.objects.get_for_id(entry.content_type_id)
     model = content_type.model_class()
     subject = {}
