@@ -130,7 +130,7 @@ class SessionPolicyMiddleware:
             and _keep_post(request, request.session[SIGNED_OUT_KEY])
         ):
             # A form sent after the session lapsed (the automatic save came first): kept.
-            return _signed_out_response(request, self._lapsed_message())
+            return _signed_out_response(request, self._lapsed_message(kept=True))
         response = self.get_response(request)
         if request.user.is_authenticated or user.is_authenticated:
             add_never_cache_headers(response)  # no-store: never kept by a browser or proxy
@@ -138,11 +138,13 @@ class SessionPolicyMiddleware:
         return response
 
     @staticmethod
-    def _lapsed_message() -> str:
-        return _(
-            "You were signed out after a time without activity. Sign in again to go on: "
-            "what you had typed is kept and saved when you are back."
-        )
+    def _lapsed_message(*, kept: bool) -> str:
+        if kept:
+            return _(
+                "You were signed out after a time without activity. Sign in again to go on: "
+                "what you had typed is kept and saved when you are back."
+            )
+        return _("You were signed out after a time without activity. Sign in again to go on.")
 
     def _check(self, request, user):
         now = timezone.now().timestamp()
@@ -153,8 +155,8 @@ class SessionPolicyMiddleware:
         if now - last > idle or now - started > absolute:
             logout(request)
             request.session[SIGNED_OUT_KEY] = user.pk
-            _keep_post(request, user.pk)
-            return _signed_out_response(request, self._lapsed_message())
+            kept = _keep_post(request, user.pk)
+            return _signed_out_response(request, self._lapsed_message(kept=kept))
         if (
             needs_second_factor(user)
             and not request.path.startswith(EXEMPT_PREFIXES)
