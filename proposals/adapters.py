@@ -41,6 +41,24 @@ class AccountAdapter(DefaultAccountAdapter):
         login = credentials.get("email", credentials.get("username", ""))
         return login.strip().casefold()
 
+    def pre_authenticate(self, request, **credentials) -> None:
+        try:
+            super().pre_authenticate(request, **credentials)
+        except forms.ValidationError:
+            # Locked out (too many failures): allauth signals nothing, the trail records it.
+            from .audit import record
+            from .models import User
+
+            email = str(credentials.get("email") or "")[:254]
+            record(
+                actor=None,
+                action="auth.login_locked",
+                user=User.objects.filter(email__iexact=email).first() if email else None,
+                request=request,
+                email=email,
+            )
+            raise
+
     def clean_email(self, email: str) -> str:
         """Refuse an address that would pass for another account's (see lookalikes)."""
         email = super().clean_email(email)

@@ -220,6 +220,11 @@ def _second_factor_reset(sender, request, user, authenticator, **kwargs):
     _audit_second_factor(request, user, authenticator, "mfa.regenerated")
 
 
+@receiver(mfa_signals.authentication_failed)
+def _second_factor_failed(sender, request, user, authenticator, **kwargs):
+    _audit_second_factor(request, user, authenticator, "mfa.failed")
+
+
 def _audit_second_factor(request, user, authenticator, action):
     from proposals import services
 

@@ -224,6 +224,9 @@ ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Smart JAMP] "
 ACCOUNT_ADAPTER = "proposals.adapters.AccountAdapter"  # account emails go through the outbox
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# The audit trail's client address is REMOTE_ADDR; behind a proxy that cannot pass it through,
+# name the header the proxy overwrites on every request (e.g. HTTP_X_REAL_IP).
+AUDIT_CLIENT_IP_HEADER = env_str("AUDIT_CLIENT_IP_HEADER", "")
 ACCOUNT_RATE_LIMITS = {
     # Failed logins: at most 10 a minute from one address and 5 in 5 minutes for one account.
     "login_failed": env_str("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/5m/key"),

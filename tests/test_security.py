@@ -179,6 +179,21 @@ def test_thirty_wrong_passwords_then_the_right_one_stay_refused(staff):
     assert "_auth_user_id" not in client.session
 
 
+def test_lockouts_and_wrong_second_factor_codes_are_recorded(staff):
+    give_totp(staff)
+    for _ in range(6):
+        log_in(Client(), staff.email, "wrong")
+    assert AuditEvent.objects.filter(action="auth.login_locked", user=staff).count() == 1
+    client = Client()
+    AuditEvent.objects.all().delete()
+    from django.core.cache import cache
+
+    cache.clear()  # the lockout lifted
+    log_in(client, staff.email)
+    client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert AuditEvent.objects.filter(action="mfa.failed", user=staff).exists()
+
+
 # 3. The per-account limit holds whatever the host.
 
 
