@@ -2,9 +2,11 @@
 
 `notify` renders a notification in the recipient's language and time zone and writes it in the
 caller's transaction; once that commits, `enqueue` hands its id to Celery. `deliver` (run by
-the worker) claims the row, sends it and records the outcome; `sweep` (run by beat) hands
-again what was not sent, so nothing is lost when the broker or a worker is down, and the
-de-duplication key makes sure nothing is created, and so sent, twice.
+the worker) claims the row when it is due, sends it and records the outcome; the task owns
+its retries, and `sweep` (run by beat) hands again only what nobody else will: queued rows
+that waited, retries whose task was lost, rows whose worker died while sending. So nothing is
+lost when the broker or a worker is down, and the de-duplication key makes sure nothing is
+created, and so sent, twice. The one window that can still send twice: see `deliver`.
 """
 
 import datetime
@@ -18,13 +20,15 @@ import uuid
 import zoneinfo
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends import smtp
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.template import Context, engines
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.module_loading import import_string
 
 from .models import Notification, NotificationKind, NotificationState, User
 
@@ -162,6 +166,69 @@ class Outcome:
     SKIPPED = "skipped"
     RETRY = "retry"
     FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class OutcomeUnknown(smtplib.SMTPException):
+    """The whole message went out but no reply to its end came: it may have been delivered."""
+
+
+class _WaitsForTheEndOfData:
+    """smtplib's client, waiting for the reply to the end of DATA as long as RFC 5321 allows.
+
+    Every other reply is awaited EMAIL_TIMEOUT (20 s), but the server may take up to 10 minutes
+    to accept a message (RFC 5321 4.5.3.2.6), and once the message has gone out a missing reply
+    does not mean a refusal: the server may have accepted it. So this one reply is awaited
+    OUTBOX_DATA_TIMEOUT_SECONDS, and a timeout or a dropped connection then raises
+    OutcomeUnknown rather than an error worth a retry (which could deliver it twice).
+    """
+
+    _data_replies = None  # counts the replies inside DATA: 354, then the one to the end
+
+    def data(self, msg):
+        self._data_replies = 0
+        try:
+            return super().data(msg)
+        finally:
+            self._data_replies = None
+
+    def getreply(self):
+        if self._data_replies is None:
+            return super().getreply()
+        self._data_replies += 1
+        if self._data_replies == 1:
+            return super().getreply()
+        self.sock.settimeout(settings.OUTBOX_DATA_TIMEOUT_SECONDS)
+        try:
+            return super().getreply()
+        except smtplib.SMTPServerDisconnected as error:
+            raise OutcomeUnknown(f"no reply to the end of the message: {error}") from error
+        finally:
+            if self.sock is not None:
+                self.sock.settimeout(self.timeout)
+
+
+class _SMTP(_WaitsForTheEndOfData, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_WaitsForTheEndOfData, smtplib.SMTP_SSL):
+    pass
+
+
+class OutboxSMTPBackend(smtp.EmailBackend):
+    """Django's SMTP backend with the wait for the end of DATA above; `deliver` uses it in place
+    of Django's own."""
+
+    @property
+    def connection_class(self):
+        return _SMTPSSL if self.use_ssl else _SMTP
+
+
+def _mail_backend():
+    if import_string(settings.EMAIL_BACKEND) is smtp.EmailBackend:
+        return OutboxSMTPBackend(fail_silently=False)
+    return get_connection(fail_silently=False)  # files in development, memory in tests
 
 
 def _is_temporary(error: Exception) -> bool:
@@ -183,28 +250,63 @@ def backoff_seconds(attempt: int) -> float:
 
 
 def deliver(notification_id: int) -> tuple[str, float]:
-    """Send one notification once. Returns (outcome, seconds until a retry)."""
-    now = timezone.now()
-    claimable = Q(state=State.QUEUED) | Q(state=State.FAILED, next_attempt_at__isnull=False)
-    claimed = Notification.objects.filter(claimable, pk=notification_id).update(
-        state=State.SENDING, attempts=F("attempts") + 1, claimed_at=now
+    """Send one notification once, if it is due. Returns (outcome, seconds until a retry).
+
+    The row is claimed only when it is queued or its retry is due, by one conditional UPDATE, so
+    a second delivery of the task, or an early one, sends nothing. The connection is opened, the
+    message sent, *sent* recorded (on a fresh database connection if need be), and only then
+    the connection closed: the server's reply to QUIT is not waited for with the row unsent.
+    The one window that can send twice is between the server's reply to the end of the message
+    and that UPDATE: a worker that dies there leaves the row in *sending*, and the sweeper
+    sends it again after OUTBOX_SENDING_TIMEOUT_SECONDS. A reply to the end of the message that
+    never comes is not that window: the row is marked *unknown* for staff to check, not resent.
+    """
+    claimed = (
+        Notification.objects.waiting(timezone.now())
+        .filter(pk=notification_id)
+        .update(state=State.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now())
     )
     if not claimed:
-        return Outcome.SKIPPED, 0  # sent already, or being sent by another worker
+        return Outcome.SKIPPED, 0  # sent already, being sent, or not due yet
     notification = Notification.objects.get(pk=notification_id)
+    backend = _mail_backend()
     message = EmailMultiAlternatives(
         subject=notification.subject,
         body=notification.body_text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.email],
         headers={"X-Smartjamp-Notification": str(notification.pk)},
+        connection=backend,
     )
     if notification.body_html:
         message.attach_alternative(notification.body_html, "text/html")
     try:
-        message.send(fail_silently=False)
-    except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
-        return _record_failure(notification, error)
+        try:
+            backend.open()
+            message.send()  # on the open connection, which Django then leaves open
+        except OutcomeUnknown as error:
+            Notification.objects.filter(pk=notification.pk).update(
+                state=State.UNKNOWN, last_error=_error_text(error), next_attempt_at=None
+            )
+            return Outcome.UNKNOWN, 0
+        except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
+            return _record_failure(notification, error)
+        _record_sent(notification)
+        return Outcome.SENT, 0
+    finally:
+        try:
+            backend.close()
+        except Exception:  # noqa: BLE001 - the outcome is recorded; QUIT is a courtesy
+            logger.info("Closing the mail connection failed", exc_info=True)
+
+
+RECORD_SENT_PAUSES = (0.1, 0.3, 1, 2, 5, 10)  # seconds between attempts to record *sent*
+
+
+def _record_sent(notification: Notification) -> None:
+    """Record *sent* however the database connection fares: the server has the message, and a
+    row left in *sending* is sent again by the sweeper. A dropped connection (a failover, a
+    killed session) is opened anew and the UPDATE retried for about 20 s."""
     sent = {
         "state": State.SENT,
         "sent_at": timezone.now(),
@@ -215,12 +317,24 @@ def deliver(notification_id: int) -> tuple[str, float]:
         # Account emails carry one-time keys (password reset, verification): once delivered,
         # nobody, staff included, may read them in the outbox.
         sent.update(body_text=ACCOUNT_BODY_REMOVED, body_html="")
-    Notification.objects.filter(pk=notification.pk).update(**sent)
-    return Outcome.SENT, 0
+    for pause in (*RECORD_SENT_PAUSES, None):
+        try:
+            Notification.objects.filter(pk=notification.pk).update(**sent)
+            return
+        except (OperationalError, InterfaceError):
+            if pause is None or connection.in_atomic_block:
+                raise
+            logger.warning("Recording notification %s as sent failed; retrying", notification.pk)
+            connection.close()
+            time.sleep(pause)
+
+
+def _error_text(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:2000]
 
 
 def _record_failure(notification: Notification, error: Exception) -> tuple[str, float]:
-    text = f"{type(error).__name__}: {error}"[:2000]
+    text = _error_text(error)
     if _is_temporary(error) and notification.attempts < settings.OUTBOX_MAX_ATTEMPTS:
         delay = backoff_seconds(notification.attempts)
         Notification.objects.filter(pk=notification.pk).update(
@@ -236,8 +350,10 @@ def _record_failure(notification: Notification, error: Exception) -> tuple[str, 
 
 
 def sweep() -> int:
-    """Hand again to Celery what should be on its way: queued for a while, failed with
-    attempts left and due, or stuck in sending (a worker died). Returns how many."""
+    """Hand again to Celery what should be on its way and that no task will bring: queued for
+    a while, a retry due for longer than the grace period (its task was lost; a task that is
+    merely waiting behind a backlog owns the retry until then), or stuck in sending (a worker
+    died). Returns how many."""
     now = timezone.now()
     stuck = Notification.objects.filter(
         state=State.SENDING,
@@ -248,15 +364,17 @@ def sweep() -> int:
     )
     stuck.update(state=State.QUEUED)
     patience = datetime.timedelta(seconds=settings.OUTBOX_QUEUED_GRACE_SECONDS)
+    lost_retry = Q(state=State.FAILED, next_attempt_at__lte=now - patience)
     due = Notification.objects.filter(
         Q(state=State.QUEUED, created_at__lte=now - patience)
         & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        | Q(state=State.FAILED, next_attempt_at__lte=now)
+        | lost_retry
     ).values_list("pk", flat=True)[: settings.OUTBOX_SWEEP_BATCH]
     ids = list(due)
-    # Hand each again once per grace period, not at every sweep while a backlog drains.
-    Notification.objects.filter(pk__in=ids, state=State.QUEUED).update(
-        next_attempt_at=now + patience
+    # Hand each again once per grace period, not at every sweep while a backlog drains; a lost
+    # retry is queued anew, so that whichever task comes first sends it and the rest skip it.
+    Notification.objects.filter(Q(state=State.QUEUED) | lost_retry, pk__in=ids).update(
+        state=State.QUEUED, next_attempt_at=now + patience
     )
     for notification_id in ids:
         enqueue(notification_id)
@@ -264,11 +382,15 @@ def sweep() -> int:
 
 
 def resend(notification: Notification) -> None:
-    """Staff send a failed notification again (all attempts anew)."""
-    Notification.objects.filter(pk=notification.pk, state=State.FAILED).update(
+    """Staff send a failed notification, or one whose outcome is unknown, again (all attempts
+    anew)."""
+    Notification.objects.filter(pk=notification.pk, state__in=RESENDABLE).update(
         state=State.QUEUED, attempts=0, next_attempt_at=None, last_error=""
     )
     transaction.on_commit(lambda: enqueue(notification.pk))
+
+
+RESENDABLE = [State.FAILED, State.UNKNOWN]
 
 
 # Who hears about what --------------------------------------------------------------------------
@@ -340,18 +462,34 @@ def notify_many(items: list[dict]) -> int:
                 link=link,
             )
         )
-    # Another process may be fanning out the same reminders: the unique key keeps one of each.
-    Notification.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
-    new_keys = [row.dedup_key for row in rows]
-    ids = []
-    for start in range(0, len(new_keys), 1000):
-        ids.extend(
-            Notification.objects.filter(
-                dedup_key__in=new_keys[start : start + 1000], state=State.QUEUED, attempts=0
-            ).values_list("pk", flat=True)
-        )
+    ids = _insert_new(rows)
     transaction.on_commit(lambda: [enqueue(pk) for pk in ids])
     return len(ids)
+
+
+def _insert_new(rows: list[Notification]) -> list[int]:
+    """Insert `rows` and return the ids of those this call inserted.
+
+    Another process may be fanning out the same reminders at the same moment: the unique key
+    keeps its rows, and only ours are handed to Celery (it hands its own). In one bulk insert
+    when nothing collides; row by row, each in a savepoint, when something does.
+    """
+    try:
+        with transaction.atomic():
+            Notification.objects.bulk_create(rows, batch_size=500)
+        return [row.pk for row in rows]
+    except IntegrityError:
+        pass
+    ids = []
+    for row in rows:
+        row.pk, row._state.adding = None, True
+        try:
+            with transaction.atomic():
+                row.save()
+        except IntegrityError:
+            continue
+        ids.append(row.pk)
+    return ids
 
 
 # Events -------------------------------------------------------------------------------------

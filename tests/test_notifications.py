@@ -357,16 +357,19 @@ def test_deliver_twice_sends_once():
     assert len(mail.outbox) == 1
 
 
-def test_temporary_errors_retry_with_backoff_then_fail(monkeypatch, settings):
+def test_temporary_errors_retry_with_backoff_then_fail(monkeypatch, settings, clock):
     settings.OUTBOX_MAX_ATTEMPTS = 3
     settings.OUTBOX_RETRY_BASE_SECONDS = 10
     error = smtplib.SMTPResponseException(451, b"Try again later")
     monkeypatch.setattr("django.core.mail.message.EmailMessage.send", FlakySMTP([error] * 5))
     notification = make_notification()
+    now = clock.set(timezone.now())
     outcome, delay = notifications.deliver(notification.pk)
     assert outcome == notifications.Outcome.RETRY and 10 <= delay <= 15
+    now = clock.set(now + datetime.timedelta(seconds=delay))
     outcome, delay = notifications.deliver(notification.pk)
     assert outcome == notifications.Outcome.RETRY and 20 <= delay <= 30
+    clock.set(now + datetime.timedelta(seconds=delay))
     assert notifications.deliver(notification.pk)[0] == notifications.Outcome.FAILED
     notification.refresh_from_db()
     assert (notification.state, notification.attempts, notification.next_attempt_at) == (
@@ -386,12 +389,15 @@ def test_permanent_error_fails_at_once(monkeypatch):
     assert (notification.state, notification.attempts) == (NotificationState.FAILED, 1)
 
 
-def test_timeouts_are_temporary(monkeypatch):
+def test_timeouts_are_temporary(monkeypatch, clock):
     monkeypatch.setattr(
         "django.core.mail.message.EmailMessage.send", FlakySMTP([TimeoutError("slow")])
     )
     notification = make_notification()
-    assert notifications.deliver(notification.pk)[0] == notifications.Outcome.RETRY
+    now = clock.set(timezone.now())
+    outcome, delay = notifications.deliver(notification.pk)
+    assert outcome == notifications.Outcome.RETRY
+    clock.set(now + datetime.timedelta(seconds=delay))
     assert notifications.deliver(notification.pk)[0] == notifications.Outcome.SENT
 
 
@@ -411,7 +417,8 @@ def test_sweeper_hands_again_what_waits(monkeypatch, settings, clock):
         state="sending", claimed_at=now - datetime.timedelta(minutes=6)
     )
     Notification.objects.filter(pk=retry_due.pk).update(
-        state="failed", next_attempt_at=now - datetime.timedelta(seconds=1)
+        state="failed",
+        next_attempt_at=now - datetime.timedelta(seconds=61),  # its task lost
     )
     Notification.objects.filter(pk=retry_later.pk).update(
         state="failed", next_attempt_at=now + datetime.timedelta(minutes=1)
@@ -582,3 +589,113 @@ def test_sweeper_hands_a_queued_row_once_per_grace_period_and_fails_hopeless_one
         NotificationState.FAILED,
         "Stuck while sending (its worker died) too often.",
     )
+
+
+# The outbox under faults (issue 14, items 11-15): in-process, with the fake mail server.
+
+
+@pytest.fixture
+def smtp_server(settings):
+    from .fake_smtp import FakeSMTP
+
+    with FakeSMTP() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        yield server
+
+
+def test_deliver_does_not_try_a_retry_before_it_is_due():
+    notification = make_notification()
+    later = timezone.now() + datetime.timedelta(seconds=60)
+    Notification.objects.filter(pk=notification.pk).update(
+        state="failed", attempts=1, next_attempt_at=later
+    )
+    assert notifications.deliver(notification.pk) == (notifications.Outcome.SKIPPED, 0)
+    notification.refresh_from_db()
+    assert (notification.state, notification.attempts, mail.outbox) == ("failed", 1, [])
+
+
+def test_sweeper_leaves_a_due_retry_to_its_own_task_for_the_grace_period(
+    monkeypatch, settings, clock
+):
+    settings.OUTBOX_QUEUED_GRACE_SECONDS = 60
+    handed = []
+    monkeypatch.setattr(notifications, "enqueue", handed.append)
+    now = clock.set(timezone.now())
+    waiting, lost = make_notification("w@example.org"), make_notification("l@example.org")
+    # Due a second ago: its retry task is in the queue behind a backlog.
+    Notification.objects.filter(pk=waiting.pk).update(
+        state="failed", attempts=1, next_attempt_at=now - datetime.timedelta(seconds=1)
+    )
+    # Due for longer than the grace period: its task was lost (the broker was down).
+    Notification.objects.filter(pk=lost.pk).update(
+        state="failed", attempts=1, next_attempt_at=now - datetime.timedelta(seconds=61)
+    )
+    assert notifications.sweep() == 1
+    assert handed == [lost.pk]
+    assert notifications.sweep() == 0  # handed once per grace period, not at every sweep
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sent_is_recorded_on_a_fresh_connection_when_the_database_drops(settings):
+    from django.db import OperationalError, connection
+
+    settings.OUTBOX_SENDING_TIMEOUT_SECONDS = 0
+    notification = make_notification()
+    dropped = []
+
+    def drop_the_first_sent_update(execute, sql, params, many, context):
+        if sql.startswith("UPDATE") and "sent" in (params or ()) and not dropped:
+            dropped.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(drop_the_first_sent_update):
+        assert notifications.deliver(notification.pk) == (notifications.Outcome.SENT, 0)
+    notification.refresh_from_db()
+    assert (len(dropped), notification.state, len(mail.outbox)) == (1, "sent", 1)
+    assert notifications.sweep() == 0
+
+
+def test_a_late_reply_to_the_end_of_data_is_waited_for(smtp_server, settings):
+    settings.EMAIL_TIMEOUT = 0.5
+    settings.OUTBOX_DATA_TIMEOUT_SECONDS = 5
+    smtp_server.reply_delay = 1.0
+    notification = make_notification()
+    assert notifications.deliver(notification.pk) == (notifications.Outcome.SENT, 0)
+    assert smtp_server.notification_ids() == [notification.pk]
+
+
+def test_no_reply_to_the_end_of_data_leaves_the_outcome_unknown_for_staff(
+    smtp_server, settings, client, staff
+):
+    settings.EMAIL_TIMEOUT = 0.5
+    settings.OUTBOX_DATA_TIMEOUT_SECONDS = 0.5
+    settings.OUTBOX_QUEUED_GRACE_SECONDS = 0
+    smtp_server.reply_delay = 1.0
+    notification = make_notification()
+    assert notifications.deliver(notification.pk) == (notifications.Outcome.UNKNOWN, 0)
+    notification.refresh_from_db()
+    assert (notification.state, notification.attempts, notification.next_attempt_at) == (
+        NotificationState.UNKNOWN,
+        1,
+        None,
+    )
+    assert notification.last_error.startswith("OutcomeUnknown: ")
+    assert notifications.sweep() == 0  # nobody tries again by themselves
+    assert notifications.deliver(notification.pk) == (notifications.Outcome.SKIPPED, 0)
+    assert smtp_server.notification_ids() == [notification.pk]
+    client.force_login(staff)
+    listing = client.get(
+        reverse("admin:proposals_notification_changelist"), {"state__exact": "unknown"}
+    )
+    assert list(listing.context["cl"].result_list) == [notification]
+
+
+def test_sent_is_recorded_before_the_connection_is_closed(smtp_server):
+    smtp_server.quit_delay = 0.3
+    notification = make_notification()
+    assert notifications.deliver(notification.pk) == (notifications.Outcome.SENT, 0)
+    notification.refresh_from_db()
+    assert len(smtp_server.quits) == 1
+    assert notification.sent_at.timestamp() <= smtp_server.quits[0]

@@ -3,13 +3,15 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import notifications
-from ..models import Notification, NotificationKind, NotificationState
+from ..models import Notification, NotificationKind
 from .base import QuickListMixin
 
 
 @admin.register(Notification)
 class NotificationAdmin(QuickListMixin, admin.ModelAdmin):
-    """The outbox: every email, its state and its last error; failed ones can be resent."""
+    """The outbox: every email, its state and its last error; failed ones, and ones whose
+    outcome is unknown (the server never answered the end of the message: check with the
+    recipient first), can be resent."""
 
     list_display = ["created_at", "kind", "email", "subject", "state", "attempts", "sent_at"]
     list_filter = ["state", "kind"]
@@ -56,9 +58,11 @@ class NotificationAdmin(QuickListMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Send the selected failed emails again"), permissions=["view"])
+    @admin.action(
+        description=_("Send the selected failed or unknown emails again"), permissions=["view"]
+    )
     def resend_selected(self, request, queryset):
-        failed = list(queryset.filter(state=NotificationState.FAILED))
+        failed = list(queryset.filter(state__in=notifications.RESENDABLE))
         for notification in failed:
             notifications.resend(notification)
         self.message_user(

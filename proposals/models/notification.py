@@ -27,6 +27,18 @@ class NotificationState(models.TextChoices):
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
+    # The message went out but the server's reply to its end never came: it may have been
+    # delivered, so nothing sends it again by itself; staff check and may resend it.
+    UNKNOWN = "unknown", _("Outcome unknown")
+
+
+class NotificationQuerySet(models.QuerySet):
+    def waiting(self, now):
+        """Emails that should be on their way at `now`: queued, or failed with a retry due."""
+        return self.filter(
+            models.Q(state=NotificationState.QUEUED)
+            | models.Q(state=NotificationState.FAILED, next_attempt_at__lte=now)
+        )
 
 
 class Notification(models.Model):
@@ -66,6 +78,8 @@ class Notification(models.Model):
     claimed_at = models.DateTimeField(_("sending since"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
 
     Kind = NotificationKind
     State = NotificationState
