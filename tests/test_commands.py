@@ -124,3 +124,61 @@ def test_generate_load_data_fills_every_status_and_retires_cached_pages(
     # Bulk inserts send no signal: the command retires the cached pages itself.
     assert client.get(reverse("call_list")).content != before
     assert "Generated 12 cities" in capsys.readouterr().out
+
+
+def test_make_run_starts_a_dead_worker_again(tmp_path):
+    """`make run`'s supervisor (run_portal) starts the worker again when it dies, with the
+    production worker flags, and stops everything on SIGTERM."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from smartjamp.celery import WORKER_ARGUMENTS
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "DEBUG": "1"}
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"):
+        env.pop(name, None)  # the embedded defaults of `make run`
+    (tmp_path / "mail").mkdir()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    portal = subprocess.Popen(
+        [sys.executable, "manage.py", "run_portal", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def workers() -> list[int]:
+        children = subprocess.run(
+            ["pgrep", "-P", str(portal.pid), "-f", "celery"], capture_output=True, text=True
+        ).stdout.split()
+        return [int(pid) for pid in children]
+
+    try:
+        deadline = time.monotonic() + 60
+        while not workers() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        first = workers()
+        assert len(first) == 1
+        command = Path(f"/proc/{first[0]}/cmdline").read_text().split("\0")
+        assert set(WORKER_ARGUMENTS) <= set(command)
+        os.kill(first[0], signal.SIGKILL)
+        while (not workers() or workers() == first) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert workers() and workers() != first
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the web server did not answer")
+    finally:
+        portal.send_signal(signal.SIGTERM)
+        _out, err = portal.communicate(timeout=30)
+    assert "The worker stopped; starting it again." in err
