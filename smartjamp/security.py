@@ -226,6 +226,6 @@ def _second_factor_failed(sender, request, user, authenticator, **kwargs):
 
 
 def _audit_second_factor(request, user, authenticator, action):
-    from proposals import services
+    from proposals import audit
 
-    services.audit(actor=user, action=action, user=user, request=request, factor=authenticator.type)
+    audit.record(actor=user, action=action, user=user, request=request, factor=authenticator.type)

@@ -12,7 +12,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 from django.urls import reverse
 
-from proposals import services
+from proposals import audit
 from proposals.models import (
     AttachmentKind,
     AuditEvent,
@@ -454,7 +454,7 @@ def superuser(reference_data):
 
 
 def test_trail_cannot_be_changed_or_deleted_even_by_a_superuser(client, superuser, draft):
-    event = services.audit(actor=superuser, action="test.kept", proposal=draft)
+    event = audit.record(actor=superuser, action="test.kept", proposal=draft)
     client.force_login(superuser)
     change = reverse("admin:proposals_auditevent_change", args=[event.pk])
     delete = reverse("admin:proposals_auditevent_delete", args=[event.pk])
@@ -474,7 +474,7 @@ def test_trail_cannot_be_changed_or_deleted_even_by_a_superuser(client, superuse
 
 
 def test_deleting_a_proposal_keeps_its_trail(staff, draft):
-    services.audit(actor=staff, action="test.kept", proposal=draft)
+    audit.record(actor=staff, action="test.kept", proposal=draft)
     reference = draft.code
     draft.delete()
     event = AuditEvent.objects.get(action="test.kept")
@@ -492,7 +492,7 @@ def test_staff_read_the_trail_of_one_proposal(
 
     def listed(proposal, count):
         for n in range(count):
-            services.audit(actor=staff, action=f"test.{n}", proposal=proposal)
+            audit.record(actor=staff, action=f"test.{n}", proposal=proposal)
         # The count, the page of rows, and the date hierarchy's range and days.
         with assert_page_queries(4):
             response = client.get(url, {"proposal__id__exact": proposal.pk})
@@ -503,8 +503,8 @@ def test_staff_read_the_trail_of_one_proposal(
 
 
 def test_trail_filters_by_city_and_user(client, staff, danang, cebu, danang_lead, cebu_lead):
-    services.audit(actor=staff, action="test.danang", city=danang, user=danang_lead)
-    services.audit(actor=staff, action="test.cebu", city=cebu, user=cebu_lead)
+    audit.record(actor=staff, action="test.danang", city=danang, user=danang_lead)
+    audit.record(actor=staff, action="test.cebu", city=cebu, user=cebu_lead)
     client.force_login(staff)
     url = reverse("admin:proposals_auditevent_changelist")
 
@@ -514,7 +514,7 @@ def test_trail_filters_by_city_and_user(client, staff, danang, cebu, danang_lead
     assert listed(city__id__exact=cebu.pk) == ["test.cebu"]
     assert listed(user__id__exact=danang_lead.pk) == ["test.danang"]
     assert listed(q="Cebu") == ["test.cebu"]
-    services.audit(actor=staff, action="member.removed", city=cebu, user=cebu_lead)
+    audit.record(actor=staff, action="member.removed", city=cebu, user=cebu_lead)
     assert listed(kind="member") == ["member.removed"]
 
 
@@ -537,8 +537,8 @@ def test_admin_pages_link_to_their_trail(client, staff, draft, danang, danang_le
 
 
 def test_trail_export_streams_the_filtered_rows(client, staff, danang, cebu, danang_lead):
-    services.audit(actor=danang_lead, action="test.danang", city=danang, note="=HYPERLINK(1)")
-    services.audit(actor=staff, action="test.cebu", city=cebu)
+    audit.record(actor=danang_lead, action="test.danang", city=danang, note="=HYPERLINK(1)")
+    audit.record(actor=staff, action="test.cebu", city=cebu)
     client.force_login(staff)
     response = client.get(
         reverse("admin:proposals_auditevent_export"), {"city__id__exact": danang.pk}
@@ -564,7 +564,7 @@ def test_trail_export_streams_the_filtered_rows(client, staff, danang, cebu, dan
 
 
 def test_reviewer_cannot_read_the_trail(client, reviewer):
-    services.audit(actor=reviewer, action="test.secret")
+    audit.record(actor=reviewer, action="test.secret")
     client.force_login(reviewer)
     assert client.get(reverse("admin:proposals_auditevent_changelist")).status_code == 403
     assert client.get(reverse("admin:proposals_auditevent_export")).status_code == 403

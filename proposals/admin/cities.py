@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import services
+from .. import audit, services
 from ..forms import RejectionForm
 from ..models import (
     City,
@@ -114,9 +114,7 @@ class UserAdmin(DjangoUserAdmin):
             for user in queryset:
                 deleted, _counts = Authenticator.objects.filter(user=user).delete()
                 if deleted:
-                    services.audit(
-                        actor=request.user, action="mfa.reset", user=user, request=request
-                    )
+                    audit.record(actor=request.user, action="mfa.reset", user=user, request=request)
         self.message_user(
             request,
             _("Second factors reset. Each person is asked to set up a new one at next sign-in."),

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from .. import services
+from .. import audit, services
 from ..forms import CityRegistrationForm, JoinRequestForm
 from ..models import City, CityMembership, JoinRequest, JoinRequestStatus, MemberRole
 from ..permissions import can_manage_city, get_city_for_user
@@ -105,7 +105,7 @@ def city_letter(request, code):
     city = get_city_for_user(request.user, code)
     if not city.authorisation_letter:
         raise Http404("No letter.")
-    services.audit(
+    audit.record(
         actor=request.user,
         action="download.authorisation_letter",
         city=city,

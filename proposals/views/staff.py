@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .. import page_cache, prepared, reports, services
+from .. import audit, page_cache, prepared, reports
 from ..filters import filtered_proposals
 from ..models import AssignmentState, Call, ExportJob, Proposal, ReviewAssignment, Status
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
@@ -158,7 +158,7 @@ def _dashboard_figures(proposals) -> dict:
 
 def download(request, header, rows, fmt: str, name: str, keys: list[str] | None = None, **details):
     """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`)."""
-    services.audit(
+    audit.record(
         actor=request.user,
         action="export.downloaded",
         request=request,
@@ -211,7 +211,7 @@ def export_proposal_queryset(
             total=queryset.count(),
             expires_at=timezone.now() + datetime.timedelta(days=1),
         )
-        services.audit(
+        audit.record(
             actor=request.user,
             action="export.queued",
             request=request,
@@ -281,7 +281,7 @@ def export_job_download(request, code):
     job = get_export_job_for_user(request.user, code)
     if job.state != ExportJob.State.DONE or not job.file or job.expires_at <= timezone.now():
         raise Http404("Not ready, or expired.")
-    services.audit(
+    audit.record(
         actor=request.user,
         action="export.downloaded",
         request=request,

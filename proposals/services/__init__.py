@@ -1,0 +1,95 @@
+"""Changes that touch several rows or have side effects, one module per part of the domain
+(matching `proposals/models/`):
+
+- `cities`: registration, joining, verification, members' roles;
+- `proposals`: starting, drafting, attachments, submission, withdrawal, messages, transitions;
+- `review`: screening, revisions, decisions, assignments, conflicts of interest, scores.
+
+Views, the admin, commands and tasks all call these functions (as `services.<name>`); none
+of them writes a status field itself. Each takes the acting user, checks that the user may
+act, and runs in one transaction. The audit trail has its own writer, `proposals.audit.record`.
+"""
+
+from .cities import (
+    DuplicateCity,
+    change_member_role,
+    decide_join_request,
+    register_city,
+    reject_city,
+    remove_member,
+    request_to_join,
+    verify_city,
+)
+from .proposals import (
+    ATTACHMENT_TYPES,
+    AlreadySubmitted,
+    StaleProposal,
+    add_attachment,
+    audit_download,
+    delete_attachment,
+    drafting_refusals,
+    drafting_refusals_by_city,
+    post_message,
+    save_draft,
+    start_proposal,
+    status_changed,
+    submission_refusals,
+    submit_proposal,
+    take_transition,
+    withdraw_proposal,
+)
+from .review import (
+    approve_proposal,
+    assign_reviewers,
+    assignment_refusal,
+    auto_assign,
+    declare_conflict,
+    record_eligibility,
+    reject_proposal,
+    request_revision,
+    reviewer_pool,
+    save_review,
+    screen_proposal,
+    send_to_review,
+    shortlist_proposal,
+)
+
+__all__ = [
+    "ATTACHMENT_TYPES",
+    "AlreadySubmitted",
+    "DuplicateCity",
+    "StaleProposal",
+    "add_attachment",
+    "approve_proposal",
+    "assign_reviewers",
+    "assignment_refusal",
+    "audit_download",
+    "auto_assign",
+    "change_member_role",
+    "decide_join_request",
+    "declare_conflict",
+    "delete_attachment",
+    "drafting_refusals",
+    "drafting_refusals_by_city",
+    "post_message",
+    "record_eligibility",
+    "register_city",
+    "reject_city",
+    "reject_proposal",
+    "remove_member",
+    "request_revision",
+    "request_to_join",
+    "reviewer_pool",
+    "save_draft",
+    "save_review",
+    "screen_proposal",
+    "send_to_review",
+    "shortlist_proposal",
+    "start_proposal",
+    "status_changed",
+    "submission_refusals",
+    "submit_proposal",
+    "take_transition",
+    "verify_city",
+    "withdraw_proposal",
+]

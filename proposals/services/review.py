@@ -1,0 +1,334 @@
+"""The review workflow: screening, revisions, decisions, reviewers' assignments, conflicts
+of interest and scores."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import audit as audit_trail
+from .. import notifications, scoring
+from ..models import (
+    ELIGIBILITY_CHECKS,
+    AssignmentState,
+    Proposal,
+    Review,
+    ReviewAssignment,
+    Score,
+    Status,
+    User,
+)
+from ..roles import REVIEWERS
+from .proposals import take_transition
+
+
+def _locked(proposal: Proposal) -> Proposal:
+    return (
+        Proposal.objects.select_for_update()
+        .select_related("call", "city__country")
+        .get(pk=proposal.pk)
+    )
+
+
+@transaction.atomic
+def screen_proposal(*, actor: User, proposal: Proposal) -> Proposal:
+    """Staff take a submitted proposal into screening."""
+    current = _locked(proposal)
+    take_transition(current, "screen", actor=actor, message=_("Screening started."))
+    return current
+
+
+@transaction.atomic
+def record_eligibility(*, actor: User, proposal: Proposal, checks: dict[str, bool]) -> Proposal:
+    """Staff tick the eligibility checklist of a proposal in screening."""
+    if not actor.has_perm("proposals.screen_proposal"):
+        raise PermissionDenied
+    current = _locked(proposal)
+    if current.status != Status.SCREENING:
+        raise ValidationError(_("The checklist is filled in during screening."))
+    known = {key for key, _label in ELIGIBILITY_CHECKS}
+    current.eligibility = {key: bool(checks.get(key)) for key in known}
+    current.save(update_fields=["eligibility", "updated_at"])
+    audit_trail.record(
+        actor=actor, action="eligibility", proposal=current, checks=current.eligibility
+    )
+    return current
+
+
+@transaction.atomic
+def request_revision(*, actor: User, proposal: Proposal, message: str, due) -> Proposal:
+    """Staff return a proposal in screening to its city, to change and resubmit by `due`."""
+    message = message.strip()
+    if not message:
+        raise ValidationError(_("Tell the city what to change."))
+    current = _locked(proposal)
+    current.resubmission_due = due
+    take_transition(current, "request_revision", actor=actor, message=message)
+    return current
+
+
+@transaction.atomic
+def send_to_review(*, actor: User, proposal: Proposal) -> Proposal:
+    current = _locked(proposal)
+    take_transition(
+        current, "send_to_review", actor=actor, message=_("Eligible: sent to the reviewers.")
+    )
+    return current
+
+
+@transaction.atomic
+def shortlist_proposal(*, actor: User, proposal: Proposal, note: str = "") -> Proposal:
+    current = _locked(proposal)
+    take_transition(current, "shortlist", actor=actor, message=note, public=False)
+    return current
+
+
+@transaction.atomic
+def approve_proposal(*, actor: User, proposal: Proposal, amount: int, letter: str) -> Proposal:
+    """Staff approve a shortlisted proposal: an amount (at most the request) and a letter."""
+    current = _locked(proposal)
+    current.approved_jpy = amount
+    current.decision_letter = letter.strip()
+    current.decided_by = actor
+    current.decided_at = timezone.now()
+    take_transition(current, "approve", actor=actor, message=_("Approved."))
+    return current
+
+
+@transaction.atomic
+def reject_proposal(*, actor: User, proposal: Proposal, letter: str) -> Proposal:
+    """Staff reject a proposal, as ineligible in screening or after review, with a letter."""
+    current = _locked(proposal)
+    ineligible = current.status == Status.SCREENING
+    current.decision_letter = letter.strip()
+    current.decided_by = actor
+    current.decided_at = timezone.now()
+    take_transition(
+        current,
+        "reject",
+        actor=actor,
+        message=_("Not eligible.") if ineligible else _("Not selected."),
+    )
+    return current
+
+
+def _may_assign(actor: User) -> None:
+    if not actor.has_perm("proposals.assign_reviewers"):
+        raise PermissionDenied
+
+
+def reviewer_pool():
+    """Everyone who may review: active members of the reviewers' group."""
+    return User.objects.filter(is_active=True, groups__name=REVIEWERS)
+
+
+def assignment_refusal(proposal: Proposal, reviewer: User) -> str | None:
+    """Why `reviewer` may not review `proposal` (None when they may)."""
+    if reviewer.country_id and reviewer.country_id == proposal.city.country_id:
+        return _("%(reviewer)s works in the proposal's country.") % {"reviewer": reviewer}
+    existing = proposal.assignments.filter(reviewer=reviewer).first()
+    if existing and existing.state == AssignmentState.DECLINED:
+        return _("%(reviewer)s declared a conflict of interest.") % {"reviewer": reviewer}
+    if existing:
+        return _("%(reviewer)s is assigned already.") % {"reviewer": reviewer}
+    return None
+
+
+@transaction.atomic
+def assign_reviewers(*, actor: User, proposals, reviewers, due) -> tuple[list, list[str]]:
+    """Assign each reviewer to each proposal under review; returns (made, skipped reasons)."""
+    _may_assign(actor)
+    made, skipped = [], []
+    pool = set(reviewer_pool().values_list("pk", flat=True))
+    for proposal in proposals:
+        proposal = _locked(proposal)
+        if proposal.status != Status.UNDER_REVIEW:
+            skipped.append(_("%(proposal)s is not under review.") % {"proposal": proposal})
+            continue
+        for reviewer in reviewers:
+            if reviewer.pk not in pool:
+                skipped.append(_("%(user)s is not a reviewer.") % {"user": reviewer})
+                continue
+            if refusal := assignment_refusal(proposal, reviewer):
+                skipped.append(f"{proposal}: {refusal}")
+                continue
+            made.append(_assign(actor, proposal, reviewer, due))
+    return made, skipped
+
+
+def _assign(actor: User, proposal: Proposal, reviewer: User, due) -> ReviewAssignment:
+    assignment = ReviewAssignment.objects.create(
+        proposal=proposal, reviewer=reviewer, due=due, assigned_by=actor
+    )
+    audit_trail.record(
+        actor=actor,
+        action="assigned",
+        proposal=proposal,
+        reviewer=reviewer.email,
+        due=due.isoformat(),
+    )
+    notifications.reviewer_assigned(assignment)
+    return assignment
+
+
+@transaction.atomic
+def auto_assign(*, actor: User, proposals, per_proposal: int, due) -> tuple[list, list[str]]:
+    """Give each proposal `per_proposal` active reviewers, least-loaded reviewers first.
+
+    Skips reviewers who declared a conflict on the proposal or work in its country.
+    """
+    _may_assign(actor)
+    from django.db.models import Count, Q
+
+    load = dict(
+        reviewer_pool()
+        .annotate(
+            active=Count(
+                "assignments",
+                filter=Q(
+                    assignments__state__in=[
+                        AssignmentState.AWAITING_DECLARATION,
+                        AssignmentState.ACCEPTED,
+                    ]
+                ),
+            )
+        )
+        .values_list("pk", "active")
+    )
+    reviewers = {user.pk: user for user in reviewer_pool()}
+    made, skipped = [], []
+    for proposal in proposals:
+        proposal = _locked(proposal)
+        if proposal.status != Status.UNDER_REVIEW:
+            skipped.append(_("%(proposal)s is not under review.") % {"proposal": proposal})
+            continue
+        needed = per_proposal - proposal.assignments.active().count()
+        candidates = sorted(reviewers.values(), key=lambda user: (load[user.pk], user.email))
+        for reviewer in candidates:
+            if needed <= 0:
+                break
+            if assignment_refusal(proposal, reviewer):
+                continue
+            made.append(_assign(actor, proposal, reviewer, due))
+            load[reviewer.pk] += 1
+            needed -= 1
+        if needed > 0:
+            skipped.append(
+                _("%(proposal)s: %(count)d more reviewer(s) needed, none free.")
+                % {"proposal": proposal, "count": needed}
+            )
+    return made, skipped
+
+
+def _reviewers_assignment(reviewer: User, assignment: ReviewAssignment) -> ReviewAssignment:
+    current = (
+        ReviewAssignment.objects.select_for_update()
+        .select_related("proposal__call")
+        .get(pk=assignment.pk)
+    )
+    if current.reviewer_id != reviewer.pk:
+        raise PermissionDenied
+    return current
+
+
+@transaction.atomic
+def declare_conflict(
+    *, reviewer: User, assignment: ReviewAssignment, conflict: bool, reason: str = ""
+) -> ReviewAssignment:
+    """The reviewer declares whether they have a conflict of interest; a conflict declines."""
+    current = _reviewers_assignment(reviewer, assignment)
+    if current.state != AssignmentState.AWAITING_DECLARATION:
+        raise ValidationError(_("You have declared this already."))
+    reason = reason.strip()
+    if conflict and not reason:
+        raise ValidationError(_("Please describe the conflict of interest."))
+    current.state = AssignmentState.DECLINED if conflict else AssignmentState.ACCEPTED
+    current.conflict_reason = reason if conflict else ""
+    current.declared_at = timezone.now()
+    current.save(update_fields=["state", "conflict_reason", "declared_at"])
+    audit_trail.record(
+        actor=reviewer,
+        action="conflict_declared" if conflict else "no_conflict_declared",
+        proposal=current.proposal,
+        reason=reason,
+    )
+    if conflict:
+        notifications.conflict_declared(current)
+    return current
+
+
+@transaction.atomic
+def save_review(
+    *,
+    reviewer: User,
+    assignment: ReviewAssignment,
+    scores: dict[int, int],
+    comment: str,
+    recommendation: str,
+    submit: bool = False,
+) -> Review:
+    """Save the reviewer's scores (1-5 per criterion), comment and recommendation; with
+    `submit`, every criterion and a recommendation are required and the review is locked."""
+    current = _reviewers_assignment(reviewer, assignment)
+    if current.state == AssignmentState.SUBMITTED:
+        raise ValidationError(_("This review has been submitted and can no longer change."))
+    if current.state != AssignmentState.ACCEPTED:
+        raise ValidationError(_("Declare first whether you have a conflict of interest."))
+    # Locked: a criterion reweighed meanwhile waits for this review's scores, or this waits
+    # for its new weight (scoring.refresh_weighted_scores), so the stored score agrees.
+    criteria = {
+        criterion.pk: criterion for criterion in current.proposal.call.criteria.select_for_update()
+    }
+    unknown = set(scores) - set(criteria)
+    if unknown:
+        raise ValidationError(_("A score was given for a criterion of another call."))
+    if any(not isinstance(v, int) or not 1 <= v <= 5 for v in scores.values()):
+        raise ValidationError(_("Each score is a whole number from 1 to 5."))
+    if submit:
+        missing = [criteria[pk].name for pk in criteria if pk not in scores]
+        if missing:
+            raise ValidationError(
+                _("Score every criterion before submitting: %(missing)s.")
+                % {"missing": ", ".join(missing)}
+            )
+        if not recommendation:
+            raise ValidationError(_("Choose a recommendation before submitting."))
+    review, _created = Review.objects.get_or_create(assignment=current)
+    before = dict(review.scores.values_list("criterion_id", "value"))
+    for criterion_id, value in scores.items():
+        Score.objects.update_or_create(
+            review=review, criterion_id=criterion_id, defaults={"value": value}
+        )
+    review.scores.exclude(criterion_id__in=scores).delete()
+    review.comment = comment
+    review.recommendation = recommendation
+    review.weighted_score = (
+        scoring.weighted_score([(criteria[pk].weight, value) for pk, value in scores.items()])
+        if scores
+        else None
+    )
+    if submit:
+        review.submitted_at = timezone.now()
+        current.state = AssignmentState.SUBMITTED
+        current.save(update_fields=["state"])
+    review.save()
+    changed = {
+        str(pk): [before.get(pk), scores.get(pk)]
+        for pk in set(before) | set(scores)
+        if before.get(pk) != scores.get(pk)
+    }
+    audit_trail.record(
+        actor=reviewer,
+        action="review_submitted" if submit else "review_saved",
+        proposal=current.proposal,
+        score_changes=changed,
+        recommendation=recommendation,
+    )
+    if (
+        submit
+        and not current.proposal.assignments.exclude(
+            state__in=[AssignmentState.SUBMITTED, AssignmentState.DECLINED]
+        ).exists()
+    ):
+        notifications.reviews_complete(current.proposal)
+    return review
