@@ -1,6 +1,8 @@
 from itertools import chain
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
 from django import forms
 from django.utils.translation import gettext as _
 
@@ -70,7 +72,7 @@ class AccountAdapter(DefaultAccountAdapter):
             User.objects.values_list("email", flat=True).iterator(),
             EmailAddress.objects.values_list("email", flat=True).iterator(),
         )
-        if lookalikes.confusable_with(email, others):
+        if lookalikes.mixes_scripts(email) or lookalikes.confusable_with(email, others):
             raise forms.ValidationError(
                 _(
                     "This address looks like the address of another account (some of its "
@@ -80,3 +82,21 @@ class AccountAdapter(DefaultAccountAdapter):
                 code="confusable_email",
             )
         return email
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def can_delete_authenticator(self, authenticator) -> bool:
+        """An admin user may not remove their last second factor (recovery codes are none):
+        without one, whoever knows the password would set up their own at the next sign-in.
+        They add another first, or a superuser resets it (audited)."""
+        from smartjamp.security import is_admin_user
+
+        user = authenticator.user
+        if not is_admin_user(user) or authenticator.type == Authenticator.Type.RECOVERY_CODES:
+            return True
+        others = (
+            Authenticator.objects.filter(user=user)
+            .exclude(pk=authenticator.pk)
+            .exclude(type=Authenticator.Type.RECOVERY_CODES)
+        )
+        return others.exists()

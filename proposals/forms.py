@@ -5,6 +5,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
+from smartjamp.uploads import PDF, check_upload, checked_file_name
+
 from .models import (
     CITY_FIELDS,
     ELIGIBILITY_CHECKS,
@@ -19,7 +21,6 @@ from .models import (
     Recommendation,
     User,
 )
-from .uploads import PDF, check_upload, checked_file_name
 
 
 class SignupExtraForm(forms.Form):

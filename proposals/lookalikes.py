@@ -8,12 +8,19 @@ character that Unicode lists as confusable with a Latin letter or digit by that 
 way UTS #39's skeleton maps characters to their prototypes. The table comes from
 confusable-homoglyphs (Unicode's confusables.txt as a package); within ASCII, the pairs that
 UTS #39 itself folds are folded too (`1`/`l`, `0`/`o`, `m`/`rn`).
+
+An address that mixes scripts within one part (`exampӏe`, a Cyrillic palochka among Latin
+letters; UTS #39's single-script restriction, section 5.2) is refused whatever else is
+registered: the table maps some such letters to a prototype they do not look like on screen.
 """
 
 import functools
 import json
+import re
 import unicodedata
 from importlib import resources
+
+from confusable_homoglyphs import confusables
 
 # ASCII characters that UTS #39 maps to another ASCII prototype (after case folding).
 _ASCII_FOLDS = {"1": "l", "|": "l", "0": "o", "m": "rn"}
@@ -47,6 +54,12 @@ def skeleton(text: str) -> str:
         char = prototypes.get(char, char)
         out.append(_ASCII_FOLDS.get(char, char))
     return "".join(out)
+
+
+def mixes_scripts(email: str) -> bool:
+    """Some part of the address (between dots, @, + and -) mixes letters of two scripts."""
+    parts = re.split(r"[.@+\-_]", unicodedata.normalize("NFKC", email))
+    return any(confusables.is_mixed_script(part) for part in parts if part)
 
 
 def confusable_with(email: str, others) -> str | None:

@@ -19,6 +19,7 @@ import time
 import uuid
 import zoneinfo
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends import smtp
@@ -147,8 +148,6 @@ def enqueue(notification_id: int) -> None:
     many people does not wait for the broker once per person.
     """
     global _broker_down_until
-    from .tasks import send_notification
-
     if time.monotonic() < _broker_down_until:
         return
     try:
@@ -159,6 +158,15 @@ def enqueue(notification_id: int) -> None:
 
 
 # Delivery (in the worker) ---------------------------------------------------------------------
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def send_notification(self, notification_id: int) -> str:
+    """The worker's task: one attempt at one email; it owns the row's retry."""
+    outcome, delay = deliver(notification_id)
+    if outcome == Outcome.RETRY:
+        raise self.retry(countdown=delay)
+    return outcome
 
 
 class Outcome:

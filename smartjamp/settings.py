@@ -99,7 +99,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "proposals.middleware.UserPreferencesMiddleware",
+    "smartjamp.middleware.UserPreferencesMiddleware",
     "proposals.audit.AuditMiddleware",  # the audit trail: client address, refused requests
     "django.contrib.messages.middleware.MessageMiddleware",
     # Second factors for admin users, idle and absolute session limits, no-store.
@@ -238,6 +238,7 @@ ACCOUNT_RATE_LIMITS = {
 # Second factors (allauth.mfa): required for admin users (smartjamp/security.py), optional for
 # city officials. Passkeys need HTTPS, or http://localhost while DEBUG is on.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_ADAPTER = "proposals.adapters.MFAAdapter"  # admin users keep at least one second factor
 MFA_TOTP_ISSUER = "Smart JAMP"
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 MFA_RECOVERY_CODE_COUNT = 10
@@ -295,7 +296,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # (10 MB for letters, 20 MB for attachments). Put the same cap on the proxy's request size.
 UPLOAD_HARD_LIMIT_BYTES = env_int("UPLOAD_HARD_LIMIT_BYTES", 25 * 1024 * 1024)
 FILE_UPLOAD_HANDLERS = [
-    "proposals.uploads.SizeCappedUploadHandler",
+    "smartjamp.uploads.SizeCappedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]

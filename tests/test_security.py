@@ -540,3 +540,124 @@ def test_staff_group_permissions_are_brought_up_to_date(staff):
     group.permissions.add(*Permission.objects.filter(content_type__app_label="account"))
     ensure_role_groups()
     assert not group.permissions.filter(content_type__app_label="account").exists()
+
+
+# Found by the security review.
+
+
+def test_staff_cannot_filter_the_outbox_on_what_only_superusers_read(client, staff, cebu_lead):
+    from proposals.models import Notification, NotificationKind
+
+    Notification.objects.create(
+        recipient=cebu_lead,
+        email=cebu_lead.email,
+        kind=NotificationKind.ACCOUNT,
+        subject="Password reset",
+        body_text="http://testserver/accounts/password/reset/key/6-secret/",
+        dedup_key="account:reset:1",
+    )
+    client.force_login(staff)
+    url = reverse("admin:proposals_notification_changelist")
+    for lookup in ("body_text__contains", "body_html__contains", "link__startswith"):
+        response = client.get(url, {lookup: "/accounts/password/reset/key/6"})
+        assert response.status_code == 400, lookup
+    assert client.get(url, {"state": "queued"}).status_code == 200
+    root = superuser()
+    client.force_login(root)
+    assert client.get(url, {"body_text__contains": "reset"}).status_code == 200
+
+
+def test_a_reviewer_downloads_an_old_attachment_under_its_checked_name(
+    client, call, cebu, cebu_lead, staff, reviewer
+):
+    from proposals import services as proposal_services
+
+    from .factories import under_review
+
+    proposal = under_review(make_proposal(call, cebu, cebu_lead), lead=cebu_lead, staff=staff)
+    proposal_services.assign_reviewers(
+        actor=staff, proposals=[proposal], reviewers=[reviewer], due=call.closes_at.date()
+    )
+    attachment = proposal.attachments.get()
+    attachment.name = "report.pdf.html"  # stored before names were checked
+    attachment.save()
+    assignment = proposal.assignments.get(reviewer=reviewer)
+    proposal_services.declare_conflict(reviewer=reviewer, assignment=assignment, conflict=False)
+    client.force_login(reviewer)
+    response = client.get(
+        reverse(
+            "admin:proposals_reviewassignment_attachment", args=[assignment.pk, attachment.code]
+        )
+    )
+    assert response.status_code == 200
+    assert 'filename="report-pdf-html.pdf"' in response["Content-Disposition"]
+
+
+def test_an_address_mixing_scripts_is_refused(client):
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "lead.danang@exampӏe.org",  # a Cyrillic palochka for the l
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "full_name": "Someone",
+            "time_zone": "Asia/Ho_Chi_Minh",
+        },
+    )
+    assert "looks like the address of another account" in response.content.decode()
+    assert not User.objects.exists()
+
+
+def test_an_admin_user_cannot_remove_their_last_second_factor(staff):
+    authenticator = give_totp(staff)
+    from allauth.mfa.adapter import get_adapter
+
+    assert get_adapter().can_delete_authenticator(authenticator) is False
+    second = Authenticator.objects.create(
+        user=staff, type=Authenticator.Type.WEBAUTHN, data={"name": "key"}
+    )
+    assert get_adapter().can_delete_authenticator(authenticator) is True
+    second.delete()
+    client = Client()
+    client.force_login(staff)
+    reauthenticate(client)
+    client.post(reverse("mfa_deactivate_totp"))
+    assert Authenticator.objects.filter(pk=authenticator.pk).exists()
+
+
+def test_an_official_may_remove_their_second_factor(danang_lead):
+    from allauth.mfa.adapter import get_adapter
+
+    assert get_adapter().can_delete_authenticator(give_totp(danang_lead)) is True
+
+
+def test_profile_edits_and_resent_emails_are_recorded(client, danang_lead, staff):
+    from proposals.models import Notification, NotificationKind
+
+    client.force_login(danang_lead)
+    client.post(
+        reverse("profile"),
+        {
+            "full_name": "Renamed",
+            "position": "Officer",
+            "language": "en",
+            "time_zone": "Asia/Ho_Chi_Minh",
+        },
+    )
+    event = AuditEvent.objects.get(action="account.profile_changed")
+    assert event.user == danang_lead and "full_name" in event.details["fields"]
+    failed = Notification.objects.create(
+        recipient=danang_lead,
+        email=danang_lead.email,
+        kind=NotificationKind.ACCOUNT,
+        subject="x",
+        body_text="x",
+        dedup_key="x:1",
+        state="failed",
+    )
+    client.force_login(staff)
+    client.post(
+        reverse("admin:proposals_notification_changelist"),
+        {"action": "resend_selected", "_selected_action": [failed.pk]},
+    )
+    assert AuditEvent.objects.filter(action="notification.resent", user=danang_lead).exists()

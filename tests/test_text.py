@@ -1,7 +1,7 @@
 import pytest
 
 from proposals.text import normalise_name
-from proposals.uploads import sanitise_file_name
+from smartjamp.uploads import sanitise_file_name
 
 
 @pytest.mark.parametrize(

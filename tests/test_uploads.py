@@ -13,8 +13,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from proposals import services, uploads
+from proposals import services
 from proposals.models import Attachment, City
+from smartjamp import uploads
 
 from .factories import docx_bytes, image_bytes, make_proposal, pdf_bytes, upload
 from .views.test_cities import letter, registration
@@ -378,3 +379,64 @@ def test_zip_bomb_upload_is_refused_in_the_browser_form(
     )
     assert not Attachment.objects.filter(proposal=proposal).exists()
     assert private_files() == before
+
+
+# Found by the security review --------------------------------------------------------------
+
+
+def test_check_upload_refuses_a_picture_bomb_inside_an_office_file():
+    bomb = png_header_only(40_000, 40_000)  # 1.6 gigapixels in a few bytes
+    assert refusal("photo.png", bomb)
+    messages = refusal("plan.docx", office_file({"word/media/image1.png": bomb}))
+    assert messages == [
+        "This image has more than 50 million pixels; make it smaller and upload it again."
+    ]
+    # Many pictures within the limit each, too many in all.
+    many = {f"word/media/image{n}.png": png_header_only(7000, 7000) for n in range(5)}
+    assert refusal("plan.docx", office_file(many)) == [
+        "The pictures in this DOCX file have too many pixels in all."
+    ]
+
+
+def test_check_upload_finds_an_embedded_workbook_behind_a_leading_byte():
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as workbook:
+        workbook.writestr("[Content_Types].xml", "<Types/>")
+        zeros_member(workbook, "xl/worksheets/sheet1.xml", 101 * MiB)
+    content = office_file(
+        {"word/embeddings/Microsoft_Excel_Worksheet.xlsx": b"\x00" + inner.getvalue()},
+        compression=zipfile.ZIP_STORED,
+    )
+    assert refusal("plan.docx", content)[0].startswith("This DOCX file would unpack to 101")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("a.pdf", pdf_bytes() + b'<img src=x title="' + b"A" * 250 + b'" onerror=alert(1)>'),
+        ("a.pdf", pdf_bytes() + b'<img alt="x>" onerror=alert(document.domain) src=x>'),
+        ("a.pdf", pdf_bytes() + b'<a href="javascript&colon;alert(1)">x</a>'),
+        ("a.pdf", pdf_bytes() + b"<< /S /JavaScript /JS (app.alert(1)) >>"),
+        ("a.pdf", pdf_bytes() + b"<< /S /Launch /F (cmd.exe) >>"),
+    ],
+    ids=["padded-handler", "quoted-gt", "entity-colon", "pdf-javascript", "pdf-launch"],
+)
+def test_check_upload_refuses_active_content_the_review_found(name, content):
+    assert refusal(name, content)
+
+
+def test_check_upload_refuses_macros_declared_under_another_name():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            '<Types><Override ContentType="application/vnd.ms-office.vbaProject" '
+            'PartName="/word/macros.bin"/></Types>',
+        )
+        archive.writestr("word/document.xml", "<w:document/>")
+        archive.writestr("word/macros.bin", b"\xd0\xcf\x11\xe0 macro")
+    content = buffer.getvalue()
+    assert refusal("plan.docx", content) == [
+        "This DOCX file contains macros, which are not accepted. Save it again as a DOCX file "
+        "without macros."
+    ]

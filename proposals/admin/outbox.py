@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import notifications
+from .. import audit, notifications
 from ..models import Notification, NotificationKind
 from .base import QuickListMixin
 
@@ -38,6 +38,17 @@ class NotificationAdmin(QuickListMixin, admin.ModelAdmin):
         "sent_at",
     ]
 
+    # What an account email says (a password-reset link) is for superusers only, and so is
+    # filtering on it: `?body_text__contains=…` would spell a reset key out letter by letter.
+    SUPERUSER_FIELDS = {"body_text", "body_html", "link", "dedup_key"}
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if (request is None or not request.user.is_superuser) and (
+            lookup.split("__")[0] in self.SUPERUSER_FIELDS
+        ):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     def get_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
         if (
@@ -65,6 +76,14 @@ class NotificationAdmin(QuickListMixin, admin.ModelAdmin):
         failed = list(queryset.filter(state__in=notifications.RESENDABLE))
         for notification in failed:
             notifications.resend(notification)
+            audit.record(
+                actor=request.user,
+                action="notification.resent",
+                user=notification.recipient,
+                request=request,
+                target=notification.email,
+                notification=notification.pk,
+            )
         self.message_user(
             request,
             ngettext("%(count)d email queued again.", "%(count)d emails queued again.", len(failed))

@@ -15,6 +15,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from smartjamp.uploads import checked_file_name
+
 from .. import page_cache, reports, services
 from ..forms import ConflictForm, ReviewForm
 from ..models import AssignmentState, AuditEvent, Proposal, ReviewAssignment, Score
@@ -266,7 +268,7 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
         return FileResponse(
             attachment.file.open("rb"),
             as_attachment=True,
-            filename=attachment.name,
+            filename=checked_file_name(attachment.name, attachment.content_type),
             content_type=attachment.content_type,
         )
 

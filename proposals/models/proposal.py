@@ -17,7 +17,8 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from ..uploads import EXTENSIONS
+from smartjamp.uploads import EXTENSIONS
+
 from .call import Call
 from .geo import City, CityMembership, MemberRole, new_code
 

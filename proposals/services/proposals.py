@@ -12,6 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from smartjamp.uploads import check_upload, checked_file_name
+
 from .. import audit as audit_trail
 from .. import notifications, summaries
 from ..models import (
@@ -37,7 +39,6 @@ from ..permissions import (
     is_programme_staff,
     member_city_ids,
 )
-from ..uploads import check_upload, checked_file_name
 from .cities import delete_stored
 
 PROGRAMME_ZONE = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)

@@ -6,11 +6,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from smartjamp.uploads import PDF, checked_file_name, report_oversized_uploads
+
 from .. import audit, services
 from ..forms import CityRegistrationForm, JoinRequestForm
 from ..models import City, CityMembership, JoinRequest, JoinRequestStatus, MemberRole
 from ..permissions import can_manage_city, get_city_for_user
-from ..uploads import PDF, checked_file_name, report_oversized_uploads
 
 
 @login_required

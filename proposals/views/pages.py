@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from smartjamp.celery import app as celery_app
 
+from .. import audit
 from ..forms import ProfileForm
 from ..models import Notification, NotificationState
 
@@ -79,6 +80,14 @@ def profile(request):
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
+        if form.changed_data:
+            audit.record(
+                actor=request.user,
+                action="account.profile_changed",
+                user=request.user,
+                request=request,
+                fields=form.changed_data,
+            )
         messages.success(request, _("Your profile has been saved."))
         return redirect("profile")
     return render(request, "account/profile.html", {"form": form})

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
 from smartjamp.security import take_kept_post
+from smartjamp.uploads import checked_file_name, report_oversized_uploads
 
 from .. import page_cache, services
 from ..forms import (
@@ -31,7 +32,6 @@ from ..permissions import (
     get_proposal_for_user,
     is_programme_staff,
 )
-from ..uploads import checked_file_name, report_oversized_uploads
 
 
 @login_required

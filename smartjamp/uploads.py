@@ -49,6 +49,8 @@ MAX_DIRECTORY_BYTES = MAX_PARTS * 1024
 # The largest phone photos are 50 megapixels (8160 × 6120); a 100-megapixel image takes about
 # 400 MB of memory to open. Pillow's own guard (about 89 megapixels) stays as it is.
 MAX_IMAGE_PIXELS = 50_000_000
+# The pictures inside one office file: at most this many times MAX_IMAGE_PIXELS in all.
+MAX_IMAGES_PIXELS_FACTOR = 4
 CHUNK_BYTES = 1024 * 1024
 
 
@@ -122,7 +124,7 @@ def check_upload(uploaded: UploadedFile, *, allowed: dict[str, str], max_bytes: 
         _check_pixels(uploaded)
     if mime in (DOCX, XLSX):
         _check_office_file(uploaded, label)
-    _refuse_active_content(uploaded, label)
+    _refuse_active_content(uploaded, label, pdf=mime == PDF)
     uploaded.seek(0)
     return mime
 
@@ -133,28 +135,41 @@ def check_upload(uploaded: UploadedFile, *, allowed: dict[str, str], max_bytes: 
 ACTIVE_CONTENT = re.compile(
     rb"<(?:(?:script|i?frame|object|embed|applet)[\s/>]|!doctype\s+html"
     # An event handler in a tag: <img src=x onerror=...>, <svg/onload=...>.
-    rb"|[a-z][^>]{0,200}?[\s/\"']on(?:[a-z]{5,}|cut|end|blur|copy|drag|drop|help|load|move"
+    # The attribute may follow quoted values holding ">": anything but "<" up to 1000 bytes.
+    rb"|[a-z][^<]{0,1000}?[\s/\"']on(?:[a-z]{5,}|cut|end|blur|copy|drag|drop|help|load|move"
     rb"|play|show|stop|zoom)\s*=)"
 )
-SCRIPT_URLS = (b"javascript:", b"vbscript:")
-MAX_MATCH_BYTES = 1024  # longer than any match of ACTIVE_CONTENT: windows overlap by this much
+# Script addresses, also with the colon written as an HTML character reference.
+SCRIPT_URLS = tuple(
+    scheme + colon
+    for scheme in (b"javascript", b"vbscript")
+    for colon in (b":", b"&colon;", b"&#58;", b"&#x3a;")
+)
+# A PDF's own scripts and launch actions (the names are long: no chance match).
+PDF_ACTIONS = (b"/javascript", b"/launch")
+MAX_MATCH_BYTES = 2048  # longer than any match of ACTIVE_CONTENT: windows overlap by this much
 
 
-def _refuse_active_content(uploaded: UploadedFile, label: str) -> None:
+def _refuse_active_content(uploaded: UploadedFile, label: str, *, pdf: bool = False) -> None:
     """Refuse a file that is also a web page: HTML that a browser could run, anywhere in it.
 
     The file is read in 1 MiB windows and searched, ignoring case, for a script, frame,
     object or embed tag, an HTML doctype, an event-handler attribute in a tag, or a
     javascript:/vbscript: address. Tags that run nothing by themselves (<html>, <svg>) are
     not searched for: they are short enough to turn up by chance in compressed data, and what
-    would run inside them is searched for. This is a backstop for when the file leaves the
-    portal; the defence is that it is stored, named, typed and served as its checked content.
+    would run inside them is searched for. A PDF may not carry scripts or launch actions of its
+    own either. This is a backstop for when the file leaves the portal; the defence is that it
+    is stored, named, typed and served as its checked content.
     """
     uploaded.seek(0)
     tail = b""
     while chunk := uploaded.read(CHUNK_BYTES):
         window = (tail + chunk).lower()
-        if ACTIVE_CONTENT.search(window) or any(url in window for url in SCRIPT_URLS):
+        if (
+            ACTIVE_CONTENT.search(window)
+            or any(url in window for url in SCRIPT_URLS)
+            or (pdf and any(action in window for action in PDF_ACTIONS))
+        ):
             raise ValidationError(
                 _(
                     "This %(format)s file also contains web page code (such as a script) that a "
@@ -185,8 +200,8 @@ def _check_png_end(uploaded: UploadedFile, label: str) -> None:
         )
 
 
-def _check_pixels(uploaded: UploadedFile) -> None:
-    """Refuse an image of more than MAX_IMAGE_PIXELS, reading its header only."""
+def _check_pixels(uploaded) -> int:
+    """Refuse an image of more than MAX_IMAGE_PIXELS, reading its header only; its pixels."""
     too_large = ValidationError(
         _("This image has more than %(limit)s million pixels; make it smaller and upload it again.")
         % {"limit": MAX_IMAGE_PIXELS // 1_000_000},
@@ -209,6 +224,7 @@ def _check_pixels(uploaded: UploadedFile) -> None:
         ) from None
     if width * height > MAX_IMAGE_PIXELS:
         raise too_large
+    return width * height
 
 
 def _check_office_file(uploaded: UploadedFile, label: str) -> None:
@@ -229,7 +245,11 @@ def _check_office_file(uploaded: UploadedFile, label: str) -> None:
         with zipfile.ZipFile(_bounded_directory(uploaded, damaged, label)) as archive:
             if "[Content_Types].xml" not in archive.namelist():
                 raise damaged
-            _check_archive(archive, label, damaged, totals=[0, 0], nested=False)
+            with archive.open("[Content_Types].xml") as types:
+                declared = types.read(CHUNK_BYTES).lower()
+            if b"vbaproject" in declared or b"macroenabled" in declared:
+                raise _macros(label)  # macros under another part's name
+            _check_archive(archive, label, damaged, totals=[0, 0, 0], nested=False)
     except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError, zlib.error):
         # RuntimeError: an encrypted part; NotImplementedError (a RuntimeError): an unknown
         # compression method. Office files have neither.
@@ -294,34 +314,46 @@ def _check_archive(archive, label, damaged, *, totals: list[int], nested: bool) 
                 code="compression_ratio",
             )
         if name.rpartition("/")[2].lower() == "vbaproject.bin":
-            raise ValidationError(
-                _(
-                    "This %(format)s file contains macros, which are not accepted. Save it "
-                    "again as a %(format)s file without macros."
-                )
-                % {"format": label},
-                code="macros",
-            )
+            raise _macros(label)
     for member in members:
-        with archive.open(member) as part:
-            head = part.read(4)
-            if head != b"PK\x03\x04":
-                while part.read(CHUNK_BYTES):  # zipfile checks the size and CRC at the end
-                    pass
-                continue
-            if nested:
-                raise ValidationError(
-                    _(
-                        "This %(format)s file contains archives inside archives, which is not accepted."
+        # Every part is unpacked (zipfile checks its size and CRC at the end) into a bounded
+        # copy, and what it holds is checked: an archive (recognised by its end record, as
+        # zip readers do, not by its first bytes) against the same totals, an image's pixels.
+        with archive.open(member) as part, tempfile.SpooledTemporaryFile(CHUNK_BYTES) as copy:
+            shutil.copyfileobj(part, copy, CHUNK_BYTES)
+            copy.seek(0)
+            head = copy.read(4)
+            if head.startswith((b"\x89PNG", b"\xff\xd8")):
+                totals[2] += _check_pixels(copy)
+                if totals[2] > MAX_IMAGE_PIXELS * MAX_IMAGES_PIXELS_FACTOR:
+                    raise ValidationError(
+                        _("The pictures in this %(format)s file have too many pixels in all.")
+                        % {"format": label},
+                        code="too_many_pixels",
                     )
-                    % {"format": label},
-                    code="nested_archive",
-                )
-            with tempfile.SpooledTemporaryFile(max_size=CHUNK_BYTES) as copy:
-                copy.write(head)
-                shutil.copyfileobj(part, copy, CHUNK_BYTES)
+            elif zipfile.is_zipfile(copy):
+                if nested:
+                    raise ValidationError(
+                        _(
+                            "This %(format)s file contains archives inside archives, which is "
+                            "not accepted."
+                        )
+                        % {"format": label},
+                        code="nested_archive",
+                    )
                 with zipfile.ZipFile(_bounded_directory(copy, damaged, label)) as inner:
                     _check_archive(inner, label, damaged, totals=totals, nested=True)
+
+
+def _macros(label: str) -> ValidationError:
+    return ValidationError(
+        _(
+            "This %(format)s file contains macros, which are not accepted. Save it again as a "
+            "%(format)s file without macros."
+        )
+        % {"format": label},
+        code="macros",
+    )
 
 
 class SizeCappedUploadHandler(FileUploadHandler):
