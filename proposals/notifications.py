@@ -519,11 +519,11 @@ def city_decided(city) -> None:
 
 def join_requested(join_request) -> None:
     """A join request: tell the city's leads (or programme staff if it has none)."""
-    from .models import MemberRole
+    from .models import CityMembership
 
-    # One filter() call: a lead of *this* city, not a member here who leads elsewhere.
     leads = User.objects.filter(
-        memberships__city=join_request.city, memberships__role=MemberRole.LEAD, is_active=True
+        pk__in=CityMembership.objects.leads().filter(city=join_request.city).values("user"),
+        is_active=True,
     ).order_by("pk")
     for lead in leads or programme_staff():
         notify(

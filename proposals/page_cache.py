@@ -65,13 +65,11 @@ def member_city_ids(user) -> list[int]:
     a city's proposals: one small query, which makes leaving a city take effect at once."""
     if not user.is_authenticated:
         return []
-    from . import prepared
+    from .models import CityMembership
 
-    # Read on every visit of these pages: a statement prepared once, without the ORM's work.
-    return [city_id for (city_id,) in prepared.fetch_all(MEMBER_CITIES, [user.pk])]
-
-
-MEMBER_CITIES = "SELECT city_id FROM proposals_citymembership WHERE user_id = %s ORDER BY city_id"
+    return list(
+        CityMembership.objects.filter(user=user.pk).order_by("city").values_list("city", flat=True)
+    )
 
 
 def part_slot(name: str, depends_on: list[str], vary_on: Iterable = ()) -> Slot:

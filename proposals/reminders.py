@@ -18,7 +18,6 @@ from .models import (
     Call,
     City,
     CityMembership,
-    DeadlineExtension,
     Proposal,
     ReviewAssignment,
     Status,
@@ -41,15 +40,6 @@ def _eligible_cities(call: Call):
     )
 
 
-def _deadlines(call: Call) -> dict[int, datetime.datetime]:
-    return {
-        city_id: max(closes_at, call.closes_at)
-        for city_id, closes_at in DeadlineExtension.objects.filter(call=call).values_list(
-            "city_id", "closes_at"
-        )
-    }
-
-
 @transaction.atomic
 def deadline_reminders(now: datetime.datetime | None = None) -> int:
     """At each of a call's reminder offsets before a city's own deadline, remind the leads and
@@ -60,15 +50,15 @@ def deadline_reminders(now: datetime.datetime | None = None) -> int:
     items = []
     for call in calls:
         offsets = sorted(set(call.reminder_days))
-        extended = _deadlines(call)
         proposals = Proposal.objects.filter(call=call, city=OuterRef("pk"))
         cities = _eligible_cities(call).annotate(
             has_any=Exists(proposals), has_draft=Exists(proposals.filter(status=Status.DRAFT))
         )
+        deadlines = call.deadlines_for(cities)
         for city in cities:
             if city.has_any and not city.has_draft:
                 continue
-            deadline = extended.get(city.pk, call.closes_at)
+            deadline = deadlines[city.pk]
             if now >= deadline:
                 continue
             # The most urgent offset that has begun: after downtime, no burst of stale ones.

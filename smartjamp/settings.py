@@ -148,9 +148,6 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # as the export's unexecuted fallbacks, while their rows take a fraction of that.
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
-# The statements of nearly every request are prepared once per PostgreSQL connection
-# (proposals/prepared.py); 0 behind a pooler in transaction mode.
-DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache holds rate-limit counters, so it must be shared by every process: Redis when

@@ -23,14 +23,11 @@ from ..models import AssignmentState, AuditEvent, Proposal, ReviewAssignment, Sc
 from ..permissions import (
     get_assignment_for_reviewer,
     get_attachment_for_reviewer,
+    is_programme_staff,
     reviewer_may_read,
 )
 from ..scoring import weighted_score
 from .base import QuickListMixin
-
-
-def is_programme_staff(request) -> bool:
-    return request.user.has_perm("proposals.assign_reviewers")
 
 
 @admin.register(ReviewAssignment)
@@ -63,17 +60,17 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
             queryset = self.get_changelist_queryset(queryset)
-        if is_programme_staff(request):
+        if is_programme_staff(request.user):
             return queryset
         return queryset.filter(reviewer=request.user)  # a reviewer's own assignments only
 
     def get_list_display(self, request):
-        if is_programme_staff(request):
+        if is_programme_staff(request.user):
             return ["proposal_reference", "proposal_title", "reviewer", "due", "state"]
         return self.list_display
 
     def get_list_filter(self, request):
-        return self.list_filter if is_programme_staff(request) else ["state"]
+        return self.list_filter if is_programme_staff(request.user) else ["state"]
 
     def has_add_permission(self, request):
         return False  # staff assign from the proposals list
@@ -85,11 +82,11 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        title = _("Review assignments") if is_programme_staff(request) else _("My assignments")
+        title = _("Review assignments") if is_programme_staff(request.user) else _("My assignments")
         return super().changelist_view(request, {**(extra_context or {}), "title": title})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        if not is_programme_staff(request):
+        if not is_programme_staff(request.user):
             return redirect("admin:proposals_reviewassignment_review", object_id)
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -30,8 +30,10 @@ def default_reminder_days() -> list[int]:
 def deadline_for_city(call_ref, city_ref, closes_at_ref):
     """The closing instant of a call for one city, as an SQL expression: the city's extension
     if staff granted one, never earlier than the call's own close (an extension only ever
-    gives more time, even if staff later move the close). Each argument is a field reference
-    (`OuterRef`, `F`, a field name) or a value."""
+    gives more time, even if staff later move the close). `call_ref` and `city_ref` are
+    references from the outer query (`OuterRef`) or ids, `closes_at_ref` the call's close (`F`
+    or `Value`). The one statement of the rule: Call.deadline_for, Call.deadlines_for,
+    CallQuerySet.with_deadline_for and ProposalQuerySet.with_due_at all evaluate it."""
     extension = DeadlineExtension.objects.filter(call=call_ref, city=city_ref).values("closes_at")[
         :1
     ]
@@ -138,16 +140,13 @@ class Call(models.Model):
         return self.deadlines_for([city])[city.pk]
 
     def deadlines_for(self, cities) -> dict[int, datetime.datetime]:
-        """The closing instant of each of `cities` (by id), in one query: a city's extension
-        if staff granted one, never earlier than the call's own close."""
-        extended = dict(
-            self.extensions.filter(city__in=[c.pk for c in cities]).values_list(
-                "city_id", "closes_at"
-            )
+        """The closing instant of each of `cities` (by id), in one query (deadline_for_city)."""
+        return dict(
+            City.objects.filter(pk__in=[city.pk for city in cities])
+            .annotate(deadline=deadline_for_city(self.pk, OuterRef("pk"), Value(self.closes_at)))
+            .order_by()
+            .values_list("pk", "deadline")
         )
-        return {
-            city.pk: max(extended.get(city.pk, self.closes_at), self.closes_at) for city in cities
-        }
 
     def is_open_for(self, city: City, now: datetime.datetime | None = None) -> bool:
         now = now or timezone.now()

@@ -169,6 +169,21 @@ class MemberRole(models.TextChoices):
     EDITOR = "editor", _("Editor")
 
 
+class CityMembershipQuerySet(models.QuerySet):
+    def leads(self) -> "CityMembershipQuerySet":
+        """The memberships that make their user a lead of their city: leads submit and
+        withdraw its proposals and manage its members (editors draft)."""
+        return self.filter(role=MemberRole.LEAD)
+
+
+def is_city_lead(user, city) -> bool:
+    """Whether `user` is a lead of `city` (a City or its id)."""
+    return (
+        user.is_authenticated
+        and CityMembership.objects.leads().filter(city=city, user=user.pk).exists()
+    )
+
+
 class CityMembership(models.Model):
     city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
@@ -176,6 +191,8 @@ class CityMembership(models.Model):
     )
     role = models.CharField(_("role"), max_length=10, choices=MemberRole, default=MemberRole.EDITOR)
     created_at = models.DateTimeField(_("member since"), auto_now_add=True)
+
+    objects = CityMembershipQuerySet.as_manager()
 
     Role = MemberRole
 

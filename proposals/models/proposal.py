@@ -5,12 +5,15 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import (
     Avg,
+    Case,
     Count,
+    F,
     Max,
     Min,
     OuterRef,
     Q,
     Subquery,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -19,8 +22,8 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from smartjamp.uploads import EXTENSIONS
 
-from .call import Call
-from .geo import City, CityMembership, MemberRole, new_code
+from .call import Call, deadline_for_city
+from .geo import City, is_city_lead, new_code
 
 
 class FocusArea(models.Model):
@@ -167,16 +170,21 @@ def has_resubmission_due(proposal: "Proposal") -> bool:
     return proposal.resubmission_due is not None and proposal.resubmission_due > timezone.now()
 
 
-def is_lead(proposal: "Proposal", user) -> bool:
-    return CityMembership.objects.filter(
-        city_id=proposal.city_id, user_id=user.pk, role=MemberRole.LEAD
-    ).exists()
+def by_a_city_lead(proposal: "Proposal", user) -> bool:
+    # django-fsm asks (instance, user); the rule itself is is_city_lead's.
+    return is_city_lead(user, proposal.city_id)
 
 
-def reads_every_proposal(user) -> bool:
-    """Programme staff read every proposal; anybody else only their cities' (visible_to).
+def is_programme_staff(user) -> bool:
+    """Programme staff: active admin users who may read every proposal (anybody else reads
+    only their cities', see visible_to). Reviewers sign in to the admin too, but are not.
     Checking is_staff first spares officials the permission lookup."""
-    return user.is_authenticated and user.is_staff and user.has_perm("proposals.view_proposal")
+    return (
+        user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm("proposals.view_proposal")
+    )
 
 
 class ProposalQuerySet(models.QuerySet):
@@ -184,12 +192,23 @@ class ProposalQuerySet(models.QuerySet):
         """Proposals a user may read: programme staff all, officials their cities'."""
         if not user.is_authenticated:
             return self.none()
-        if reads_every_proposal(user):
+        if is_programme_staff(user):
             return self
         return self.filter(city__memberships__user=user)
 
     def taking_places(self) -> "ProposalQuerySet":
         return self.filter(status__in=COUNTS_TOWARDS_LIMIT)
+
+    def with_due_at(self) -> "ProposalQuerySet":
+        """Annotate `due_at`: the instant the proposal is due now. While staff ask for a
+        revision, the date they set for the resubmission; otherwise its city's deadline for
+        the call (Call.deadline_for)."""
+        return self.annotate(
+            due_at=Case(
+                When(status=Status.REVISION_REQUESTED, then=F("resubmission_due")),
+                default=deadline_for_city(OuterRef("call"), OuterRef("city"), F("call__closes_at")),
+            )
+        )
 
     def with_score_summary(self) -> "ProposalQuerySet":
         """Annotate, in the same query: `_reviews` (submitted), `_assigned` (not declined),
@@ -351,6 +370,11 @@ class Proposal(FSMModelMixin, models.Model):
     def is_decided(self) -> bool:
         return self.status not in BEFORE_DECISION and self.status != Status.WITHDRAWN
 
+    def get_due_at(self):
+        """The instant this proposal is due now (ProposalQuerySet.with_due_at), in one query;
+        lists annotate it instead."""
+        return Proposal.objects.with_due_at().values_list("due_at", flat=True).get(pk=self.pk)
+
     def missing_for_submission(self) -> list[tuple[str, str]]:
         """What still stops submission, as (section, what is missing), in the form's order."""
         missing: list[tuple[str, str]] = []
@@ -413,7 +437,7 @@ class Proposal(FSMModelMixin, models.Model):
         field=status,
         source=[Status.DRAFT, Status.REVISION_REQUESTED],
         target=Status.SUBMITTED,
-        permission=is_lead,
+        permission=by_a_city_lead,
     )
     def submit(self) -> None:
         """A lead submits a complete proposal while the call is open for the city."""
@@ -477,7 +501,9 @@ class Proposal(FSMModelMixin, models.Model):
     def reject(self) -> None:
         """Staff reject the proposal (as ineligible in screening, or after review) with a letter."""
 
-    @transition(field=status, source=BEFORE_DECISION, target=Status.WITHDRAWN, permission=is_lead)
+    @transition(
+        field=status, source=BEFORE_DECISION, target=Status.WITHDRAWN, permission=by_a_city_lead
+    )
     def withdraw(self) -> None:
         """A lead withdraws the proposal, with a reason, before a decision."""
 

@@ -173,7 +173,7 @@ def reject_city(*, actor: User, city: City, reason: str) -> City:
 
 
 def _lock_leads(city: City) -> list[CityMembership]:
-    return list(CityMembership.objects.select_for_update().filter(city=city, role=MemberRole.LEAD))
+    return list(CityMembership.objects.select_for_update().leads().filter(city=city))
 
 
 @transaction.atomic

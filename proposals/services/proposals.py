@@ -359,12 +359,13 @@ def submission_refusals(proposal: Proposal, *, now=None) -> list[str]:
     now = now or timezone.now()
     call, city = proposal.call, proposal.city
     reasons = _city_refusals(call, city)
+    due_at = proposal.get_due_at()
     if proposal.status == Status.REVISION_REQUESTED:
-        if proposal.resubmission_due and now >= proposal.resubmission_due:
+        if due_at and now >= due_at:
             reasons.append(_("The deadline to resubmit has passed."))
     elif now < call.opens_at:
         reasons.append(_("The call is not open yet."))
-    elif now >= call.deadline_for(city):
+    elif now >= due_at:
         reasons.append(_("The call closed; submissions are no longer accepted."))
     missing = proposal.missing_for_submission()
     if missing:

@@ -3,7 +3,6 @@ import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, OuterRef
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -25,8 +24,7 @@ from ..forms import (
     WithdrawForm,
     partner_rows,
 )
-from ..models import MemberRole, Proposal, Status
-from ..models.call import deadline_for_city
+from ..models import Proposal, Status
 from ..permissions import (
     get_attachment_for_user,
     get_proposal_for_user,
@@ -64,12 +62,9 @@ def _my_proposals_body(user) -> str:
             "updated_at",
             "call__code",
             "call__title",
-            "call__closes_at",
             "city__name",
         )
-        .annotate(
-            deadline=deadline_for_city(OuterRef("call"), OuterRef("city"), F("call__closes_at"))
-        )
+        .with_due_at()
         .order_by("-updated_at")
     )
     return render_to_string("proposals/_list_body.html", {"proposals": proposals})
@@ -78,10 +73,10 @@ def _my_proposals_body(user) -> str:
 @login_required
 def proposal_detail(request, code):
     # The gate reads only what decides who may read, and which kind of reader this is.
-    proposal = get_proposal_for_user(request.user, code, only=("code",))
+    proposal = get_proposal_for_user(request.user, code)
     staff = is_programme_staff(request.user)
-    member = proposal.reader_role is not None
-    lead = proposal.reader_role == MemberRole.LEAD
+    member = proposal.reader_is_member
+    lead = proposal.reader_is_lead
     # The page below the navigation is the same for every reader of the same kind (staff or
     # not, a member, a lead), so it is cached until the proposal, its history, messages or
     # attachments, its city, the calls or people's names change, or a minute goes by while it
@@ -111,7 +106,7 @@ def _proposal_page(pk: int, *, staff: bool, member: bool, lead: bool):
     gate read may be older than a change committed since)."""
     now = timezone.now()
     # The whole row, once: the checklist reads the texts the page does not show.
-    proposal = Proposal.objects.select_related("call", "city").filter(pk=pk).first()
+    proposal = Proposal.objects.select_related("call", "city").with_due_at().filter(pk=pk).first()
     if proposal is None:  # deleted since the gate read it
         raise Http404("No such proposal.")
     editable = member and proposal.is_editable
@@ -128,11 +123,10 @@ def _proposal_page(pk: int, *, staff: bool, member: bool, lead: bool):
     )
     if not staff:
         changes = changes.filter(is_public=True)
-    deadline = proposal.call.deadline_for(proposal.city)
     context = {
         "proposal": proposal,
         "now": now,
-        "deadline": deadline,
+        "due_at": proposal.due_at,
         "missing": proposal.missing_for_submission() if editable else [],
         # Whatever the status read before this part's versions: the page shows it only while
         # a revision is requested (a request committed in between must not be missed).
@@ -162,7 +156,7 @@ def _proposal_page(pk: int, *, staff: bool, member: bool, lead: bool):
     # and is gone at the deadline.
     if not proposal.is_editable:
         return page, None
-    changes_at = [now + PAGE_CLOCK, deadline, proposal.resubmission_due]
+    changes_at = [now + PAGE_CLOCK, proposal.due_at]
     return page, min(moment for moment in changes_at if moment is not None and moment > now)
 
 
@@ -301,7 +295,7 @@ def proposal_edit(request, code):
             "attachments": proposal.attachments.all(),
             "attachment_form": AttachmentForm(),
             "missing": proposal.missing_for_submission(),
-            "deadline": proposal.call.deadline_for(proposal.city),
+            "due_at": proposal.get_due_at(),
             "now": timezone.now(),
         },
     )
@@ -362,7 +356,7 @@ def attachment_delete(request, code, attachment_code):
 @require_POST
 def proposal_submit(request, code):
     proposal = get_proposal_for_user(request.user, code, write=True)
-    if proposal.reader_role != MemberRole.LEAD:
+    if not proposal.reader_is_lead:
         raise PermissionDenied
     try:
         services.submit_proposal(user=request.user, proposal=proposal)

@@ -485,7 +485,7 @@ def test_a_proposal_page_built_after_a_change_shows_it_whatever_the_gate_read(
     from proposals.views import proposals as views
 
     proposal = make_proposal(call, danang, danang_lead, title="Old title")
-    read_before = get_proposal_for_user(danang_lead, proposal.code, only=("code",))
+    read_before = get_proposal_for_user(danang_lead, proposal.code)
     proposal.title = "New title"
     proposal.save()  # bumps the page's key
     monkeypatch.setattr(views, "get_proposal_for_user", lambda *args, **kwargs: read_before)
@@ -510,7 +510,7 @@ def test_a_proposal_deleted_after_the_gate_read_it_is_not_found(
     from proposals.views import proposals as views
 
     proposal = make_proposal(call, danang, danang_lead)
-    read_before = get_proposal_for_user(danang_lead, proposal.code, only=("code",))
+    read_before = get_proposal_for_user(danang_lead, proposal.code)
     code = proposal.code
     proposal.delete()
     monkeypatch.setattr(views, "get_proposal_for_user", lambda *args, **kwargs: read_before)

@@ -388,11 +388,11 @@ def test_city_sees_its_own_extended_deadline(
     clock.set(call.closes_at + datetime.timedelta(days=1))
     client.force_login(danang_lead)
     assert listed_calls(client.get(reverse("call_list")))["open"] == [call.title]
-    assert client.get(reverse("my_proposals")).context["proposals"][0].deadline == extended
+    assert client.get(reverse("my_proposals")).context["proposals"][0].due_at == extended
     other = Client()
     other.force_login(cebu_lead)
     make_proposal(call, cebu, cebu_lead, complete=False)
-    assert other.get(reverse("my_proposals")).context["proposals"][0].deadline == (
+    assert other.get(reverse("my_proposals")).context["proposals"][0].due_at == (
         extended - datetime.timedelta(days=1)
     )
     assert listed_calls(other.get(reverse("call_list")))["open"] == [call.title]
@@ -691,3 +691,31 @@ def test_proposal_page_queries_do_not_grow_with_its_history(
     with django_assert_num_queries(len(one.captured_queries)):
         page = client.get(url).content.decode()
     assert page.count("Question ") == 6
+
+
+def test_a_proposal_returned_for_revision_shows_its_resubmission_date_everywhere(
+    client, call, danang, danang_lead, staff
+):
+    """My proposals, the edit page and the proposal page show when it is due now: the date
+    staff set for the resubmission, not the call's close."""
+    from django.utils import timezone
+
+    from proposals.templatetags.smartjamp import deadline_short
+
+    proposal = make_proposal(call, danang, danang_lead)
+    services.submit_proposal(user=danang_lead, proposal=proposal)
+    proposal.refresh_from_db()
+    services.screen_proposal(actor=staff, proposal=proposal)
+    proposal.refresh_from_db()
+    due = (call.closes_at + datetime.timedelta(days=20)).replace(hour=3, minute=0, second=0)
+    services.request_revision(actor=staff, proposal=proposal, message="Add a map.", due=due)
+    client.force_login(danang_lead)
+    listed = client.get(reverse("my_proposals")).content.decode()
+    with timezone.override(danang_lead.time_zone):
+        assert str(deadline_short(due)) in listed
+        assert str(deadline_short(call.closes_at)) not in listed
+    for name in ("proposal_edit", "proposal_detail"):
+        page = client.get(reverse(name, args=[proposal.code])).content.decode()
+        assert f'<time datetime="{due.astimezone(datetime.UTC).isoformat()}">' in page, name
+        closes = call.closes_at.astimezone(datetime.UTC).isoformat()
+        assert f'<time datetime="{closes}">' not in page, name
