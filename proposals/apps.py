@@ -10,16 +10,18 @@ class ProposalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from smartjamp import security  # noqa: F401  (second-factor receivers)
+        from smartjamp import (
+            cache_versions,
+            security,  # noqa: F401  (second-factor receivers)
+        )
 
-        from . import audit, auth, page_cache, signals, summaries  # noqa: F401  (receivers)
+        from . import audit, signals, summaries  # noqa: F401  (receivers)
         from .notifications import status_changed
         from .roles import ensure_role_groups
         from .services import status_changed as status_changed_signal
 
         audit.connect()
-        auth.connect()
-        page_cache.connect()
+        cache_versions.connect()
         summaries.connect()
         status_changed_signal.connect(status_changed, dispatch_uid="smartjamp_notify_status")
 

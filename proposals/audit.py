@@ -19,10 +19,10 @@ from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.db.models.signals import post_save
 from django.utils.translation import gettext_lazy
 
-from .cache import cache
 from .models import AuditEvent, City, Proposal, User
 
 security_log = logging.getLogger("smartjamp.security")
@@ -113,11 +113,13 @@ def refused(request, status: int) -> None:
         return
     cache.set(seen, 1, REFUSAL_WINDOW_SECONDS)
     budget = f"audit:refusals:{client}"
-    stored = cache.incr(budget)
-    if stored is None:
+    try:
+        stored = cache.incr(budget)
+    except ValueError:  # the first refusal in the window
         cache.set(budget, 1, REFUSAL_WINDOW_SECONDS)
-    elif stored > REFUSALS_STORED:
-        return
+    else:
+        if stored > REFUSALS_STORED:
+            return
     record(
         actor=user,
         action="security.refused",

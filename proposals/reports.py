@@ -32,8 +32,6 @@ JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 SEPARATOR = "\x1f"  # joins names inside the database; never typed by anyone
 CHUNK = 2000
 
-VERSION_KEY = "reports:data-version"
-
 
 def fiscal_year_bounds(year: int) -> tuple[datetime.datetime, datetime.datetime]:
     """Japan's fiscal year `year` runs from 1 April of that year to 1 April of the next, JST."""

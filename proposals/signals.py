@@ -1,24 +1,10 @@
 """Side concerns kept out of the main workflow."""
 
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import (
-    Attachment,
-    Call,
-    City,
-    Country,
-    DeadlineExtension,
-    FocusArea,
-    Proposal,
-    Review,
-    ReviewAssignment,
-    RubricCriterion,
-    Score,
-    Sector,
-    StatusChange,
-)
+from .models import Attachment, City, Review, RubricCriterion
 
 
 def _delete_after_commit(field_file) -> None:
@@ -48,43 +34,3 @@ def delete_city_letter(sender, instance: City, **kwargs) -> None:
 @receiver(post_delete, sender=Attachment, dispatch_uid="smartjamp_delete_attachment_file")
 def delete_attachment_file(sender, instance: Attachment, **kwargs) -> None:
     _delete_after_commit(instance.file)
-
-
-def _reports_changed(sender, **kwargs) -> None:
-    from .page_cache import bump
-    from .reports import VERSION_KEY
-
-    # At once and after commit (see page_cache.bump): the admin's cached rows depend on it.
-    bump(VERSION_KEY)
-
-
-# Everything the dashboard and reports show or filter by: the workflow's objects and the
-# reference data (a city renamed, a criterion reweighted, a sector added to the filter).
-for _model in (
-    Proposal,
-    ReviewAssignment,
-    Review,
-    Score,
-    StatusChange,
-    Call,
-    DeadlineExtension,
-    RubricCriterion,
-    City,
-    Country,
-    Sector,
-    FocusArea,
-):
-    for _signal in (post_save, post_delete):
-        _signal.connect(
-            _reports_changed,
-            sender=_model,
-            dispatch_uid=f"reports-{_model.__name__}-{_signal is post_save}",
-        )
-for _through in (
-    Proposal.sectors.through,
-    Proposal.focus_areas.through,
-    Call.eligible_countries.through,
-):
-    m2m_changed.connect(
-        _reports_changed, sender=_through, dispatch_uid=f"reports-{_through.__name__}"
-    )

@@ -42,6 +42,10 @@ SIGNED_OUT_KEY = "smartjamp_signed_out_user"  # who was signed out for inactivit
 KEPT_POST_KEY = "smartjamp_kept_post"
 # Activity is written at most this often (seconds): a session write a minute, not per page.
 ACTIVITY_RESOLUTION = 60
+# A session is stored (and its cookie kept) this long past its idle limit, so that a request
+# after the lapse still finds it: this middleware then signs it out itself, says why, and keeps
+# what was posted (an expired session would come back empty, as if nobody had signed in).
+LAPSED_SESSION_KEPT_SECONDS = 24 * 3600
 # Pages an admin user without a second factor may still open: sign-in and out, the second
 # factor's own set-up, password and email management.
 EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz")
@@ -186,8 +190,8 @@ class SessionPolicyMiddleware:
         now = timezone.now().timestamp()
         if now - session.get(ACTIVITY_KEY, 0) >= ACTIVITY_RESOLUTION:
             session[ACTIVITY_KEY] = now
-            # The cookie and the stored session lapse with the idle limit too.
-            session.set_expiry(lifetimes(request.user)[0])
+            # The cookie and the stored session outlive the idle limit (see above).
+            session.set_expiry(lifetimes(request.user)[0] + LAPSED_SESSION_KEPT_SECONDS)
 
 
 @receiver(user_logged_in)
@@ -195,7 +199,7 @@ def _session_started(sender, request, user, **kwargs):
     session = request.session
     now = timezone.now().timestamp()
     session[STARTED_KEY] = session[ACTIVITY_KEY] = now
-    session.set_expiry(lifetimes(user)[0])
+    session.set_expiry(lifetimes(user)[0] + LAPSED_SESSION_KEPT_SECONDS)
     session.pop(SIGNED_OUT_KEY, None)
     if session.get(KEPT_POST_KEY, {}).get("user") != user.pk:
         session.pop(KEPT_POST_KEY, None)  # someone else's text: not theirs to see

@@ -151,10 +151,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache holds rate-limit counters, so it must be shared by every process: Redis when
-# REDIS_URL is set, otherwise a database table (never the per-process memory cache).
-# Without Redis: a table of the database. It holds sessions, users, versions and page parts:
-# Django's default of 300 entries would be culled every few page views of the demo (culled
-# versions restart from the clock, so nothing stale is read; it is only slower).
+# REDIS_URL is set, otherwise a database table (never the per-process memory cache). It also
+# holds the dashboard's cached fragments and their version numbers (smartjamp/cache_versions.py).
 DATABASE_CACHE = {
     "BACKEND": "django.core.cache.backends.db.DatabaseCache",
     "LOCATION": "smartjamp_cache",
@@ -164,24 +162,24 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            # Django's backend, reusing one redis-py client per pool (proposals/cache_backend.py).
-            "BACKEND": "proposals.cache_backend.PortalRedisCache",
+            # Django's backend; while Redis cannot be reached, reads miss and writes are
+            # dropped instead of failing the page (smartjamp/cache.py).
+            "BACKEND": "smartjamp.cache.ForgivingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "smartjamp"),
-            # Fail fast when Redis is unreachable (pages then read from the database).
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+            # Short, so that an unreachable Redis slows a page by a fraction of a second for
+            # each cache operation, not seconds.
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.5},
         }
     }
 else:
     CACHES = {"default": DATABASE_CACHE}
 
 AUTH_USER_MODEL = "proposals.User"
-# Sessions are read from the shared cache and written through to the database: a signed-in
-# page costs no ORM query for its session (logging out deletes both); while the cache cannot
-# be reached they come from the database alone (proposals/sessions.py).
-SESSION_ENGINE = "proposals.sessions"
-# allauth's backend (sign in by email) with the user and permissions cached (proposals/auth.py).
-AUTHENTICATION_BACKENDS = ["proposals.auth.PortalBackend"]
+# Sessions in the database: they survive a Redis outage, and a signed-in page reads its
+# session and its user with one small query each.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]  # by email
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {

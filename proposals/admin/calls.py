@@ -11,7 +11,7 @@ from ..models import (
     DeadlineExtension,
     RubricCriterion,
 )
-from .base import QuickListMixin
+from .base import FilteredCountOnly
 
 
 class RubricInline(admin.TabularInline):
@@ -29,7 +29,7 @@ class ExtensionInline(admin.TabularInline):
 
 
 @admin.register(Call)
-class CallAdmin(QuickListMixin, admin.ModelAdmin):
+class CallAdmin(FilteredCountOnly, admin.ModelAdmin):
     list_display = ["title", "stage", "opens_at", "closes_at", "max_request_jpy", "is_published"]
     list_filter = ["stage", "is_published"]
     search_fields = ["title", "code"]

@@ -21,7 +21,7 @@ from ..models import (
     User,
     normalise_name,
 )
-from .base import QuickListMixin
+from .base import FilteredCountOnly
 
 admin.site.site_header = _("Smart JAMP administration")
 admin.site.site_title = _("Smart JAMP")
@@ -164,7 +164,7 @@ class CityAdminForm(forms.ModelForm):
 
 
 @admin.register(City)
-class CityAdmin(QuickListMixin, admin.ModelAdmin):
+class CityAdmin(FilteredCountOnly, admin.ModelAdmin):
     form = CityAdminForm
     list_display = [
         "name",
@@ -277,7 +277,7 @@ class CityAdmin(QuickListMixin, admin.ModelAdmin):
 
 
 @admin.register(JoinRequest)
-class JoinRequestAdmin(QuickListMixin, admin.ModelAdmin):
+class JoinRequestAdmin(FilteredCountOnly, admin.ModelAdmin):
     list_display = ["user", "city", "status", "created_at", "decided_by", "decided_at"]
     list_filter = ["status", "city__country"]
     list_select_related = ["user", "city__country", "decided_by"]

@@ -4,11 +4,11 @@ from django.utils.translation import ngettext
 
 from .. import audit, notifications
 from ..models import Notification, NotificationKind
-from .base import QuickListMixin
+from .base import FilteredCountOnly
 
 
 @admin.register(Notification)
-class NotificationAdmin(QuickListMixin, admin.ModelAdmin):
+class NotificationAdmin(FilteredCountOnly, admin.ModelAdmin):
     """The outbox: every email, its state and its last error; failed ones, and ones whose
     outcome is unknown (the server never answered the end of the message: check with the
     recipient first), can be resent."""

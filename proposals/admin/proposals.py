@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import reports, scoring, services
+from .. import scoring, services
 from ..forms import (
     ApproveForm,
     AssignForm,
@@ -32,7 +32,7 @@ from ..models import (
 from ..models.proposal import scored_proposals
 from ..scoring import DISAGREEMENT_SPREAD, weighted_score
 from ..views.staff import export_proposal_queryset
-from .base import QuickListMixin
+from .base import FilteredCountOnly
 
 
 class PartnerInline(admin.TabularInline):
@@ -135,7 +135,7 @@ class AssignmentInline(admin.TabularInline):
 
 
 @admin.register(Proposal)
-class ProposalAdmin(QuickListMixin, admin.ModelAdmin):
+class ProposalAdmin(FilteredCountOnly, admin.ModelAdmin):
     list_display = [
         "reference_code",
         "title",
@@ -185,9 +185,6 @@ class ProposalAdmin(QuickListMixin, admin.ModelAdmin):
     ]
 
     list_per_page = 50
-    # The rows show proposals, their reviews and scores, calls and cities: all of which bump
-    # the reports' data version (signals.py).
-    rows_depend_on = [reports.VERSION_KEY]
 
     def get_queryset(self, request):
         # ModelAdmin.get_queryset, from the prebuilt scored queryset.

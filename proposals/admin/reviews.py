@@ -9,7 +9,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -17,9 +16,9 @@ from django.utils.translation import gettext_lazy as _
 
 from smartjamp.uploads import checked_file_name
 
-from .. import page_cache, reports, services
+from .. import services
 from ..forms import ConflictForm, ReviewForm
-from ..models import AssignmentState, AuditEvent, Proposal, ReviewAssignment, Score
+from ..models import AssignmentState, AuditEvent, ReviewAssignment, Score
 from ..permissions import (
     get_assignment_for_reviewer,
     get_attachment_for_reviewer,
@@ -27,20 +26,17 @@ from ..permissions import (
     reviewer_may_read,
 )
 from ..scoring import weighted_score
-from .base import QuickListMixin
+from .base import FilteredCountOnly
 
 
 @admin.register(ReviewAssignment)
-class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
+class ReviewAssignmentAdmin(FilteredCountOnly, admin.ModelAdmin):
     list_display = ["proposal_reference", "proposal_title", "city", "due", "state", "open"]
     list_filter = ["state", "proposal__call"]
     list_select_related = ["proposal__city__country", "proposal__call", "reviewer"]
     search_fields = ["proposal__reference_code", "proposal__title", "proposal__city__name"]
     ordering = ["due", "pk"]
     list_per_page = 50
-    # Assignments, their proposals, cities and calls bump the reports' data version; the
-    # reviewers' names, PEOPLE (signals.py, page_cache.py).
-    rows_depend_on = [reports.VERSION_KEY, page_cache.PEOPLE]
 
     def get_changelist_queryset(self, queryset):
         return queryset.only(
@@ -192,44 +188,12 @@ class ReviewAssignmentAdmin(QuickListMixin, admin.ModelAdmin):
                 "review": review,
                 "criteria": criteria,
                 "partners": proposal.partners.all(),
-                "proposal_html": self._proposal_html(assignment) if readable else "",
-                # Colleagues' reviews change with the reviews (the reports' data version).
-                "others": page_cache.cached_part(
-                    "review-others",
-                    depends_on=[reports.VERSION_KEY],
-                    vary_on=[assignment.pk, assignment.state],
-                    build=lambda: (self._other_reviews(assignment, criteria), None),
-                ),
+                # The proposal's parts, read only where the template shows them (readable).
+                "attachments": proposal.attachments.all(),
+                "focus_areas": proposal.focus_areas.all(),
+                "sectors": proposal.sectors.all(),
+                "others": self._other_reviews(assignment, criteria),
             },
-        )
-
-    @staticmethod
-    def _proposal_html(assignment):
-        """The proposal as the reviewer reads it, cached until it or the reference data its
-        focus areas and sectors name change (page_cache)."""
-
-        def build():
-            # Read again: a change committed since the assignment was read must not be cached
-            # under the numbers read after it.
-            proposal = Proposal.objects.get(pk=assignment.proposal_id)
-            html = render_to_string(
-                "admin/proposals/_review_proposal.html",
-                {
-                    "proposal": proposal,
-                    "assignment": assignment,
-                    "attachments": proposal.attachments.all(),
-                    "partners": proposal.partners.all(),
-                    "focus_areas": proposal.focus_areas.all(),
-                    "sectors": proposal.sectors.all(),
-                },
-            )
-            return html, None
-
-        return page_cache.cached_part(
-            "review-proposal",
-            depends_on=[page_cache.proposal_key(assignment.proposal_id), page_cache.CALLS],
-            vary_on=[assignment.pk],
-            build=build,
         )
 
     @staticmethod
@@ -299,7 +263,7 @@ class AuditKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(QuickListMixin, admin.ModelAdmin):
+class AuditEventAdmin(FilteredCountOnly, admin.ModelAdmin):
     """The audit trail: read by programme staff (view permission), changed by no one.
 
     A proposal's, city's or user's admin page links here filtered to it

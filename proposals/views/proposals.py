@@ -1,11 +1,8 @@
-import datetime
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -15,7 +12,7 @@ from django_fsm import can_proceed, has_transition_perm
 from smartjamp.security import take_kept_post
 from smartjamp.uploads import checked_file_name, report_oversized_uploads
 
-from .. import page_cache, services
+from .. import services
 from ..forms import (
     AttachmentForm,
     MessageForm,
@@ -34,21 +31,10 @@ from ..permissions import (
 
 @login_required
 def my_proposals(request):
-    # The table is cached per reader until a proposal of their cities, their memberships or a
-    # call changes (page_cache).
-    user = request.user
-    body = page_cache.cached_part(
-        "my-proposals",
-        depends_on=[page_cache.member_key(user.pk), page_cache.CALLS],
-        # And the reader's cities as they are now: leaving a city hides its proposals at once,
-        # even if the bump of the reader's key was lost.
-        vary_on=[user.pk, *page_cache.member_city_ids(user)],
-        build=lambda: (_my_proposals_body(user), None),
-    )
-    return render(request, "proposals/list.html", {"body": body})
+    return render(request, "proposals/list.html", {"proposals": _my_proposals(request.user)})
 
 
-def _my_proposals_body(user) -> str:
+def _my_proposals(user):
     proposals = (
         Proposal.objects.filter(city__memberships__user=user)
         .select_related("call", "city")
@@ -67,49 +53,17 @@ def _my_proposals_body(user) -> str:
         .with_due_at()
         .order_by("-updated_at")
     )
-    return render_to_string("proposals/_list_body.html", {"proposals": proposals})
+    return proposals
 
 
 @login_required
 def proposal_detail(request, code):
-    # The gate reads only what decides who may read, and which kind of reader this is.
-    proposal = get_proposal_for_user(request.user, code)
-    staff = is_programme_staff(request.user)
-    member = proposal.reader_is_member
+    user = request.user
+    proposal = get_proposal_for_user(user, code)
+    staff = is_programme_staff(user)
     lead = proposal.reader_is_lead
-    # The page below the navigation is the same for every reader of the same kind (staff or
-    # not, a member, a lead), so it is cached until the proposal, its history, messages or
-    # attachments, its city, the calls or people's names change, or a minute goes by while it
-    # shows the time left; each reader's own CSRF token is written into it (page_cache).
-    page = page_cache.cached_part(
-        "proposal-page",
-        depends_on=[
-            page_cache.proposal_key(proposal.pk),
-            page_cache.city_key(proposal.city_id),
-            page_cache.CALLS,
-            page_cache.PEOPLE,
-        ],
-        vary_on=[proposal.pk, int(staff), int(member), int(lead)],
-        build=lambda: _proposal_page(proposal.pk, staff=staff, member=member, lead=lead),
-    )
-    return render(
-        request,
-        "proposals/detail.html",
-        {"title": page["title"], "content": page_cache.with_csrf_token(page["content"], request)},
-    )
-
-
-def _proposal_page(pk: int, *, staff: bool, member: bool, lead: bool):
-    """The proposal page's title and content as HTML (rendered without the request: nothing of
-    the reader's own but what the cache key varies by), and the instant until which it holds.
-    Everything it shows is read here, after the numbers its entry is kept under (the row the
-    gate read may be older than a change committed since)."""
+    editable = proposal.reader_is_member and proposal.is_editable
     now = timezone.now()
-    # The whole row, once: the checklist reads the texts the page does not show.
-    proposal = Proposal.objects.select_related("call", "city").with_due_at().filter(pk=pk).first()
-    if proposal is None:  # deleted since the gate read it
-        raise Http404("No such proposal.")
-    editable = member and proposal.is_editable
     # Only the columns the page shows: each column costs the ORM time on every row (and the
     # proposal's own key, which the related manager checks on every row).
     changes = proposal.status_changes.select_related("actor").only(
@@ -126,14 +80,15 @@ def _proposal_page(pk: int, *, staff: bool, member: bool, lead: bool):
     context = {
         "proposal": proposal,
         "now": now,
-        "due_at": proposal.due_at,
+        "due_at": proposal.get_due_at(),
         "missing": proposal.missing_for_submission() if editable else [],
-        # Whatever the status read before this part's versions: the page shows it only while
-        # a revision is requested (a request committed in between must not be missed).
+        # Shown only while a revision is requested.
         "revision_message": (
             proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
             .values_list("message", flat=True)
             .last()
+            if proposal.status == Status.REVISION_REQUESTED
+            else None
         ),
         "show_names": staff,
         "changes": changes,
@@ -146,22 +101,8 @@ def _proposal_page(pk: int, *, staff: bool, member: bool, lead: bool):
         # The state check is the declared transition's; who may take it is the lead.
         "can_withdraw": lead and can_proceed(proposal.withdraw),
         "message_form": MessageForm(),
-        "csrf_input": page_cache.CSRF_INPUT_HOLE,
     }
-    page = {
-        "title": proposal.title,
-        "content": render_to_string("proposals/_detail_content.html", context),
-    }
-    # The time left to the deadline it shows (while the city may edit) moves on by the minute,
-    # and is gone at the deadline.
-    if not proposal.is_editable:
-        return page, None
-    changes_at = [now + PAGE_CLOCK, proposal.due_at]
-    return page, min(moment for moment in changes_at if moment is not None and moment > now)
-
-
-# The proposal page shows the time left to its deadline, to the minute when it is short.
-PAGE_CLOCK = datetime.timedelta(minutes=1)
+    return render(request, "proposals/detail.html", context)
 
 
 def _describe_conflict(current: Proposal, form: ProposalForm, names: list[str]) -> list:

@@ -4,16 +4,18 @@ import datetime
 import tempfile
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET
 
-from .. import audit, page_cache, reports
+from smartjamp import cache_versions
+
+from .. import audit, reports
 from ..filters import filtered_proposals
-from ..models import AssignmentState, Call, ExportJob, Proposal, ReviewAssignment, Status
+from ..models import AssignmentState, Call, ExportJob, ReviewAssignment, Status
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
 
 FORMATS = {"csv", "xlsx", "json"}
@@ -31,38 +33,27 @@ def _percent(part, whole) -> float:
 @staff_only
 @require_GET
 def dashboard(request):
-    # The page below its heading is cached per filter, language and time zone, keyed by the
-    # data version (bumped by every save of what it shows) and the newest proposal (bulk
-    # inserts send no signal), so a cached page is never out of date. It holds nothing of
-    # the reader's own: every member of programme staff sees the same figures.
-    newest = Proposal.objects.aggregate(newest=Max("pk"))["newest"]
-    body = page_cache.cached_part(
-        "dashboard",
-        depends_on=[reports.VERSION_KEY],
-        # The overdue counts depend on today's date in JST.
-        vary_on=[
-            timezone.localtime(timezone.now(), reports.JST).date().isoformat(),
-            newest,
-            request.GET.urlencode(),
-        ],
-        build=lambda: (_dashboard_body(request.GET), None),
-    )
-    return render(request, "staff/dashboard.html", {"body": body})
-
-
-def _dashboard_body(query) -> str:
-    filterset, proposals = filtered_proposals(query)
-    return render_to_string(
-        "staff/_dashboard_body.html",
+    # The figures aggregate every proposal: the page below its heading is a cached fragment
+    # (staff/dashboard.html), built only when missing. It depends on the filter and the data
+    # alone, never on the reader (filtered_proposals takes no user): a dashboard scoped to
+    # its reader would have to key the fragment by them.
+    query = request.GET
+    return render(
+        request,
+        "staff/dashboard.html",
         {
-            "filter": filterset,
-            **_dashboard_figures(proposals),
+            "dashboard": SimpleLazyObject(lambda: _dashboard_context(query)),
+            "versions": cache_versions.current(cache_versions.REPORTS),
+            # The overdue counts depend on today's date in JST.
+            "today": timezone.localtime(timezone.now(), reports.JST).date().isoformat(),
             "query": query.urlencode(),
-            "columns": reports.COLUMNS,
         },
-        # No request: nothing of the reader's own (a CSRF token, their name) can get into the
-        # HTML that every member of staff is then served.
     )
+
+
+def _dashboard_context(query) -> dict:
+    filterset, proposals = filtered_proposals(query)
+    return {"filter": filterset, **_dashboard_figures(proposals), "columns": reports.COLUMNS}
 
 
 def _dashboard_figures(proposals) -> dict:

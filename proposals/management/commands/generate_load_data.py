@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from proposals import page_cache, reports, summaries
+from proposals import summaries
 from proposals.management.commands.seed_demo import RUBRIC, demo_letter
 from proposals.models import (
     AssignmentState,
@@ -43,6 +43,7 @@ from proposals.models import (
 from proposals.roles import REVIEWERS, ensure_role_groups
 from proposals.scoring import weighted_score
 from proposals.text import normalise_name
+from smartjamp import cache_versions
 
 PLACE_STEMS = {
     "VN": ["Thành phố", "Huyện", "Tỉnh"],
@@ -117,9 +118,8 @@ class Command(BaseCommand):
             # full scan of the reviews per row and took 2.8 s instead of 60 ms.
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-        # Bulk inserts send no signal: every cached page part depends on CALLS, and the
-        # reports on their data version, so bumping these two retires what was cached before.
-        page_cache.bump(page_cache.CALLS, reports.VERSION_KEY)
+        # Bulk inserts send no signal: a new number retires the dashboard cached before.
+        cache_versions.bump(cache_versions.REPORTS)
         # ...and the new proposals have no summaries yet: exports would compute them.
         summaries.create_missing()
         summaries.build()
