@@ -185,7 +185,7 @@ def change_member_role(*, actor: User, membership: CityMembership, role: str) ->
         raise ValidationError(_("Unknown role."))
     leads = _lock_leads(membership.city)
     membership = CityMembership.objects.select_for_update().get(pk=membership.pk)
-    if membership.role == MemberRole.LEAD and role != MemberRole.LEAD and len(leads) <= 1:
+    if membership in leads and role != MemberRole.LEAD and len(leads) <= 1:
         raise ValidationError(
             _("A city must keep at least one lead. Make another member lead first.")
         )
@@ -208,7 +208,7 @@ def remove_member(*, actor: User, membership: CityMembership) -> None:
         raise PermissionDenied
     leads = _lock_leads(membership.city)
     membership = CityMembership.objects.select_for_update().get(pk=membership.pk)
-    if membership.role == MemberRole.LEAD and len(leads) <= 1:
+    if membership in leads and len(leads) <= 1:
         raise ValidationError(
             _("A city must keep at least one lead. Make another member lead first.")
         )
