@@ -101,10 +101,6 @@ def generate(rows: int) -> None:
             JapanesePartner(proposal=p, name=f"Partner {i % 50}", kind="company", role="Survey")
             for i, p in enumerate(created)
         )
-    from proposals import summaries
-
-    summaries.create_missing()
-    summaries.build()
 
 
 def measure() -> dict:

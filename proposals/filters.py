@@ -6,7 +6,6 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .models import AscnStatus, Call, Country, FocusArea, Proposal, Sector, Status
-from .models.proposal import scored_proposals
 from .reports import JST, fiscal_year_bounds
 
 
@@ -50,8 +49,9 @@ class ProposalFilter(django_filters.FilterSet):
         max_value=2100,
         help_text=_("April to March: 2026 is 1 April 2026 to 31 March 2027 (JST)."),
     )
-    score_min = django_filters.NumberFilter(label=_("Mean score at least"), method="filter_score")
-    score_max = django_filters.NumberFilter(label=_("Mean score at most"), method="filter_score")
+    # The score as each proposal's call combines its reviews (mean or median).
+    score_min = django_filters.NumberFilter(label=_("Score at least"), method="filter_score")
+    score_max = django_filters.NumberFilter(label=_("Score at most"), method="filter_score")
 
     class Meta:
         model = Proposal
@@ -84,8 +84,9 @@ class ProposalFilter(django_filters.FilterSet):
         return queryset.filter(submitted_at__gte=start, submitted_at__lt=end)
 
     def filter_score(self, queryset, name, value):
-        lookup = "_mean__gte" if name == "score_min" else "_mean__lte"
-        scored = scored_proposals().filter(**{lookup: value}).values("pk")
+        lookup = "score__gte" if name == "score_min" else "score__lte"
+        # By id: the scores' annotations would otherwise join the dashboard's GROUP BY.
+        scored = Proposal.objects.with_scores().filter(**{lookup: value}).values("pk")
         return queryset.filter(pk__in=scored)
 
 

@@ -1,14 +1,14 @@
 """Reports and exports of proposals: one queryset, one list of columns, three formats.
 
-Rows come from a single statement (names of focus areas, sectors and partners aggregated by
-the database, scores from the reviews' stored weighted scores, labels and JST times formatted
-by it), read in chunks and written as they come, so an export's query count does not depend on
-its rows and its memory stays flat.
+Rows are read through the ORM: `values_list()` of the proposals' fields, the names of their
+focus areas, sectors and partners (joined by the database, one subquery each) and their scores
+(`Proposal.objects.with_scores()`), read with `.iterator(chunk_size=…)` and written as they
+come, so an export's query count does not depend on its rows and its memory stays flat.
+Python does what the databases would not agree on: times in JST, names sorted, rounding.
 """
 
 import csv as stdlib_csv
 import datetime
-import functools
 import io
 import json
 import zoneinfo
@@ -17,19 +17,15 @@ from dataclasses import dataclass
 
 from defusedcsv import csv as defusedcsv
 from django.conf import settings
-from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
-from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Aggregate, Count, OuterRef, Q, Subquery, Sum, TextField, Value
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from .models import STATUS_LABELS, Stage, Status
-from .summaries import join_names
+from .models import STATUS_LABELS, JapanesePartner, Proposal, Stage, Status
 
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
-SEPARATOR = "\x1f"  # joins names inside the database; never typed by anyone
 CHUNK = 2000
 
 
@@ -39,55 +35,61 @@ def fiscal_year_bounds(year: int) -> tuple[datetime.datetime, datetime.datetime]
     return start, datetime.datetime(year + 1, 4, 1, tzinfo=JST)
 
 
-@functools.cache
-def fixed_utc_offset(zone_name: str) -> datetime.timedelta | None:
-    """The zone's offset from UTC if it is the same on the 1st and 15th of every month from
-    1970 to 2100 (Japan's has been +9:00 since 1951), else None: a zone with summer time.
-
-    SQLite knows no time zones, so it can format the programme's times only with a fixed
-    offset; PostgreSQL converts with the zone itself."""
-    zone = zoneinfo.ZoneInfo(zone_name)
-    offsets = {
-        datetime.datetime(year, month, day, tzinfo=datetime.UTC).astimezone(zone).utcoffset()
-        for year in range(1970, 2101)
-        for month in range(1, 13)
-        for day in (1, 15)
-    }
-    return offsets.pop() if len(offsets) == 1 else None
+def fiscal_year(moment: datetime.datetime | None) -> int | str:
+    """The fiscal year of `moment` (see fiscal_year_bounds); '' for none."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(JST)
+    return local.year if local.month >= 4 else local.year - 1
 
 
-def _sql_jst(column: str) -> tuple[str, list]:
-    """SQL for the instant `column` in the programme's zone as "2026-12-01 09:30" ('' if NULL)."""
-    if connection.vendor == "postgresql":
-        return f"COALESCE(to_char({column} AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'), '')", [
-            settings.PROGRAMME_TIME_ZONE
-        ]
-    return f"COALESCE(strftime('%%Y-%%m-%%d %%H:%%M', {column}, %s), '')", [_sqlite_shift()]
+def jst(moment: datetime.datetime | None) -> str:
+    """`moment` in the programme's zone as "2026-12-01 09:30"; '' for none."""
+    return "" if moment is None else moment.astimezone(JST).strftime("%Y-%m-%d %H:%M")
 
 
-def _sql_fiscal_year(column: str) -> tuple[str, list]:
-    """SQL for the fiscal year (1 April to 31 March, JST) of the instant `column`, or NULL."""
-    if connection.vendor == "postgresql":
-        return (
-            f"CAST(EXTRACT(YEAR FROM ({column} AT TIME ZONE %s) - INTERVAL '3 months') AS INTEGER)",
-            [settings.PROGRAMME_TIME_ZONE],
-        )
-    return f"CAST(strftime('%%Y', {column}, %s, '-3 months') AS INTEGER)", [_sqlite_shift()]
+SEPARATOR = "\x1f"  # joins names inside the database; never typed by anyone
 
 
-def _sqlite_shift() -> str:
-    offset = fixed_utc_offset(settings.PROGRAMME_TIME_ZONE)
-    if offset is None:  # also reported by the system check in apps.py
-        raise ImproperlyConfigured("PROGRAMME_TIME_ZONE has summer time; SQLite cannot use it.")
-    return f"{offset.total_seconds() / 60:+.0f} minutes"
+class JoinedNames(Aggregate):
+    """Names joined with SEPARATOR, in no particular order: SQLite's GROUP_CONCAT,
+    PostgreSQL's STRING_AGG (Django 5.2's StringAgg is for PostgreSQL only)."""
+
+    function = "GROUP_CONCAT"
+    output_field = TextField()
+
+    def __init__(self, expression):
+        super().__init__(expression, Value(SEPARATOR))
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="STRING_AGG", **extra_context)
 
 
-DECIDED = [Status.APPROVED, Status.REJECTED]
+def _names_of(model, name: str) -> Subquery:
+    """The names (`name`) of the rows of `model` that belong to the proposal."""
+    return Subquery(
+        model.objects.filter(proposal=OuterRef("pk"))
+        .order_by()
+        .values("proposal")
+        .annotate(names=JoinedNames(name))
+        .values("names")
+    )
 
 
-def _names(value: str) -> str:
-    """Names joined by the database (in no particular order), as a summary holds them."""
-    return join_names(value.split(SEPARATOR)) if SEPARATOR in value else value
+# The annotations an export may read besides the proposals' fields.
+NAMES = {
+    "focus_area_names": lambda: _names_of(Proposal.focus_areas.through, "focusarea__name"),
+    "sector_names": lambda: _names_of(Proposal.sectors.through, "sector__name"),
+    "partner_names": lambda: _names_of(JapanesePartner, "name"),
+}
+SCORES = {"review_count", "score", "score_spread"}  # Proposal.objects.with_scores()
+
+
+def sorted_names(names: str | None) -> str:
+    """Names as exports show them: sorted, joined by "; "."""
+    if not names:
+        return ""
+    return "; ".join(sorted(names.split(SEPARATOR))) if SEPARATOR in names else names
 
 
 def _rounded(value: float | None) -> float | None:
@@ -100,18 +102,15 @@ def _blank_if_none(value):
 
 @dataclass(frozen=True)
 class Column:
-    """One export column: its key, its label, its value in SQL over the export statement's
-    tables (a string, or a function giving the SQL and its parameters when it needs the
-    database's dialect), and what Python still does to that value
-    (where the databases would not agree, such as rounding halves)."""
+    """One export column: its key, its label, what it reads (a field of the proposal, through
+    its relations, or one of NAMES and SCORES), and what Python does to that value."""
 
     key: str
     label: str
-    sql: str | Callable[[], tuple[str, list]]
+    value: str
     convert: Callable[[object], object] | None = None
-    # For a choice: value -> label, translated once per export (a dictionary lookup per row
-    # costs Python less than a CASE costs the database); unknown values stay as they are,
-    # or become '' with `only_these`.
+    # For a choice: value -> label, translated once per export; unknown values stay as they
+    # are, or become '' with `only_these`.
     choices: dict | None = None
     only_these: bool = False
 
@@ -123,96 +122,33 @@ class Column:
             return lambda value: labels.get(value, "")
         return lambda value: labels.get(value, value)
 
-    def sql_and_params(self) -> tuple[str, list]:
-        return (self.sql, []) if isinstance(self.sql, str) else self.sql()
 
-
-def _from_summary(field: str, fallback: str) -> Callable[[], tuple[str, list]]:
-    """The SQL of a column: the proposal's summary's `field` where the summary holds, else
-    `fallback` (SQL over `p`, with {concat} and {sep} for the database's aggregate of names)."""
-
-    def sql() -> tuple[str, list]:
-        if connection.vendor not in CONCAT:
-            raise ImproperlyConfigured("Exports support SQLite and PostgreSQL only.")
-        computed = fallback.format(concat=CONCAT[connection.vendor], sep=SEPARATOR)
-        # No summary row, or one not built since the last change: the condition is not true.
-        return f"CASE WHEN s.built_version = s.version THEN s.{field} ELSE {computed} END", []
-
-    return sql
-
-
-def _names_column(key: str, label: str, names: str) -> Column:
-    """A column of names, held by the summary's field `key`, else aggregated by `names`."""
-    return Column(key, label, _from_summary(key, f"COALESCE(({names}), '')"), convert=_names)
-
-
-# The figures of the submitted reviews of the proposal `p` (aggregate below).
-_OF_SUBMITTED_REVIEWS = """(SELECT {aggregate} FROM proposals_review r
-    JOIN proposals_reviewassignment a ON a.id = r.assignment_id
-    WHERE a.proposal_id = p.id AND r.submitted_at IS NOT NULL
-      AND r.weighted_score IS NOT NULL)"""
-
-
-def _review_figure(field: str, aggregate: str) -> Callable[[], tuple[str, list]]:
-    return _from_summary(field, _OF_SUBMITTED_REVIEWS.replace("{aggregate}", aggregate))
-
-
-def _spread() -> tuple[str, list]:
-    high, _params = _review_figure("high_score", "MAX(r.weighted_score)")()
-    low, _params = _review_figure("low_score", "MIN(r.weighted_score)")()
-    return f"({high}) - ({low})", []
-
-
-CONCAT = {"sqlite": "GROUP_CONCAT", "postgresql": "STRING_AGG"}
+DECIDED = [Status.APPROVED, Status.REJECTED]
 
 COLUMNS = [
-    Column("reference", _("Reference code"), "COALESCE(p.reference_code, '')"),
-    Column("title", _("Title"), "p.title"),
-    Column("city", _("City"), "ci.name"),
-    Column("country", _("Country"), "co.name"),
-    Column("call", _("Call"), "ca.title"),
-    Column("stage", _("Stage"), "ca.stage", choices=dict(Stage.choices)),
-    Column("status", _("Status"), "p.status", choices=STATUS_LABELS),
-    Column("submitted", _("Submitted (JST)"), lambda: _sql_jst("p.submitted_at")),
-    Column(
-        "fiscal_year",
-        _("Fiscal year"),
-        lambda: _sql_fiscal_year("p.submitted_at"),
-        convert=_blank_if_none,
-    ),
-    Column("decided", _("Decided (JST)"), lambda: _sql_jst("p.decided_at")),
-    Column("requested_jpy", _("Requested (JPY)"), "p.requested_jpy"),
-    Column("approved_jpy", _("Approved (JPY)"), "p.approved_jpy"),
-    _names_column(
-        "focus_areas",
-        _("Focus areas"),
-        """SELECT {concat}(f.name, '{sep}') FROM proposals_proposal_focus_areas t
-        JOIN proposals_focusarea f ON f.id = t.focusarea_id WHERE t.proposal_id = p.id""",
-    ),
-    _names_column(
-        "sectors",
-        _("Sectors"),
-        """SELECT {concat}(x.name, '{sep}') FROM proposals_proposal_sectors t
-        JOIN proposals_sector x ON x.id = t.sector_id WHERE t.proposal_id = p.id""",
-    ),
-    _names_column(
-        "partners",
-        _("Japanese partners"),
-        "SELECT {concat}(j.name, '{sep}') FROM proposals_japanesepartner j "
-        "WHERE j.proposal_id = p.id",
-    ),
-    Column("reviews", _("Reviews"), _review_figure("reviews", "COUNT(*)")),
-    Column(
-        "mean_score",
-        _("Mean score"),
-        _review_figure("mean_score", "AVG(r.weighted_score)"),
-        convert=_rounded,
-    ),
-    Column("spread", _("Spread"), _spread, convert=_rounded),
+    Column("reference", _("Reference code"), "reference_code", convert=_blank_if_none),
+    Column("title", _("Title"), "title"),
+    Column("city", _("City"), "city__name"),
+    Column("country", _("Country"), "city__country__name"),
+    Column("call", _("Call"), "call__title"),
+    Column("stage", _("Stage"), "call__stage", choices=dict(Stage.choices)),
+    Column("status", _("Status"), "status", choices=STATUS_LABELS),
+    Column("submitted", _("Submitted (JST)"), "submitted_at", convert=jst),
+    Column("fiscal_year", _("Fiscal year"), "submitted_at", convert=fiscal_year),
+    Column("decided", _("Decided (JST)"), "decided_at", convert=jst),
+    Column("requested_jpy", _("Requested (JPY)"), "requested_jpy"),
+    Column("approved_jpy", _("Approved (JPY)"), "approved_jpy"),
+    Column("focus_areas", _("Focus areas"), "focus_area_names", convert=sorted_names),
+    Column("sectors", _("Sectors"), "sector_names", convert=sorted_names),
+    Column("partners", _("Japanese partners"), "partner_names", convert=sorted_names),
+    Column("reviews", _("Reviews"), "review_count"),
+    # Mean or median, as each proposal's call says.
+    Column("score", _("Score"), "score", convert=_rounded),
+    Column("spread", _("Spread"), "score_spread", convert=_rounded),
     Column(
         "decision",
         _("Decision"),
-        "p.status",
+        "status",
         choices={value: STATUS_LABELS[value] for value in DECIDED},
         only_these=True,
     ),
@@ -225,63 +161,26 @@ def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
     return [COLUMNS_BY_KEY[key] for key in keys] if keys else list(COLUMNS)
 
 
-# One statement for every export, whatever its size. Names and scores come from the proposals'
-# summaries where they hold (summaries.py), else from correlated subqueries for that proposal
-# only; JST times are formatted by the database, so that Python only writes (and looks up labels).
-# The summary is joined on its key alone, and whether it holds is asked per column: in the join,
-# a condition comparing two of its columns made PostgreSQL guess that 0.5% of the summaries hold,
-# and plan a server-side cursor's fast start as a nested loop over every pair of proposal and
-# summary (6.5 s instead of 0.1 s for 20,000 proposals).
-
-EXPORT_SQL = """
-SELECT {columns}
-FROM proposals_proposal p
-JOIN proposals_city ci ON ci.id = p.city_id
-JOIN proposals_country co ON co.iso2 = ci.country_id
-JOIN proposals_call ca ON ca.id = p.call_id
-LEFT JOIN proposals_proposalsummary s ON s.proposal_id = p.id
-WHERE p.id IN ({chosen})
-ORDER BY p.id
-"""
-
-
-def export_statement(
-    queryset, columns: list[Column], *, limit: int | None = None
-) -> tuple[str, list] | None:
-    """The export statement of `columns` for the proposals of `queryset` (the first `limit`
-    by their order of creation) and its parameters; None when nothing can match."""
-    chosen = queryset.order_by("pk").values("pk")
-    if limit is not None:
-        chosen = chosen[:limit]
-    try:
-        chosen_sql, chosen_params = chosen.query.sql_with_params()
-    except EmptyResultSet:  # a filter that nothing can match, such as `.none()`
-        return None
-    selects, params = [], []
-    for column in columns:
-        sql, column_params = column.sql_and_params()
-        selects.append(sql)
-        params += column_params
-    statement = EXPORT_SQL.format(chosen=chosen_sql, columns=", ".join(selects))
-    # The columns' parameters come first: they open the statement, the chosen ones close it.
-    return statement, [*params, *chosen_params]
-
-
 def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
     """The values of `columns` for each proposal of `queryset` (the first `limit` by their
-    order of creation), from one statement read in chunks, as lists."""
-    statement = export_statement(queryset, columns, limit=limit)
-    if statement is None:
-        return
-    converters = [(index, convert) for index, c in enumerate(columns) if (convert := c.converter())]
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(*statement)
-        while batch := cursor.fetchmany(CHUNK):
-            for row in batch:
-                row = list(row)
-                for index, convert in converters:
-                    row[index] = convert(row[index])
-                yield row
+    order of creation), as lists, from one query read in chunks."""
+    fields = list(dict.fromkeys(column.value for column in columns))
+    # By id: a filter across a many-to-many relation may have made `queryset` distinct.
+    proposals = Proposal.objects.filter(pk__in=queryset.values("pk")).order_by("pk")
+    if SCORES.intersection(fields):
+        proposals = proposals.with_scores()
+    proposals = proposals.annotate(
+        **{name: names() for name, names in NAMES.items() if name in fields}
+    )
+    if limit is not None:
+        proposals = proposals[:limit]
+    indexes = [fields.index(column.value) for column in columns]
+    converters = [(n, convert) for n, c in enumerate(columns) if (convert := c.converter())]
+    for row in proposals.values_list(*fields).iterator(chunk_size=CHUNK):
+        values = [row[index] for index in indexes]
+        for n, convert in converters:
+            values[n] = convert(values[n])
+        yield values
 
 
 # Writers ---------------------------------------------------------------------------------------
@@ -467,20 +366,19 @@ def ranking_rows(call, by: str = "score") -> tuple[list[str], list[list]]:
             _("Requested (JPY)"),
         )
     ]
-    rows = []
-    for rank, (proposal, score) in enumerate(call_ranking(call, by=by), start=1):
-        rows.append(
-            [
-                rank,
-                proposal.reference_code or "",
-                proposal.title,
-                proposal.city.name,
-                str(STATUS_LABELS[proposal.status]),
-                score.count,
-                None if score.score is None else round(score.score, 2),
-                None if score.normalised is None else round(score.normalised, 2),
-                None if score.spread is None else round(score.spread, 2),
-                proposal.requested_jpy,
-            ]
-        )
+    rows = [
+        [
+            rank,
+            proposal.reference_code or "",
+            proposal.title,
+            proposal.city.name,
+            str(STATUS_LABELS[proposal.status]),
+            proposal.review_count,
+            _rounded(proposal.score),
+            _rounded(proposal.normalised),
+            _rounded(proposal.score_spread),
+            proposal.requested_jpy,
+        ]
+        for rank, proposal in enumerate(call_ranking(call, by=by), start=1)
+    ]
     return header, rows

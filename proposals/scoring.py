@@ -1,24 +1,23 @@
 """Scores of reviews and proposals (SPEC.md, "Scoring").
 
-A review's weighted score is Σ weightᵢ·scoreᵢ / Σ weightᵢ. A proposal's score combines its
-submitted reviews by the call's method (mean or median), shown with their number and spread; a
-spread above 1.5 points flags a disagreement. The normalised score puts each reviewer's
-weighted scores on a common scale (z-scores over the call), so a harsh and a lenient reviewer
-count alike.
+A review's weighted score is Σ weightᵢ·scoreᵢ / Σ weightᵢ, stored on the review (its one
+writer is the review's save, `services.save_review`, and reweighing below). A proposal's score
+combines its submitted reviews by the call's method (mean or median), shown with their number
+and spread: `Proposal.objects.with_scores()`, which every page, export and the ranking read; a
+spread above 1.5 points flags a disagreement (`Proposal.reviewers_disagree`). The normalised
+score puts each reviewer's weighted scores on a common scale (z-scores over the call), so a
+harsh and a lenient reviewer count alike; it needs each reviewer's spread over the call, which
+is computed here, in Python.
 """
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
-from .models import Aggregation, Call, Proposal, Review, Score
-from .summaries import touch
-
-DISAGREEMENT_SPREAD = 1.5
+from .models import Aggregation, Call, Proposal, Review, ReviewAssignment, Score, Status
 
 
 def weighted_score(pairs: list[tuple[Decimal | float, int]]) -> float:
@@ -48,18 +47,7 @@ def refresh_weighted_scores(reviews) -> int:
         value = weighted_score(review_pairs) if review_pairs else None
         if stored.get(review_id) != value:
             changed.append(Review(pk=review_id, weighted_score=value))
-    count = Review.objects.bulk_update(changed, ["weighted_score"], batch_size=500)
-    if changed:  # bulk_update sends no signal
-        touch(assignments__review__in=[review.pk for review in changed])
-    return count
-
-
-def aggregate(values: list[float], method: str) -> float | None:
-    if not values:
-        return None
-    if method == Aggregation.MEDIAN:
-        return statistics.median(values)
-    return statistics.fmean(values)
+    return Review.objects.bulk_update(changed, ["weighted_score"], batch_size=500)
 
 
 def z_scores(values: list[float]) -> list[float]:
@@ -75,91 +63,59 @@ def z_scores(values: list[float]) -> list[float]:
     return [(value - mean) / spread for value in values]
 
 
-@dataclass
-class ProposalScore:
-    proposal_id: int
-    reviews: list[float] = field(default_factory=list)
-    normalised_reviews: list[float] = field(default_factory=list)
-    method: str = Aggregation.MEAN
-
-    @property
-    def count(self) -> int:
-        return len(self.reviews)
-
-    @property
-    def score(self) -> float | None:
-        return aggregate(self.reviews, self.method)
-
-    @property
-    def normalised(self) -> float | None:
-        return aggregate(self.normalised_reviews, self.method)
-
-    @property
-    def spread(self) -> float | None:
-        return max(self.reviews) - min(self.reviews) if self.reviews else None
-
-    @property
-    def disagreement(self) -> bool:
-        return self.spread is not None and self.spread > DISAGREEMENT_SPREAD
+def combine(values: list[float], method: str) -> float | None:
+    """Normalised scores combined as the call says (the raw score is with_scores()' own)."""
+    if not values:
+        return None
+    return statistics.median(values) if method == Aggregation.MEDIAN else statistics.fmean(values)
 
 
-def call_scores(call: Call) -> dict[int, ProposalScore]:
-    """The score of every proposal of `call` that has submitted reviews, in one query."""
-    rows = Review.objects.filter(
-        assignment__proposal__call=call, submitted_at__isnull=False, weighted_score__isnull=False
-    ).values_list("pk", "assignment__reviewer_id", "assignment__proposal_id", "weighted_score")
-    weighted: dict[int, float] = {}
-    owner: dict[int, tuple[int, int]] = {}
-    for review_id, reviewer_id, proposal_id, score in rows:
-        weighted[review_id] = score
-        owner[review_id] = (reviewer_id, proposal_id)
-
-    by_reviewer: dict[int, list[int]] = defaultdict(list)
-    for review_id, (reviewer_id, _proposal_id) in owner.items():
-        by_reviewer[reviewer_id].append(review_id)
-    normalised: dict[int, float] = {}
-    for review_ids in by_reviewer.values():
-        for review_id, z in zip(
-            review_ids, z_scores([weighted[r] for r in review_ids]), strict=True
+def normalised_scores(call: Call) -> dict[int, float]:
+    """The normalised score of every proposal of `call` with counted reviews, in one query:
+    each reviewer's weighted scores over the call as z-scores, combined per proposal."""
+    rows = (
+        Review.objects.counted()
+        .filter(assignment__proposal__call=call)
+        .order_by("pk")
+        .values_list("assignment__reviewer_id", "assignment__proposal_id", "weighted_score")
+    )
+    by_reviewer: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for reviewer_id, proposal_id, score in rows:
+        by_reviewer[reviewer_id].append((proposal_id, score))
+    by_proposal: dict[int, list[float]] = defaultdict(list)
+    for reviews in by_reviewer.values():
+        for (proposal_id, _score), z in zip(
+            reviews, z_scores([score for _proposal_id, score in reviews]), strict=True
         ):
-            normalised[review_id] = z
-
-    results: dict[int, ProposalScore] = {}
-    for review_id in sorted(weighted):
-        _reviewer_id, proposal_id = owner[review_id]
-        entry = results.setdefault(
-            proposal_id, ProposalScore(proposal_id=proposal_id, method=call.score_aggregation)
-        )
-        entry.reviews.append(weighted[review_id])
-        entry.normalised_reviews.append(normalised[review_id])
-    return results
+            by_proposal[proposal_id].append(z)
+    return {
+        proposal_id: combine(values, call.score_aggregation)
+        for proposal_id, values in by_proposal.items()
+    }
 
 
-def call_ranking(call: Call, *, by: str = "score") -> list[tuple[Proposal, ProposalScore]]:
-    """The call's proposals under review or later, best first, by raw or normalised score."""
-    scores = call_scores(call)
-    # Proposals that reached review (rejected ones only if they were reviewed).
-    proposals = (
+# Proposals that reached review (rejected ones only if they were reviewed).
+RANKED_STATUSES = [Status.UNDER_REVIEW, Status.SHORTLISTED, Status.APPROVED]
+
+
+def call_ranking(call: Call, *, by: str = "score") -> list[Proposal]:
+    """The call's proposals under review or later, best first by score (`with_scores`) or by
+    normalised score (set as `normalised` on each)."""
+    normalised = normalised_scores(call)
+    reviewed = Exists(ReviewAssignment.objects.filter(proposal=OuterRef("pk")))
+    proposals = list(
         Proposal.objects.filter(call=call)
-        .filter(Q(status__in=RANKED_STATUSES) | Q(status="rejected", assignments__isnull=False))
-        .distinct()
-        .select_related("city__country")
+        .filter(Q(status__in=RANKED_STATUSES) | (Q(status=Status.REJECTED) & reviewed))
+        .with_scores()
+        .select_related("city")
         .order_by("reference_code")
     )
-    rows = [
-        (
-            proposal,
-            scores.get(proposal.pk) or ProposalScore(proposal.pk, method=call.score_aggregation),
-        )
-        for proposal in proposals
-    ]
+    for proposal in proposals:
+        proposal.normalised = normalised.get(proposal.pk)
     key = "normalised" if by == "normalised" else "score"
 
-    def sort_key(row):
-        value = getattr(row[1], key)
-        return (value is None, -(value or 0), row[0].reference_code or "")
+    def sort_key(proposal):
+        value = getattr(proposal, key)
+        return (value is None, -(value or 0), proposal.reference_code or "")
 
-    return sorted(rows, key=sort_key)
-
-
-RANKED_STATUSES = ["under_review", "shortlisted", "approved"]
+    return sorted(proposals, key=sort_key)

@@ -3,7 +3,7 @@ work. The outbox's own task, `send_notification`, lives with the outbox (notific
 
 from celery import shared_task
 
-from . import exports, notifications, reminders, summaries
+from . import exports, notifications, reminders
 from .notifications import send_notification  # noqa: F401  (so that `tasks` names every task)
 
 
@@ -35,8 +35,3 @@ def build_export(job_id: int) -> str:
 @shared_task
 def purge_exports() -> int:
     return exports.purge()
-
-
-@shared_task
-def build_summaries() -> int:
-    return summaries.build()

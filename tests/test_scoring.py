@@ -1,4 +1,5 @@
 import math
+import statistics
 from decimal import Decimal
 
 import pytest
@@ -6,6 +7,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from proposals import scoring
+from proposals.models import Call, Proposal, Review
+from proposals.roles import REVIEWERS
+
+from .conftest import in_group
+from .factories import UserFactory, make_proposal, review, under_review
 
 weights = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("100"), places=2)
 scores = st.integers(min_value=1, max_value=5)
@@ -41,11 +47,11 @@ def test_weighted_score_with_equal_weights_is_the_plain_mean(values, _unused):
     )
 
 
-def test_aggregate_mean_and_median():
-    assert scoring.aggregate([1.0, 2.0, 4.5], "mean") == pytest.approx(2.5)
-    assert scoring.aggregate([1.0, 2.0, 4.5], "median") == 2.0
-    assert scoring.aggregate([1.0, 2.0, 4.0, 5.0], "median") == 3.0
-    assert scoring.aggregate([], "mean") is None
+def test_normalised_scores_combine_by_mean_or_median():
+    assert scoring.combine([1.0, 2.0, 4.5], "mean") == pytest.approx(2.5)
+    assert scoring.combine([1.0, 2.0, 4.5], "median") == 2.0
+    assert scoring.combine([1.0, 2.0, 4.0, 5.0], "median") == 3.0
+    assert scoring.combine([], "mean") is None
 
 
 def test_z_scores():
@@ -60,10 +66,46 @@ def test_z_scores_have_mean_zero(values):
     assert abs(sum(scoring.z_scores(values))) < 1e-6
 
 
-def test_proposal_score_spread_and_disagreement():
-    close = scoring.ProposalScore(1, reviews=[3.0, 4.5])
-    far = scoring.ProposalScore(2, reviews=[2.0, 3.6])
-    assert (close.count, close.score, close.spread, close.disagreement) == (2, 3.75, 1.5, False)
-    assert (far.spread, far.disagreement) == (pytest.approx(1.6), True)
-    assert scoring.ProposalScore(3).score is None
-    assert scoring.ProposalScore(3, reviews=[1.0, 2.0, 9.0], method="median").score == 2.0
+def test_reviewers_disagree_above_a_spread_of_one_and_a_half():
+    proposal = Proposal()
+    for spread, disagree in [(None, False), (1.5, False), (1.6, True)]:
+        proposal.score_spread = spread
+        assert proposal.reviewers_disagree is disagree
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "weighted",
+    [
+        [],
+        [4.2],
+        [5.0, 2.6],
+        [1.0, 2.0, 9.0],
+        [2.0, 2.0, 2.0, 4.6],
+        [1.0, 4.6, 4.6, 4.6],
+        [1.0, 1.0, 1.0, 3.0, 3.0, 5.0],
+        [3.0, 1.0, 4.0, 1.0, 5.0, 4.6, 2.0],
+    ],
+)
+def test_the_score_is_the_mean_or_median_of_the_submitted_reviews(
+    weighted, call, danang, danang_lead, staff
+):
+    proposal = under_review(make_proposal(call, danang, danang_lead), lead=danang_lead, staff=staff)
+    for n, value in enumerate(weighted):
+        reviewer = in_group(UserFactory(email=f"r{n}@example.org", is_staff=True), REVIEWERS)
+        assignment = review(proposal, reviewer, [1, 1], staff=staff)
+        Review.objects.filter(assignment=assignment).update(weighted_score=value)
+    # A draft review does not count.
+    draft = in_group(UserFactory(email="draft@example.org", is_staff=True), REVIEWERS)
+    review(proposal, draft, [5, 5], staff=staff, submit=False)
+
+    def scored():
+        return Proposal.objects.with_scores().get(pk=proposal.pk)
+
+    spread = max(weighted) - min(weighted) if weighted else None
+    mean = statistics.fmean(weighted) if weighted else None
+    assert (scored().review_count, scored().score_spread) == (len(weighted), spread)
+    assert scored().score == pytest.approx(mean)
+    Call.objects.filter(pk=call.pk).update(score_aggregation="median")
+    median = statistics.median(weighted) if weighted else None
+    assert scored().score == pytest.approx(median)

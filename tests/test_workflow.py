@@ -379,7 +379,7 @@ def test_two_reviewers_saving_lose_nothing(reviewing, staff, reviewer, reviewer2
 # Scores of a call.
 
 
-def test_call_scores_mean_median_spread_and_normalised(
+def test_scores_mean_median_spread_and_normalised(
     call, danang, danang_lead, cebu, cebu_lead, staff, reviewer, reviewer2
 ):
     # Weights: Relevance 3, Feasibility 2.
@@ -393,19 +393,23 @@ def test_call_scores_mean_median_spread_and_normalised(
     review(first, reviewer2, [3, 2], staff=staff)  # 2.6
     review(second, reviewer, [3, 3], staff=staff)  # 3.0
     review(second, reviewer2, [2, 2], staff=staff)  # 2.0
-    scores = scoring.call_scores(call)
-    assert scores[first.pk].reviews == [5.0, pytest.approx(2.6)]
-    assert (scores[first.pk].score, scores[first.pk].count) == (pytest.approx(3.8), 2)
-    assert (scores[first.pk].spread, scores[first.pk].disagreement) == (pytest.approx(2.4), True)
-    assert (scores[second.pk].spread, scores[second.pk].disagreement) == (1.0, False)
+
+    def scores():
+        return {p.title: p for p in Proposal.objects.with_scores()}
+
+    one, two = scores()["First"], scores()["Second"]
+    assert (one.score, one.review_count) == (pytest.approx(3.8), 2)
+    assert (one.score_spread, one.reviewers_disagree) == (pytest.approx(2.4), True)
+    assert (two.score_spread, two.reviewers_disagree) == (1.0, False)
     # Reviewer 1 gave 5.0 and 3.0 (z +1, -1); reviewer 2 gave 2.6 and 2.0 (z +1, -1).
-    assert scores[first.pk].normalised == pytest.approx(1.0)
-    assert scores[second.pk].normalised == pytest.approx(-1.0)
+    normalised = scoring.normalised_scores(call)
+    assert normalised[first.pk] == pytest.approx(1.0)
+    assert normalised[second.pk] == pytest.approx(-1.0)
     call.score_aggregation = "median"
     call.save()
-    assert scoring.call_scores(call)[first.pk].score == pytest.approx(3.8)
+    assert scores()["First"].score == pytest.approx(3.8)  # the median of two is their mean
     ranking = scoring.call_ranking(call, by="normalised")
-    assert [p.title for p, _s in ranking] == ["First", "Second"]
+    assert [p.title for p in ranking] == ["First", "Second"]
 
 
 def test_each_review_keeps_its_weighted_score_through_drafts_and_reweighting(
@@ -428,17 +432,16 @@ def test_each_review_keeps_its_weighted_score_through_drafts_and_reweighting(
     second = review(proposal, reviewer2, [1, 5], staff=staff)
     stored = lambda assignment: Review.objects.get(assignment=assignment).weighted_score  # noqa: E731
     assert (stored(first), stored(second)) == (4.0, pytest.approx(2.6))
-    assert scoring.call_scores(call)[proposal.pk].reviews == [4.0, pytest.approx(2.6)]
+    assert Proposal.objects.with_scores().get(pk=proposal.pk).score == pytest.approx(3.3)
 
     # Staff reweigh a criterion (the call's admin page saves it): every stored score follows,
-    # and so do the ranking and the export's summary of the proposal.
+    # and so does the proposal's score, which every page and export reads.
     feasibility.weight = 6
     feasibility.save()
     assert (stored(first), stored(second)) == (4.0, pytest.approx((3 + 30) / 9))
-    assert scoring.call_scores(call)[proposal.pk].score == pytest.approx((4 + 33 / 9) / 2)
-    summary = Proposal.objects.with_score_summary().get(pk=proposal.pk)
-    assert (summary._reviews, summary._low, summary._high) == (2, pytest.approx(33 / 9), 4.0)
-    assert summary._mean == pytest.approx((4 + 33 / 9) / 2)
+    scored = Proposal.objects.with_scores().get(pk=proposal.pk)
+    assert (scored.review_count, scored.score_spread) == (2, pytest.approx(4 - 33 / 9))
+    assert scored.score == pytest.approx((4 + 33 / 9) / 2)
     # A criterion added after the reviews were submitted changes none of them.
     call.criteria.create(name="Inclusiveness", weight=9, position=2)
     assert stored(second) == pytest.approx(33 / 9)
@@ -475,8 +478,8 @@ def test_normalised_ranking_can_differ_from_raw(call, reference_data, staff, rev
     review(cantho, reviewer, [5, 4], staff=staff)
     review(cantho, reviewer2, [2, 2], staff=staff)
     review(haiphong, reviewer2, [3, 3], staff=staff)
-    raw = [p.title for p, _s in scoring.call_ranking(call)]
-    normalised = [p.title for p, _s in scoring.call_ranking(call, by="normalised")]
+    raw = [p.title for p in scoring.call_ranking(call)]
+    normalised = [p.title for p in scoring.call_ranking(call, by="normalised")]
     assert raw == ["Huế", "Cần Thơ", "Hải Phòng"]
     assert normalised == ["Huế", "Hải Phòng", "Cần Thơ"]
 

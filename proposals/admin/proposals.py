@@ -1,9 +1,8 @@
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import (
-    Prefetch,
-)
+from django.db.models import Count, OuterRef
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,11 +25,8 @@ from ..models import (
     Message,
     Proposal,
     ReviewAssignment,
-    Score,
     StatusChange,
 )
-from ..models.proposal import scored_proposals
-from ..scoring import DISAGREEMENT_SPREAD, weighted_score
 from ..views.staff import export_proposal_queryset
 from .base import FilteredCountOnly
 
@@ -106,22 +102,14 @@ class AssignmentInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("reviewer", "review")
-            .prefetch_related(
-                Prefetch("review__scores", queryset=Score.objects.select_related("criterion"))
-            )
-        )
+        return super().get_queryset(request).select_related("reviewer", "review")
 
     @admin.display(description=_("weighted score"))
     def weighted(self, assignment):
         review = getattr(assignment, "review", None)
-        scores = list(review.scores.all()) if review and review.is_submitted else []
-        if not scores:
+        if review is None or not review.is_submitted or review.weighted_score is None:
             return "—"
-        return f"{weighted_score([(s.criterion.weight, s.value) for s in scores]):.2f}"
+        return f"{review.weighted_score:.2f}"
 
     @admin.display(description=_("recommendation"))
     def recommendation(self, assignment):
@@ -143,7 +131,7 @@ class ProposalAdmin(FilteredCountOnly, admin.ModelAdmin):
         "call",
         "status",
         "reviews",
-        "mean_score",
+        "combined_score",
         "spread",
         "requested_jpy",
     ]
@@ -187,11 +175,17 @@ class ProposalAdmin(FilteredCountOnly, admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request):
-        # ModelAdmin.get_queryset, from the prebuilt scored queryset.
-        queryset = scored_proposals()
-        ordering = self.get_ordering(request)
-        if ordering:
-            queryset = queryset.order_by(*ordering)
+        assigned = (
+            ReviewAssignment.objects.active()
+            .filter(proposal=OuterRef("pk"))
+            .order_by()
+            .values("proposal")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        queryset = (
+            super().get_queryset(request).with_scores().annotate(assigned=Coalesce(assigned, 0))
+        )
         if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
             # The list shows a few columns; the long texts stay in the database.
             queryset = queryset.only(
@@ -208,24 +202,25 @@ class ProposalAdmin(FilteredCountOnly, admin.ModelAdmin):
             )
         return queryset
 
-    @admin.display(description=_("reviews"), ordering="_reviews")
+    @admin.display(description=_("reviews"), ordering="review_count")
     def reviews(self, proposal):
-        return f"{proposal._reviews} / {proposal._assigned}"
+        return f"{proposal.review_count} / {proposal.assigned}"
 
-    @admin.display(description=_("mean score"), ordering="_mean")
-    def mean_score(self, proposal):
-        return "—" if proposal._mean is None else f"{proposal._mean:.2f}"
+    @admin.display(description=_("score"), ordering="score")
+    def combined_score(self, proposal):
+        return "—" if proposal.score is None else f"{proposal.score:.2f}"
 
     @admin.display(description=_("spread"))
     def spread(self, proposal):
-        if proposal._low is None:
+        if proposal.score_spread is None:
             return "—"
-        spread = proposal._high - proposal._low
-        if spread > DISAGREEMENT_SPREAD:
+        if proposal.reviewers_disagree:
             return format_html(
-                '<strong class="disagreement">{} ⚠ {}</strong>', f"{spread:.2f}", _("disagreement")
+                '<strong class="disagreement">{} ⚠ {}</strong>',
+                f"{proposal.score_spread:.2f}",
+                _("disagreement"),
             )
-        return f"{spread:.2f}"
+        return f"{proposal.score_spread:.2f}"
 
     @admin.display(description=_("workflow"))
     def workflow_links(self, proposal):
@@ -552,9 +547,14 @@ class ProposalAdmin(FilteredCountOnly, admin.ModelAdmin):
             )
         if done or step == "shortlist":
             return HttpResponseRedirect(request.path)
-        summary = scoring.call_scores(proposal.call).get(proposal.pk)
+        normalised = scoring.normalised_scores(proposal.call).get(proposal.pk)
         return self._page(
-            request, "decision", proposal, approval=approval, rejection=rejection, summary=summary
+            request,
+            "decision",
+            proposal,
+            approval=approval,
+            rejection=rejection,
+            normalised=normalised,
         )
 
     def versions_view(self, request, object_id):

@@ -33,13 +33,14 @@ from .proposal import (
     Status,
     StatusChange,
 )
-from .report import ExportJob, ExportState, ProposalSummary
+from .report import ExportJob, ExportState
 from .review import (
     AssignmentState,
     AuditEvent,
     Recommendation,
     Review,
     ReviewAssignment,
+    ReviewQuerySet,
     Score,
 )
 from .user import User
@@ -48,7 +49,6 @@ __all__ = [
     "STATUS_LABELS",
     "ExportJob",
     "ExportState",
-    "ProposalSummary",
     "Notification",
     "NotificationKind",
     "NotificationState",
@@ -59,6 +59,7 @@ __all__ = [
     "Recommendation",
     "Review",
     "ReviewAssignment",
+    "ReviewQuerySet",
     "Score",
     "BEFORE_DECISION",
     "CITY_EDITABLE",

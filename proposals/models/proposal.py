@@ -15,7 +15,7 @@ from django.db.models import (
     Subquery,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Abs, Coalesce
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -187,6 +187,10 @@ def is_programme_staff(user) -> bool:
     )
 
 
+# Reviewers whose weighted scores of a proposal lie further apart than this disagree.
+DISAGREEMENT_SPREAD = 1.5
+
+
 class ProposalQuerySet(models.QuerySet):
     def visible_to(self, user) -> "ProposalQuerySet":
         """Proposals a user may read: programme staff all, officials their cities'."""
@@ -210,44 +214,50 @@ class ProposalQuerySet(models.QuerySet):
             )
         )
 
-    def with_score_summary(self) -> "ProposalQuerySet":
-        """Annotate, in the same query: `_reviews` (submitted), `_assigned` (not declined),
-        `_mean` (the mean of the submitted reviews' weighted scores), `_low` and `_high`
-        (the lowest and highest weighted score, for the spread)."""
-        from .review import Review, ReviewAssignment
+    def with_scores(self) -> "ProposalQuerySet":
+        """Annotate each proposal's score, the one definition that every page, job and export
+        reads: `review_count` (its counted reviews, `Review.objects.counted`), `score` (their
+        weighted scores combined as its call says, mean or median; None without reviews) and
+        `score_spread` (the highest minus the lowest; see `reviewers_disagree`)."""
+        from .call import Aggregation
+        from .review import Review
 
-        def of_reviews(aggregate):
-            # Of the stored weighted scores (Review.weighted_score) of the submitted reviews.
+        counted = Review.objects.counted().order_by()
+
+        def of_proposal(proposal, value, reviews=counted):
+            # A correlated subquery rather than a join with GROUP BY: the database computes it
+            # only for the rows it returns (a page of 50), not for every proposal.
             return Subquery(
-                Review.objects.filter(
-                    assignment__proposal=OuterRef("pk"), submitted_at__isnull=False
-                )
-                .order_by()
+                reviews.filter(assignment__proposal=proposal)
                 .values("assignment__proposal")
-                .annotate(value=aggregate("weighted_score"))
+                .annotate(value=value)
                 .values("value")
             )
 
-        # Correlated subqueries rather than joins with GROUP BY: the database then computes
-        # them only for the rows it returns (a page of 100), not for every proposal.
-        def count(assignments):
-            return Coalesce(
-                Subquery(
-                    assignments.filter(proposal=OuterRef("pk"))
-                    .order_by()
-                    .values("proposal")
-                    .annotate(n=Count("pk"))
-                    .values("n")
-                ),
-                0,
-            )
-
+        # The median, in SQL that SQLite and PostgreSQL both run: the mean of the distinct
+        # middle values, those with no more reviews above them than at or below them, nor
+        # below them than at or above (|above - below| <= ties).
+        here = OuterRef("weighted_score")
+        balance = of_proposal(
+            OuterRef("assignment__proposal"),
+            Count("pk", filter=Q(weighted_score=here))
+            - Abs(
+                Count("pk", filter=Q(weighted_score__gt=here))
+                - Count("pk", filter=Q(weighted_score__lt=here))
+            ),
+        )
+        middle = counted.alias(balance=balance).filter(balance__gte=0)
+        proposal = OuterRef("pk")
         return self.annotate(
-            _reviews=count(ReviewAssignment.objects.filter(review__submitted_at__isnull=False)),
-            _assigned=count(ReviewAssignment.objects.exclude(state="declined")),
-            _mean=of_reviews(Avg),
-            _low=of_reviews(Min),
-            _high=of_reviews(Max),
+            review_count=Coalesce(of_proposal(proposal, Count("pk")), 0),
+            score=Case(
+                When(
+                    call__score_aggregation=Aggregation.MEDIAN,
+                    then=of_proposal(proposal, Avg("weighted_score", distinct=True), middle),
+                ),
+                default=of_proposal(proposal, Avg("weighted_score")),
+            ),
+            score_spread=of_proposal(proposal, Max("weighted_score") - Min("weighted_score")),
         )
 
 
@@ -374,6 +384,11 @@ class Proposal(FSMModelMixin, models.Model):
         """The instant this proposal is due now (ProposalQuerySet.with_due_at), in one query;
         lists annotate it instead."""
         return Proposal.objects.with_due_at().values_list("due_at", flat=True).get(pk=self.pk)
+
+    @property
+    def reviewers_disagree(self) -> bool:
+        """Of a proposal read `with_scores()`: its reviews' spread is above 1.5 points."""
+        return self.score_spread is not None and self.score_spread > DISAGREEMENT_SPREAD
 
     def missing_for_submission(self) -> list[tuple[str, str]]:
         """What still stops submission, as (section, what is missing), in the form's order."""
@@ -671,19 +686,3 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.body[:60]
-
-
-_SCORED = None
-
-
-def scored_proposals() -> ProposalQuerySet:
-    """`Proposal.objects.with_score_summary()`, built once per process and cloned per use.
-
-    Building the four score subqueries takes the ORM about as long as running them; a clone
-    of the built queryset costs almost nothing (the admin's proposal list asks on every page).
-    A queryset is only a description: the clone is filtered, ordered and run afresh each time.
-    """
-    global _SCORED
-    if _SCORED is None:
-        _SCORED = Proposal.objects.with_score_summary()
-    return _SCORED.all()

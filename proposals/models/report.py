@@ -54,35 +54,3 @@ class ExportJob(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
-
-
-class ProposalSummary(models.Model):
-    """What reports show of a proposal's related rows (names, review scores), built ahead so
-    that an export of tens of thousands of proposals need not aggregate them (summaries.py).
-
-    `version` is bumped in the same transaction as every change to those rows; the summary
-    holds only while `built_version` equals it, and readers compute the values themselves
-    otherwise, so a summary that is late is never wrong, only slower."""
-
-    proposal = models.OneToOneField(
-        "proposals.Proposal",
-        on_delete=models.CASCADE,
-        primary_key=True,
-        related_name="report_summary",
-    )
-    version = models.PositiveBigIntegerField(default=1)
-    built_version = models.PositiveBigIntegerField(default=0)
-    focus_areas = models.TextField(blank=True)
-    sectors = models.TextField(blank=True)
-    partners = models.TextField(blank=True)
-    reviews = models.PositiveIntegerField(default=0)
-    mean_score = models.FloatField(null=True)
-    low_score = models.FloatField(null=True)
-    high_score = models.FloatField(null=True)
-
-    class Meta:
-        verbose_name = _("proposal summary")
-        verbose_name_plural = _("proposal summaries")
-
-    def __str__(self) -> str:
-        return f"Summary of proposal {self.proposal_id} (v{self.built_version}/{self.version})"

@@ -84,6 +84,13 @@ class Recommendation(models.TextChoices):
     DO_NOT_FUND = "do_not_fund", _("Do not fund")
 
 
+class ReviewQuerySet(models.QuerySet):
+    def counted(self) -> "ReviewQuerySet":
+        """The reviews that make a proposal's score (Proposal.objects.with_scores): submitted,
+        with their weighted score."""
+        return self.filter(submitted_at__isnull=False, weighted_score__isnull=False)
+
+
 class Review(models.Model):
     """A reviewer's scores of one proposal; locked once submitted."""
 
@@ -101,6 +108,8 @@ class Review(models.Model):
     # services.save_review with the scores, and by scoring.refresh_weighted_scores when a
     # criterion's weight changes.
     weighted_score = models.FloatField(_("weighted score"), null=True, blank=True, editable=False)
+
+    objects = ReviewQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("review")

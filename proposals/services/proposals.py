@@ -15,7 +15,7 @@ from django_fsm import can_proceed
 from smartjamp.uploads import check_upload, checked_file_name
 
 from .. import audit as audit_trail
-from .. import notifications, summaries
+from .. import notifications
 from ..models import (
     CITY_EDITABLE,
     CITY_FIELDS,
@@ -215,7 +215,6 @@ def save_draft(
         JapanesePartner.objects.bulk_create(
             JapanesePartner(proposal=current, **partner) for partner in partners
         )
-        summaries.touch(pk=current.pk)  # bulk_create sends no signal
     _keep_revision(current, user)
     return current
 

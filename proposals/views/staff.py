@@ -131,7 +131,7 @@ def _dashboard_figures(proposals) -> dict:
             "status",
             "requested_jpy",
             "reviews",
-            "mean_score",
+            "score",
         ]
     )
     rows = list(reports.proposal_rows(proposals, columns, limit=TABLE_ROWS))
@@ -188,14 +188,16 @@ def export_proposal_queryset(
     columns = reports.chosen_columns(
         request.GET.getlist("columns") or request.POST.getlist("columns")
     )
-    if fmt == "xlsx" and queryset.count() > settings.EXPORT_BACKGROUND_ROWS:
+    # CSV and JSON stream, whatever their size, in flat memory; an Excel workbook is written
+    # whole (a zip file), at a fifth of the speed, so a large one is built by a worker.
+    if fmt == "xlsx" and (total := queryset.count()) > settings.EXPORT_BACKGROUND_ROWS:
         from ..tasks import build_export
 
         job = ExportJob.objects.create(
             requested_by=request.user,
             query=request.GET.urlencode(),
             proposal_ids=list(queryset.values_list("pk", flat=True)) if selected else None,
-            total=queryset.count(),
+            total=total,
             expires_at=timezone.now() + datetime.timedelta(days=1),
         )
         audit.record(

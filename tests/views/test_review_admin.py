@@ -214,6 +214,9 @@ def test_staff_workflow_pages(client, staff, reviewer, submitted):
     assert (assignment.reviewer, str(assignment.due)) == (reviewer, "2030-01-31")
 
     review(submitted, reviewer, [4, 3], staff=staff)
+    change = client.get(reverse("admin:proposals_proposal_change", args=[submitted.pk]))
+    change = " ".join(change.content.decode().split())
+    assert '<td class="field-weighted"> <p>3.60</p> </td>' in change  # the stored score
     decision = reverse("admin:proposals_proposal_decision", args=[submitted.pk])
     page = client.get(decision).content.decode()
     assert "Score 3.60 (Mean of 1 reviews)" in " ".join(page.split())

@@ -77,7 +77,7 @@ EXPECTED_HEADER = [
     "Sectors",
     "Japanese partners",
     "Reviews",
-    "Mean score",
+    "Score",
     "Spread",
     "Decision",
 ]
@@ -148,7 +148,7 @@ def test_excel_and_json_exports_hold_the_same(client, staff, approved, other):
             "sectors": "Disaster risk reduction",
             "partners": "Tokyo Engineering",
             "reviews": 2,
-            "mean_score": 3.6,
+            "score": 3.6,
             "spread": 2.0,
             "decision": "Approved",
         }
@@ -287,6 +287,43 @@ def test_summaries_review_progress_and_ranking(client, staff, approved, other, r
     )
     assert ranking[1][:2] == ["1", approved.reference_code]
     assert ranking[1][6:9] == ["3.6", "0.0", "2.0"]
+
+
+def test_a_median_call_shows_the_median_everywhere(client, call, danang, danang_lead, staff):
+    """The admin list, the dashboard and its filters, the export and the ranking all combine
+    the reviews as the call says: here 5.0, 1.0 and 2.0, whose median is 2 (mean 2.67)."""
+    from proposals.models import Call
+    from proposals.roles import REVIEWERS
+
+    from ..conftest import in_group
+    from ..factories import UserFactory
+
+    Call.objects.filter(pk=call.pk).update(score_aggregation="median")
+    proposal = under_review(make_proposal(call, danang, danang_lead), lead=danang_lead, staff=staff)
+    for n, values in enumerate([[5, 5], [1, 1], [2, 2]]):
+        reviewer = in_group(UserFactory(email=f"r{n}@example.org", is_staff=True), REVIEWERS)
+        review(proposal, reviewer, values, staff=staff)
+    client.force_login(staff)
+
+    admin_list = client.get(reverse("admin:proposals_proposal_changelist")).content.decode()
+    assert '<td class="field-combined_score">2.00</td>' in admin_list
+    assert '<td class="field-spread"><strong class="disagreement">4.00 ⚠' in admin_list
+
+    dashboard = client.get(reverse("staff_dashboard"))
+    score = dashboard.context["header"].index("Score")
+    assert [row[score] for row in dashboard.context["rows"]] == [2.0]
+    for query, found in [({"score_min": "2.1"}, 0), ({"score_max": "2.0"}, 1)]:
+        assert client.get(reverse("staff_dashboard"), query).context["row_count"] == found
+
+    export = read_csv(
+        client.get(reverse("staff_export_proposals", args=["csv"]), {"columns": ["score"]})
+    )
+    assert export == [["Score"], ["2.0"]]
+
+    ranking = read_csv(client.get(reverse("staff_export_ranking", args=[call.code, "csv"])))
+    assert ranking[1][5:9] == ["3", "2.0", "0.0", "4.0"]
+    page = client.get(reverse("admin:proposals_call_ranking", args=[call.pk])).content.decode()
+    assert "<td>3</td>\n      <td>2.00</td>" in page
 
 
 def test_csv_export_queries_do_not_depend_on_rows(client, staff, call, danang, danang_lead):

@@ -17,9 +17,9 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from proposals import summaries
 from proposals.management.commands.seed_demo import RUBRIC, demo_letter
 from proposals.models import (
+    Aggregation,
     AssignmentState,
     Attachment,
     AttachmentKind,
@@ -120,9 +120,6 @@ class Command(BaseCommand):
                 cursor.execute("ANALYZE")
         # Bulk inserts send no signal: a new number retires the dashboard cached before.
         cache_versions.bump(cache_versions.REPORTS)
-        # ...and the new proposals have no summaries yet: exports would compute them.
-        summaries.create_missing()
-        summaries.build()
         elapsed = (timezone.now() - started).total_seconds()
         self.stdout.write(
             self.style.SUCCESS(
@@ -150,6 +147,10 @@ class Command(BaseCommand):
                         max_request_jpy=50_000_000,
                         envelope_jpy=2_000_000_000,
                         max_proposals_per_city=50,
+                        # Both ways of combining reviews, so that pages and exports show both.
+                        score_aggregation=(
+                            Aggregation.MEDIAN if stage == Stage.INVESTMENT else Aggregation.MEAN
+                        ),
                     )
                 )
         calls = Call.objects.bulk_create(calls)
