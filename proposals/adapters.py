@@ -1,13 +1,15 @@
 from itertools import chain
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from django import forms
 from django.utils.translation import gettext as _
 
 from . import lookalikes, notifications
-from .models import NotificationKind
+from .audit import record
+from .models import NotificationKind, User
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -48,9 +50,6 @@ class AccountAdapter(DefaultAccountAdapter):
             super().pre_authenticate(request, **credentials)
         except forms.ValidationError:
             # Locked out (too many failures): allauth signals nothing, the trail records it.
-            from .audit import record
-            from .models import User
-
             email = str(credentials.get("email") or "")[:254]
             record(
                 actor=None,
@@ -64,10 +63,6 @@ class AccountAdapter(DefaultAccountAdapter):
     def clean_email(self, email: str) -> str:
         """Refuse an address that would pass for another account's (see lookalikes)."""
         email = super().clean_email(email)
-        from allauth.account.models import EmailAddress
-
-        from .models import User
-
         others = chain(
             User.objects.values_list("email", flat=True).iterator(),
             EmailAddress.objects.values_list("email", flat=True).iterator(),

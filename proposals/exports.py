@@ -1,22 +1,105 @@
-"""Large exports, built by a Celery worker, offered for a day, announced through the outbox."""
+"""Exports: tables as streamed CSV and JSON or Excel responses (`download`, recorded in the
+audit trail), and large Excel exports built by a Celery worker (`build_export`), offered for a
+day and announced through the outbox. Used by the staff pages and the admin's actions."""
 
 import datetime
 import tempfile
 
+from celery import shared_task
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Q
-from django.http import QueryDict
+from django.http import FileResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
-from . import reports
+from . import audit, reports
 from .filters import filtered_proposals
 from .models import ExportJob, NotificationKind, Proposal
 from .notifications import notify
 
 OFFERED_FOR = datetime.timedelta(days=1)
 STALE_AFTER = datetime.timedelta(minutes=30)
+
+
+def download(request, header, rows, fmt: str, name: str, keys: list[str] | None = None, **details):
+    """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`)."""
+    audit.record(
+        actor=request.user,
+        action="export.downloaded",
+        request=request,
+        export=name,
+        format=fmt,
+        query=request.GET.urlencode(),
+        **details,
+    )
+    stamp = timezone.localtime(timezone.now(), reports.JST).strftime("%Y%m%d-%H%M")
+    filename = f"smartjamp-{name}-{stamp}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            reports.csv_stream(header, rows), content_type="text/csv; charset=utf-8"
+        )
+    elif fmt == "json":
+        keys = keys or [str(label) for label in header]
+        response = StreamingHttpResponse(
+            reports.json_stream(keys, rows), content_type="application/json; charset=utf-8"
+        )
+    else:
+        target = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
+        reports.write_xlsx(target, header, rows, title=name)
+        target.seek(0)
+        return FileResponse(
+            target,
+            as_attachment=True,
+            filename=filename,
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def export_proposal_queryset(
+    request, queryset, fmt: str, *, name: str = "proposals", selected: bool = False
+):
+    """Proposals of `queryset` in `fmt`, with the columns chosen in the request.
+
+    With `selected` (the admin's action), a background job remembers the rows themselves."""
+    columns = reports.chosen_columns(
+        request.GET.getlist("columns") or request.POST.getlist("columns")
+    )
+    # CSV and JSON stream, whatever their size, in flat memory; an Excel workbook is written
+    # whole (a zip file), at a fifth of the speed, so a large one is built by a worker.
+    if fmt == "xlsx" and (total := queryset.count()) > settings.EXPORT_BACKGROUND_ROWS:
+        job = ExportJob.objects.create(
+            requested_by=request.user,
+            query=request.GET.urlencode(),
+            proposal_ids=list(queryset.values_list("pk", flat=True)) if selected else None,
+            total=total,
+            expires_at=timezone.now() + datetime.timedelta(days=1),
+        )
+        audit.record(
+            actor=request.user,
+            action="export.queued",
+            request=request,
+            export=name,
+            format=fmt,
+            query=job.query,
+            job=job.code,
+        )
+        build_export.delay_on_commit(job.pk)
+        return redirect("staff_export_job", code=job.code)
+    header = [column.label for column in columns]
+    rows = reports.proposal_rows(queryset, columns)
+    extra = {"selected": queryset.count()} if selected else {}
+    keys = [column.key for column in columns]
+    return download(request, header, rows, fmt, name, keys=keys, **extra)
+
+
+@shared_task(acks_late=True)
+def build_export(job_id: int) -> str:
+    return build(job_id)
 
 
 def build(job_id: int) -> str:

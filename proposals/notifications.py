@@ -31,7 +31,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
-from .models import Notification, NotificationKind, NotificationState, User
+from .models import CityMembership, Notification, NotificationKind, NotificationState, User
+from .roles import PROGRAMME_STAFF
 
 logger = logging.getLogger(__name__)
 
@@ -409,8 +410,6 @@ def city_members(city):
 
 
 def programme_staff():
-    from .roles import PROGRAMME_STAFF
-
     return User.objects.filter(groups__name=PROGRAMME_STAFF, is_active=True).order_by("pk")
 
 
@@ -519,8 +518,6 @@ def city_decided(city) -> None:
 
 def join_requested(join_request) -> None:
     """A join request: tell the city's leads (or programme staff if it has none)."""
-    from .models import CityMembership
-
     leads = User.objects.filter(
         pk__in=CityMembership.objects.leads().filter(city=join_request.city).values("user"),
         is_active=True,

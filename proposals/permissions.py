@@ -16,6 +16,7 @@ from .models import (
     Call,
     City,
     CityMembership,
+    ExportJob,
     Proposal,
     ReviewAssignment,
     User,
@@ -146,8 +147,6 @@ def staff_only(view):
 
 
 def get_export_job_for_user(user: User, code: str):
-    from .models import ExportJob
-
     job = ExportJob.objects.filter(code=code, requested_by_id=user.pk).first()
     if job is None or not is_programme_staff(user):
         raise Http404("No such export.")

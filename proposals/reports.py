@@ -18,12 +18,22 @@ from dataclasses import dataclass
 from defusedcsv import csv as defusedcsv
 from django.conf import settings
 from django.db.models import Aggregate, Count, OuterRef, Q, Subquery, Sum, TextField, Value
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from .models import STATUS_LABELS, JapanesePartner, Proposal, Stage, Status
+from .models import (
+    STATUS_LABELS,
+    AssignmentState,
+    JapanesePartner,
+    Proposal,
+    ReviewAssignment,
+    Stage,
+    Status,
+)
+from .scoring import call_ranking
 
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 CHUNK = 2000
@@ -304,10 +314,6 @@ def summary(queryset, by: str) -> tuple[list[str], list[list]]:
 
 def review_progress(queryset) -> tuple[list[str], list[list]]:
     """Per reviewer: assignments, submitted, outstanding, overdue, declined."""
-    from django.utils import timezone
-
-    from .models import AssignmentState, ReviewAssignment
-
     today = timezone.localtime(timezone.now(), JST).date()
     open_states = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
     rows = (
@@ -349,8 +355,6 @@ def review_progress(queryset) -> tuple[list[str], list[list]]:
 
 
 def ranking_rows(call, by: str = "score") -> tuple[list[str], list[list]]:
-    from .scoring import call_ranking
-
     header = [
         str(h)
         for h in (

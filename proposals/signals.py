@@ -5,6 +5,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .models import Attachment, City, Review, RubricCriterion
+from .scoring import refresh_weighted_scores
 
 
 def _delete_after_commit(field_file) -> None:
@@ -21,8 +22,6 @@ def reweigh_reviews(sender, instance: RubricCriterion, raw=False, **kwargs) -> N
     scored it are computed again (a criterion with scores cannot be deleted)."""
     if raw:
         return
-    from .scoring import refresh_weighted_scores
-
     refresh_weighted_scores(Review.objects.filter(scores__criterion=instance))
 
 

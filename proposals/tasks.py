@@ -1,10 +1,12 @@
 """Celery's scheduled and background tasks: thin, taking ids, calling the module that does the
-work. The outbox's own task, `send_notification`, lives with the outbox (notifications)."""
+work. The outbox's task (`send_notification`) and the export's (`build_export`) live with
+the work they do, and are named here too."""
 
 from celery import shared_task
 
 from . import exports, notifications, reminders
-from .notifications import send_notification  # noqa: F401  (so that `tasks` names every task)
+from .exports import build_export  # noqa: F401  (so that `tasks` names every task)
+from .notifications import send_notification  # noqa: F401
 
 
 @shared_task
@@ -25,11 +27,6 @@ def send_review_reminders() -> int:
 @shared_task
 def announce_open_calls() -> int:
     return reminders.announce_open_calls()
-
-
-@shared_task(acks_late=True)
-def build_export(job_id: int) -> str:
-    return exports.build(job_id)
 
 
 @shared_task

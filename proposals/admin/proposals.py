@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import scoring, services
+from ..exports import export_proposal_queryset
 from ..forms import (
     ApproveForm,
     AssignForm,
@@ -27,7 +28,6 @@ from ..models import (
     ReviewAssignment,
     StatusChange,
 )
-from ..views.staff import export_proposal_queryset
 from .base import FilteredCountOnly
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from smartjamp.uploads import checked_file_name
 
 from .. import services
+from ..exports import download
 from ..forms import ConflictForm, ReviewForm
 from ..models import AssignmentState, AuditEvent, ReviewAssignment, Score
 from ..permissions import (
@@ -307,8 +308,6 @@ class AuditEventAdmin(FilteredCountOnly, admin.ModelAdmin):
     def export_view(self, request):
         """The filtered trail (the change list's filters and search) as CSV; the export is
         itself recorded."""
-        from ..views.staff import download
-
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:

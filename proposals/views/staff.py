@@ -1,12 +1,8 @@
 """The staff area: dashboard, reports and exports (programme staff only; 404 for others)."""
 
-import datetime
-import tempfile
-
-from django.conf import settings
 from django.db.models import Count, Q, Sum
-from django.http import FileResponse, Http404, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET
@@ -14,6 +10,7 @@ from django.views.decorators.http import require_GET
 from smartjamp import cache_versions
 
 from .. import audit, reports
+from ..exports import download, export_proposal_queryset
 from ..filters import filtered_proposals
 from ..models import AssignmentState, Call, ExportJob, ReviewAssignment, Status
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
@@ -141,81 +138,6 @@ def _dashboard_figures(proposals) -> dict:
         "rows": rows,
         "row_count": sum(entry["count"] for entry in calls.values()),
     }
-
-
-def download(request, header, rows, fmt: str, name: str, keys: list[str] | None = None, **details):
-    """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`)."""
-    audit.record(
-        actor=request.user,
-        action="export.downloaded",
-        request=request,
-        export=name,
-        format=fmt,
-        query=request.GET.urlencode(),
-        **details,
-    )
-    stamp = timezone.localtime(timezone.now(), reports.JST).strftime("%Y%m%d-%H%M")
-    filename = f"smartjamp-{name}-{stamp}.{fmt}"
-    if fmt == "csv":
-        response = StreamingHttpResponse(
-            reports.csv_stream(header, rows), content_type="text/csv; charset=utf-8"
-        )
-    elif fmt == "json":
-        keys = keys or [str(label) for label in header]
-        response = StreamingHttpResponse(
-            reports.json_stream(keys, rows), content_type="application/json; charset=utf-8"
-        )
-    else:
-        target = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-        reports.write_xlsx(target, header, rows, title=name)
-        target.seek(0)
-        return FileResponse(
-            target,
-            as_attachment=True,
-            filename=filename,
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def export_proposal_queryset(
-    request, queryset, fmt: str, *, name: str = "proposals", selected: bool = False
-):
-    """Proposals of `queryset` in `fmt`, with the columns chosen in the request.
-
-    With `selected` (the admin's action), a background job remembers the rows themselves."""
-    columns = reports.chosen_columns(
-        request.GET.getlist("columns") or request.POST.getlist("columns")
-    )
-    # CSV and JSON stream, whatever their size, in flat memory; an Excel workbook is written
-    # whole (a zip file), at a fifth of the speed, so a large one is built by a worker.
-    if fmt == "xlsx" and (total := queryset.count()) > settings.EXPORT_BACKGROUND_ROWS:
-        from ..tasks import build_export
-
-        job = ExportJob.objects.create(
-            requested_by=request.user,
-            query=request.GET.urlencode(),
-            proposal_ids=list(queryset.values_list("pk", flat=True)) if selected else None,
-            total=total,
-            expires_at=timezone.now() + datetime.timedelta(days=1),
-        )
-        audit.record(
-            actor=request.user,
-            action="export.queued",
-            request=request,
-            export=name,
-            format=fmt,
-            query=job.query,
-            job=job.code,
-        )
-        build_export.delay_on_commit(job.pk)
-        return redirect("staff_export_job", code=job.code)
-    header = [column.label for column in columns]
-    rows = reports.proposal_rows(queryset, columns)
-    extra = {"selected": queryset.count()} if selected else {}
-    keys = [column.key for column in columns]
-    return download(request, header, rows, fmt, name, keys=keys, **extra)
 
 
 @staff_only
