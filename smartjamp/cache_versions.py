@@ -12,6 +12,15 @@ What is cached, and what each number stands for:
   that the dashboard shows or filters by (reviews, scores, assignments, status changes,
   calls, extensions, criteria, cities, countries, sectors, focus areas).
 
+- `CALLS`: the calls as every reader sees them (the call list's rows, a call page's
+  description, rubric and eligible countries, the call titles on My proposals): calls,
+  criteria, countries and the calls' eligible countries.
+- `proposal(pk)`: a proposal page as its city's members see it (summary, attachments, the
+  thread and the public history): the proposal and its status changes, messages,
+  attachments, partners, focus areas and sectors, and the names of the thread's authors.
+- `city_proposals(pk)`: a city's proposals as every member sees them on My proposals: its
+  proposals (status, title, order by the last change), its name and its deadline extensions.
+
 Bulk inserts and queryset updates send no signal: code that changes these objects that way
 bumps the numbers itself (the benchmark's data generator does).
 """
@@ -20,9 +29,18 @@ import time
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
 REPORTS = "versions:reports"
+CALLS = "versions:calls"
+
+
+def proposal(pk) -> str:
+    return f"versions:proposal:{pk}"
+
+
+def city_proposals(pk) -> str:
+    return f"versions:city-proposals:{pk}"
 
 
 def _fresh() -> int:
@@ -56,13 +74,63 @@ def _reports_changed(sender, **kwargs) -> None:
     bump(REPORTS)
 
 
+def _calls_changed(sender, **kwargs) -> None:
+    bump(CALLS)
+
+
+def _proposal_changed(sender, instance, **kwargs) -> None:
+    bump(proposal(instance.pk), city_proposals(instance.city_id))
+
+
+def _part_of_proposal_changed(sender, instance, **kwargs) -> None:
+    # A status change, message, attachment or partner: shown on its proposal's page.
+    bump(proposal(instance.proposal_id))
+
+
+def _proposal_tags_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    if not action.startswith("post_"):
+        return
+    if not reverse:  # proposal.sectors.add(...)
+        bump(proposal(instance.pk))
+    elif pk_set:  # sector.proposals.add(...)
+        bump(*(proposal(pk) for pk in pk_set))
+    else:  # sector.proposals.clear(): which proposals it had is gone; the tag is their text
+        from proposals.models import Proposal
+
+        bump(*(proposal(pk) for pk in Proposal.objects.values_list("pk", flat=True)))
+
+
+def _city_changed(sender, instance, **kwargs) -> None:
+    bump(city_proposals(instance.pk))
+
+
+def _extension_changed(sender, instance, **kwargs) -> None:
+    bump(city_proposals(instance.city_id))
+
+
+def _user_changed(sender, instance, update_fields=None, **kwargs) -> None:
+    # Their name or email, shown as the author of their messages (a sign-in saves only
+    # last_login, which no page shows).
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    from proposals.models import Message
+
+    proposals = Message.objects.filter(author=instance).values_list("proposal_id", flat=True)
+    keys = [proposal(pk) for pk in set(proposals)]
+    if keys:
+        bump(*keys)
+
+
 def connect() -> None:
     from proposals.models import (
+        Attachment,
         Call,
         City,
         Country,
         DeadlineExtension,
         FocusArea,
+        JapanesePartner,
+        Message,
         Proposal,
         Review,
         ReviewAssignment,
@@ -70,7 +138,38 @@ def connect() -> None:
         Score,
         Sector,
         StatusChange,
+        User,
     )
+
+    receivers = [
+        (_calls_changed, (Call, RubricCriterion, Country)),
+        (_proposal_changed, (Proposal,)),
+        (_part_of_proposal_changed, (StatusChange, Message, Attachment, JapanesePartner)),
+        (_city_changed, (City,)),
+        (_extension_changed, (DeadlineExtension,)),
+    ]
+    for receiver, models in receivers:
+        for model in models:
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    receiver,
+                    sender=model,
+                    dispatch_uid=f"versions-{receiver.__name__}-{model.__name__}-{signal is post_save}",
+                )
+    # Before a deletion, while the user's messages still name them as their author.
+    for signal in (post_save, pre_delete):
+        signal.connect(
+            _user_changed, sender=User, dispatch_uid=f"versions-user-{signal is post_save}"
+        )
+    m2m_changed.connect(
+        _calls_changed,
+        sender=Call.eligible_countries.through,
+        dispatch_uid="versions-calls-eligible-countries",
+    )
+    for through in (Proposal.sectors.through, Proposal.focus_areas.through):
+        m2m_changed.connect(
+            _proposal_tags_changed, sender=through, dispatch_uid=f"versions-tags-{through.__name__}"
+        )
 
     for model in (
         Proposal,

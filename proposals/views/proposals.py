@@ -5,10 +5,12 @@ from django.http import FileResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
+from smartjamp import cache_versions
 from smartjamp.security import take_kept_post
 from smartjamp.uploads import checked_file_name, report_oversized_uploads
 
@@ -81,14 +83,20 @@ def proposal_detail(request, code):
         "proposal": proposal,
         "now": now,
         "due_at": proposal.get_due_at(),
-        "missing": proposal.missing_for_submission() if editable else [],
+        # The checklist, the revision request's message, the summary, attachments, thread
+        # and history are cached fragments (proposals/_detail_content.html), built only when
+        # the proposal's number has moved; staff, who see names and the internal history, get
+        # the thread and history built per request. What they show is read lazily, in the
+        # template, so that a cached fragment runs no query.
+        "versions": cache_versions.current(cache_versions.proposal(proposal.pk)),
+        "missing": SimpleLazyObject(proposal.missing_for_submission) if editable else [],
         # Shown only while a revision is requested.
-        "revision_message": (
-            proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
-            .values_list("message", flat=True)
-            .last()
-            if proposal.status == Status.REVISION_REQUESTED
-            else None
+        "revision_message": SimpleLazyObject(
+            lambda: (
+                proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
+                .values_list("message", flat=True)
+                .last()
+            )
         ),
         "show_names": staff,
         "changes": changes,

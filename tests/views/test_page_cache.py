@@ -339,10 +339,71 @@ def test_each_reader_of_a_proposal_page_gets_their_own_csrf_token(
     assert theirs.post(post, {"body": "Yo", "csrfmiddlewaretoken": their_token}).status_code == 302
 
 
-# The session, the user, the gate (the proposal with its call, city and the reader's role),
-# its due date, the checklist's three (focus areas, sectors, concept note: a draft), the
-# attachments, the messages and the history.
-PROPOSAL_PAGE_QUERIES = 10
+# The session, the user, the gate (the proposal with its call, city and the reader's role)
+# and its due date: the checklist, attachments, messages and history come from the cached
+# fragments the first reader's page built.
+PROPOSAL_PAGE_QUERIES = 4
+
+
+def test_proposal_page_fragments_follow_each_change(
+    call, danang, danang_lead, danang_editor, staff
+):
+    """Each part of the cached fragments changes on the next page after what it shows."""
+    proposal = make_proposal(call, danang, danang_editor, complete=False)
+    url = reverse("proposal_detail", args=[proposal.code])
+    lead = signed_in(danang_lead)
+    page = text(lead.get(url))
+    assert "a summary" in page and 'disabled aria-disabled="true"' in page
+
+    proposal.summary = "Sensors along the Hàn river warn of floods."
+    proposal.save()
+    page = text(lead.get(url))
+    assert "Sensors along the Hàn river warn of floods." in page and "a summary" not in page
+
+    message = services.post_message(user=danang_editor, proposal=proposal, body="Site visit?")
+    assert "Site visit?" in text(lead.get(url))
+    message.delete()
+    assert "Site visit?" not in text(lead.get(url))
+
+    attachment = services.add_attachment(
+        user=danang_editor, proposal=proposal, kind=AttachmentKind.OTHER, upload=upload("m.pdf")
+    )
+    assert "m.pdf" in text(lead.get(url))
+    attachment.delete()
+    assert "m.pdf" not in text(lead.get(url))
+
+    # The thread names a member who wrote in it: renaming them shows at once.
+    services.post_message(user=danang_editor, proposal=proposal, body="Map attached.")
+    danang_editor.full_name = "Trần Thị Bình Renamed"
+    danang_editor.save()
+    assert "Trần Thị Bình Renamed" in text(lead.get(url))
+
+    complete = make_proposal(call, danang, danang_lead, title="Complete")
+    lead.get(reverse("proposal_detail", args=[complete.code]))
+    services.submit_proposal(user=danang_lead, proposal=complete)
+    services.screen_proposal(actor=staff, proposal=complete)
+    services.request_revision(
+        actor=staff,
+        proposal=complete,
+        message="Add the operating costs.",
+        due=call.closes_at + datetime.timedelta(days=20),
+    )
+    page = text(lead.get(reverse("proposal_detail", args=[complete.code])))
+    assert "Add the operating costs." in page and "Resubmit the proposal" in page
+
+
+def test_staff_internal_history_is_not_shown_to_members(call, danang, danang_lead, staff):
+    """Staff read first (their page shows the internal history and names); a member's page,
+    built after it, shows neither."""
+    proposal = make_proposal(call, danang, danang_lead)
+    services.submit_proposal(user=danang_lead, proposal=proposal)
+    services.post_message(user=staff, proposal=proposal, body="Please add the budget.")
+    url = reverse("proposal_detail", args=[proposal.code])
+    programme = signed_in(staff)
+    assert "Aiko Tanaka" in text(programme.get(url))
+    page = text(signed_in(danang_lead).get(url))
+    assert "Aiko Tanaka" not in page and "internal" not in page
+    assert "Aiko Tanaka" in text(programme.get(url))  # and staff are not shown the members'
 
 
 def test_proposal_page_time_left_moves_on_and_is_gone_at_the_due_time(
