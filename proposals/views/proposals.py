@@ -23,7 +23,7 @@ from ..forms import (
     WithdrawForm,
     partner_rows,
 )
-from ..models import Proposal, Status
+from ..models import CityMembership, Proposal, Status
 from ..permissions import (
     get_attachment_for_user,
     get_proposal_for_user,
@@ -33,12 +33,28 @@ from ..permissions import (
 
 @login_required
 def my_proposals(request):
-    return render(request, "proposals/list.html", {"proposals": _my_proposals(request.user)})
+    # The reader's cities, read per request; the list of their proposals is the same for
+    # everyone who is a member of exactly these cities: a cached fragment keyed by the cities
+    # and their numbers (proposals/list.html), the queryset evaluated only when it is built.
+    cities = sorted(
+        CityMembership.objects.filter(user=request.user).values_list("city_id", flat=True)
+    )
+    return render(
+        request,
+        "proposals/list.html",
+        {
+            "cities": cities,
+            "versions": cache_versions.current(
+                cache_versions.CALLS, *(cache_versions.city_proposals(pk) for pk in cities)
+            ),
+            "proposals": _city_proposals(cities),
+        },
+    )
 
 
-def _my_proposals(user):
+def _city_proposals(cities):
     proposals = (
-        Proposal.objects.filter(city__memberships__user=user)
+        Proposal.objects.filter(city__in=cities)
         .select_related("call", "city")
         # Only what the list shows: the texts of a proposal are long, and each column costs
         # the ORM time on every row.

@@ -432,3 +432,18 @@ def test_renaming_a_city_shows_on_its_proposals_pages_at_once(call, danang, dana
     danang.name = "Thành phố Đà Nẵng"
     danang.save()
     assert "Thành phố Đà Nẵng" in text(lead.get(url))
+
+
+def test_my_proposals_is_not_shared_between_cities(call, danang, cebu, danang_lead, cebu_lead):
+    """Each reader is shown their own cities' proposals, whoever's list was cached first."""
+    make_proposal(call, danang, danang_lead, title="Da Nang plan", complete=False)
+    make_proposal(call, cebu, cebu_lead, title="Cebu plan", complete=False)
+    both = member(cebu, "both@example.org", "Lê Minh", MemberRole.EDITOR)
+    CityMembership.objects.create(user=both, city=danang, role=MemberRole.EDITOR)
+    url = reverse("my_proposals")
+    page = text(signed_in(danang_lead).get(url))
+    assert "Da Nang plan" in page and "Cebu plan" not in page
+    page = text(signed_in(cebu_lead).get(url))
+    assert "Cebu plan" in page and "Da Nang plan" not in page
+    page = text(signed_in(both).get(url))
+    assert "Cebu plan" in page and "Da Nang plan" in page
