@@ -9,6 +9,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from smartjamp import cache_versions
+
 from .. import services
 from ..forms import StartProposalForm
 from ..models import Call, City, CityMembership, Proposal
@@ -61,13 +63,14 @@ def call_detail(request, code):
     user = request.user
     call = get_call_or_404(code)
     now = timezone.now()
-    # Shown on the page and read again by the refusals below, from this one query.
-    prefetch_related_objects([call], "eligible_countries")
     cities = []
     if user.is_authenticated:
         cities = list(
             City.objects.filter(memberships__user=user).select_related("country").order_by("name")
         )
+    if cities:
+        # Read by the refusals below (and by the facts' fragment when it is built).
+        prefetch_related_objects([call], "eligible_countries")
         deadlines = call.deadlines_for(cities)
         refusals = services.drafting_refusals_by_city(
             user=user,
@@ -96,6 +99,10 @@ def call_detail(request, code):
             "call": call,
             "now": now,
             "phase": call.phase(now),
+            # The description, rubric and eligible countries are cached fragments, the same
+            # for every reader (calls/_detail_facts.html): their querysets are evaluated in
+            # the template only, when a fragment is built.
+            "versions": cache_versions.current(cache_versions.CALLS),
             "criteria": call.criteria.all(),
             "countries": call.eligible_countries.all(),
             "cities": cities,

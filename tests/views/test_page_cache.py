@@ -447,3 +447,28 @@ def test_my_proposals_is_not_shared_between_cities(call, danang, cebu, danang_le
     assert "Cebu plan" in page and "Da Nang plan" not in page
     page = text(signed_in(both).get(url))
     assert "Cebu plan" in page and "Da Nang plan" in page
+
+
+def test_call_page_facts_follow_each_change(client, call, danang_lead):
+    """The cached description, rubric and terms change on the next page, signed in or not."""
+    from proposals.models import Country
+
+    url = reverse("call_detail", args=[call.code])
+    lead = signed_in(danang_lead)
+    for reader in (client, lead):
+        reader.get(url)
+    call.description = "Now with a site visit in March."
+    call.max_request_jpy = 12_345_678
+    call.save()
+    for reader in (client, lead):
+        page = text(reader.get(url))
+        assert "Now with a site visit in March." in page and "¥12,345,678" in page
+    criterion = RubricCriterion.objects.create(call=call, name="Inclusiveness", weight=1)
+    assert "Inclusiveness" in text(client.get(url))
+    criterion.delete()
+    assert "Inclusiveness" not in text(client.get(url))
+    vietnam = Country.objects.get(iso2="VN")
+    call.eligible_countries.set([vietnam])
+    assert f"Eligible countries</dt><dd>{vietnam.name}</dd>" in text(client.get(url))
+    call.eligible_countries.clear()
+    assert "Eligible countries</dt><dd>—</dd>" in text(lead.get(url))
