@@ -18,6 +18,8 @@ What is cached, and what each number stands for:
 - `proposal(pk)`: a proposal page as its city's members see it (summary, attachments, the
   thread and the public history): the proposal and its status changes, messages,
   attachments, partners, focus areas and sectors, and the names of the thread's authors.
+- `city_deadlines(pk)`: the call list as the members whose home city it is see it: its
+  deadline extensions.
 - `city_proposals(pk)`: a city's proposals as every member sees them on My proposals: its
   proposals (status, title, order by the last change), its name and its deadline extensions.
 
@@ -41,6 +43,10 @@ def proposal(pk) -> str:
 
 def city_proposals(pk) -> str:
     return f"versions:city-proposals:{pk}"
+
+
+def city_deadlines(pk) -> str:
+    return f"versions:city-deadlines:{pk}"
 
 
 def _fresh() -> int:
@@ -105,7 +111,7 @@ def _city_changed(sender, instance, **kwargs) -> None:
 
 
 def _extension_changed(sender, instance, **kwargs) -> None:
-    bump(city_proposals(instance.city_id))
+    bump(city_proposals(instance.city_id), city_deadlines(instance.city_id))
 
 
 def _user_changed(sender, instance, update_fields=None, **kwargs) -> None:

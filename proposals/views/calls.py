@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Subquery, prefetch_related_objects
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -27,7 +28,31 @@ def _home_city(user):
 
 
 def call_list(request):
-    return render(request, "calls/list.html", {"groups": _call_groups(request.user)})
+    # The rows are a cached fragment (calls/list.html), the same for every reader with the
+    # same home city (or none): keyed by the calls' number, the home city's deadlines' number
+    # and how many of the calls' openings and deadlines have passed (the clock's part), all
+    # read with one light query; the rows themselves are read only when the fragment is built.
+    user = request.user
+    calls = Call.objects.published()
+    home = None
+    if user.is_authenticated:
+        calls = calls.with_deadline_for(_home_city(user)).annotate(home=_home_city(user))
+        times = list(calls.values_list("opens_at", "deadline", "home"))
+        home = times[0][2] if times else None
+    else:
+        times = list(calls.values_list("opens_at", "closes_at"))
+    now = timezone.now()
+    keys = [cache_versions.CALLS] + ([cache_versions.city_deadlines(home)] if home else [])
+    return render(
+        request,
+        "calls/list.html",
+        {
+            "groups": SimpleLazyObject(lambda: _call_groups(user)),
+            "home": home,
+            "versions": cache_versions.current(*keys),
+            "passed": sum(now >= instant for row in times for instant in row[:2]),
+        },
+    )
 
 
 def _call_groups(user) -> dict[str, list[Call]]:

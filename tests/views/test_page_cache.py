@@ -472,3 +472,19 @@ def test_call_page_facts_follow_each_change(client, call, danang_lead):
     assert f"Eligible countries</dt><dd>{vietnam.name}</dd>" in text(client.get(url))
     call.eligible_countries.clear()
     assert "Eligible countries</dt><dd>—</dd>" in text(lead.get(url))
+
+
+def test_call_list_shows_an_extension_and_a_rename_at_once(
+    call, danang, danang_lead, cebu_lead, staff, clock
+):
+    clock.set(call.closes_at + datetime.timedelta(days=1))
+    danang_reader, cebu_reader = signed_in(danang_lead), signed_in(cebu_lead)
+    assert calls_listed(danang_reader)["closed"] == [call.title]
+    extend(call, danang, by=staff)
+    assert calls_listed(danang_reader)["open"] == [call.title]
+    # Cebu has no extension: its members are not shown Da Nang's list.
+    assert calls_listed(cebu_reader)["closed"] == [call.title]
+    call.title = "Smart JAMP 2027, second round"
+    call.save()
+    assert calls_listed(danang_reader)["open"] == ["Smart JAMP 2027, second round"]
+    assert calls_listed(Client())["closed"] == ["Smart JAMP 2027, second round"]
