@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.utils import formats, timezone, translation
 
-from proposals.templatetags.smartjamp import deadline_short, short_datetime
+from proposals.templatetags.smartjamp import deadline_short, short_date, short_datetime
 
 INSTANTS = [
     datetime.datetime(2026, 1, 5, 3, 7, tzinfo=datetime.UTC),
@@ -21,6 +21,7 @@ def test_short_datetime_matches_djangos_date_format(language):
             for instant in INSTANTS:
                 value = instant.replace(month=month, day=min(instant.day, 28))
                 assert short_datetime(value) == formats.date_format(value, "j M Y, H:i")
+                assert short_date(value.date()) == formats.date_format(value, "j M Y")
 
 
 def test_deadline_short_shows_the_readers_zone_and_jst():

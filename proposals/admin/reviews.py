@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from smartjamp import cache_versions
 from smartjamp.uploads import checked_file_name
 
 from .. import services
@@ -27,44 +28,69 @@ from ..permissions import (
     reviewer_may_read,
 )
 from ..scoring import weighted_score
-from .base import FilteredCountOnly
+from ..templatetags.smartjamp import short_date
+from .base import CachedRows, FilteredCountOnly
 
 
 @admin.register(ReviewAssignment)
-class ReviewAssignmentAdmin(FilteredCountOnly, admin.ModelAdmin):
-    list_display = ["proposal_reference", "proposal_title", "city", "due", "state", "open"]
+class ReviewAssignmentAdmin(CachedRows, FilteredCountOnly, admin.ModelAdmin):
+    list_display = ["proposal_reference", "proposal_title", "city", "due_on", "state", "open"]
     list_filter = ["state", "proposal__call"]
-    list_select_related = ["proposal__city__country", "proposal__call", "reviewer"]
     search_fields = ["proposal__reference_code", "proposal__title", "proposal__city__name"]
     ordering = ["due", "pk"]
     list_per_page = 50
 
-    def get_changelist_queryset(self, queryset):
-        return queryset.only(
-            "due",
-            "state",
-            "reviewer__email",
-            "reviewer__full_name",
-            "proposal__reference_code",
-            "proposal__title",
-            "proposal__code",
-            "proposal__city__name",
-            "proposal__city__country__name",
-            "proposal__call__title",
-        )
+    # The columns each reader's list shows (get_list_display), and the rows they read: staff
+    # see every reviewer's assignments, a reviewer their own with the proposal's city.
+    STAFF_COLUMNS = [
+        "proposal__reference_code",
+        "proposal__title",
+        "reviewer__email",
+        "reviewer__full_name",
+    ]
+    REVIEWER_COLUMNS = [
+        "proposal__reference_code",
+        "proposal__title",
+        "proposal__city__name",
+        "proposal__city__country_id",
+    ]
+
+    def get_list_select_related(self, request):
+        if is_programme_staff(request.user):
+            return ["proposal", "reviewer"]
+        return ["proposal__city"]
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
+        staff = is_programme_staff(request.user)
         if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
-            queryset = self.get_changelist_queryset(queryset)
-        if is_programme_staff(request.user):
+            # Only what the reader's columns show: the rows' long texts stay in the database.
+            columns = self.STAFF_COLUMNS if staff else self.REVIEWER_COLUMNS
+            queryset = queryset.only("due", "state", *columns)
+        if staff:
             return queryset
         return queryset.filter(reviewer=request.user)  # a reviewer's own assignments only
 
     def get_list_display(self, request):
         if is_programme_staff(request.user):
-            return ["proposal_reference", "proposal_title", "reviewer", "due", "state"]
+            return ["proposal_reference", "proposal_title", "reviewer", "due_on", "state"]
         return self.list_display
+
+    def get_list_display_links(self, request, list_display):
+        if is_programme_staff(request.user):
+            return super().get_list_display_links(request, list_display)
+        # A reviewer opens an assignment by its own button (`open`): the change page would
+        # only send them on to the review page.
+        return None
+
+    # Assignments, their proposals, cities and countries.
+    rows_versions = [cache_versions.REPORTS]
+
+    def rows_unversioned(self, rows, list_display):
+        # The reviewers' names as staff's rows show them: no number follows a renamed user.
+        return (
+            [str(assignment.reviewer) for assignment in rows] if "reviewer" in list_display else []
+        )
 
     def get_list_filter(self, request):
         return self.list_filter if is_programme_staff(request.user) else ["state"]
@@ -95,9 +121,15 @@ class ReviewAssignmentAdmin(FilteredCountOnly, admin.ModelAdmin):
     def proposal_title(self, assignment):
         return assignment.proposal.title
 
+    @admin.display(description=_("review due"), ordering="due")
+    def due_on(self, assignment):
+        # As the review page shows it; Django's formatting of a date field parsed the format
+        # and translated the month again in each row (an eighth of the list's time).
+        return short_date(assignment.due)
+
     @admin.display(description=_("city"))
     def city(self, assignment):
-        return f"{assignment.proposal.city.name}, {assignment.proposal.city.country.name}"
+        return str(assignment.proposal.city)  # "Name (ISO)", as in the proposal list
 
     @admin.display(description="")
     def open(self, assignment):

@@ -17,15 +17,20 @@ JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 _MONTHS: dict[str, list[str]] = {}
 
 
-def short_datetime(value: datetime.datetime) -> str:
-    """`value` as "1 Dec 2026, 10:00" in the active language: what
-    `formats.date_format(value, "j M Y, H:i")` gives, without parsing the format and
-    translating the month again for each of a list's rows."""
+def short_date(value: datetime.date) -> str:
+    """`value` as "1 Dec 2026" in the active language: what `formats.date_format(value,
+    "j M Y")` gives, without parsing the format and translating the month again for each of a
+    list's rows."""
     language = get_language()
     months = _MONTHS.get(language)
     if months is None:
         months = _MONTHS[language] = [""] + [str(MONTHS_3[n]).title() for n in range(1, 13)]
-    return f"{value.day} {months[value.month]} {value.year}, {value.hour:02d}:{value.minute:02d}"
+    return f"{value.day} {months[value.month]} {value.year}"
+
+
+def short_datetime(value: datetime.datetime) -> str:
+    """`value` as "1 Dec 2026, 10:00" (`short_date` and the time)."""
+    return f"{short_date(value)}, {value.hour:02d}:{value.minute:02d}"
 
 
 @register.filter
