@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext as _
 
 from . import lookalikes, notifications
-from .audit import record
+from .audit import record_refused_login
 from .models import NotificationKind, User
 
 
@@ -50,14 +50,7 @@ class AccountAdapter(DefaultAccountAdapter):
             super().pre_authenticate(request, **credentials)
         except forms.ValidationError:
             # Locked out (too many failures): allauth signals nothing, the trail records it.
-            email = str(credentials.get("email") or "")[:254]
-            record(
-                actor=None,
-                action="auth.login_locked",
-                user=User.objects.filter(email__iexact=email).first() if email else None,
-                request=request,
-                email=email,
-            )
+            record_refused_login("auth.login_locked", request, credentials)
             raise
 
     def clean_email(self, email: str) -> str:

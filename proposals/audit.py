@@ -162,11 +162,17 @@ def _logged_out(sender, request, user, **kwargs) -> None:
         record(actor=user, action="auth.logout", user=user, request=request)
 
 
-def _login_failed(sender, credentials, request=None, **kwargs) -> None:
-    # Django has masked the password in `credentials` already; only the address is kept.
+def record_refused_login(action: str, request, credentials) -> AuditEvent:
+    """A sign-in refused (failed, or locked out), filed under the account of the address
+    typed, if any. Only the address is kept, never the password."""
     email = str(credentials.get("email") or credentials.get("username") or "")[:254]
     account = User.objects.filter(email__iexact=email).first() if email else None
-    record(actor=None, action="auth.login_failed", user=account, request=request, email=email)
+    return record(actor=None, action=action, user=account, request=request, email=email)
+
+
+def _login_failed(sender, credentials, request=None, **kwargs) -> None:
+    # Django has masked the password in `credentials` already.
+    record_refused_login("auth.login_failed", request, credentials)
 
 
 def _account_event(action: str):
