@@ -1,8 +1,10 @@
 """What every change list of ours shares."""
 
+from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import EmptyResultSet
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -90,3 +92,51 @@ class CachedRows:
     def rows_unversioned(self, rows, list_display) -> list:
         """What the page's rows (read on each request) show that no number follows."""
         return []
+
+
+class ReadOnlyInline:
+    """An inline that shows its `fields` and changes nothing: no rows added, none deleted."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin:
+    """A model admin that adds, changes and deletes nothing: its rows are a record."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def report_count(model_admin, request, message, count):
+    """An action's success message for `count` rows: `message` is an `ngettext_lazy(…,
+    "count")`, whose plural the count picks."""
+    model_admin.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+
+def action_form_page(model_admin, request, template, title, **context):
+    """The intermediate page of an action that asks for a form before applying it to the
+    selected rows (they stay selected through `action_checkbox_name`)."""
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": title,
+            "opts": model_admin.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            **context,
+        },
+    )

@@ -1,14 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.template.response import TemplateResponse
+from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 
 from .. import audit, services
 from ..forms import RejectionForm
@@ -21,11 +20,15 @@ from ..models import (
     User,
     normalise_name,
 )
-from .base import FilteredCountOnly
+from .base import FilteredCountOnly, ReadOnlyInline, action_form_page, report_count
 
 admin.site.site_header = _("Smart JAMP administration")
 admin.site.site_title = _("Smart JAMP")
 admin.site.index_title = _("Programme administration")
+
+VERIFIED = ngettext_lazy("%(count)d city verified.", "%(count)d cities verified.", "count")
+REJECTED = ngettext_lazy("%(count)d city rejected.", "%(count)d cities rejected.", "count")
+ANSWERED = ngettext_lazy("%(count)d request answered.", "%(count)d requests answered.", "count")
 
 
 @admin.register(User)
@@ -129,18 +132,12 @@ class CountryAdmin(admin.ModelAdmin):
     search_fields = ["name", "iso2", "iso3"]
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyInline, admin.TabularInline):
     """Members are shown here; leads and staff change them on the city's page, where the
     rule that a city keeps at least one lead is enforced (services.change_member_role)."""
 
     model = CityMembership
-    extra = 0
     fields = ["user", "role", "created_at"]
-    readonly_fields = ["user", "role", "created_at"]
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class CityAdminForm(forms.ModelForm):
@@ -214,8 +211,6 @@ class CityAdmin(FilteredCountOnly, admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        from django.db.models import Count
-
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
 
     @admin.display(description=_("members"), ordering="_member_count")
@@ -238,13 +233,7 @@ class CityAdmin(FilteredCountOnly, admin.ModelAdmin):
         for city in queryset:
             services.verify_city(actor=request.user, city=city)
             self.log_change(request, city, "Verified")
-        count = len(queryset)
-        self.message_user(
-            request,
-            ngettext("%(count)d city verified.", "%(count)d cities verified.", count)
-            % {"count": count},
-            messages.SUCCESS,
-        )
+        report_count(self, request, VERIFIED, len(queryset))
 
     @admin.action(description=_("Reject the selected cities…"), permissions=["verify"])
     def reject_selected(self, request, queryset):
@@ -254,25 +243,15 @@ class CityAdmin(FilteredCountOnly, admin.ModelAdmin):
             for city in queryset:
                 services.reject_city(actor=request.user, city=city, reason=reason)
                 self.log_change(request, city, f"Rejected: {reason}")
-            count = len(queryset)
-            self.message_user(
-                request,
-                ngettext("%(count)d city rejected.", "%(count)d cities rejected.", count)
-                % {"count": count},
-                messages.SUCCESS,
-            )
+            report_count(self, request, REJECTED, len(queryset))
             return None
-        return TemplateResponse(
+        return action_form_page(
+            self,
             request,
             "admin/proposals/city/reject.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Reject cities"),
-                "cities": queryset,
-                "form": form,
-                "opts": self.model._meta,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            _("Reject cities"),
+            cities=queryset,
+            form=form,
         )
 
 
@@ -308,12 +287,7 @@ class JoinRequestAdmin(FilteredCountOnly, admin.ModelAdmin):
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
             else:
                 done += 1
-        self.message_user(
-            request,
-            ngettext("%(count)d request answered.", "%(count)d requests answered.", done)
-            % {"count": done},
-            messages.SUCCESS,
-        )
+        report_count(self, request, ANSWERED, done)
 
     @admin.action(description=_("Approve the selected join requests"), permissions=["change"])
     def approve_selected(self, request, queryset):

@@ -1,14 +1,18 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 
 from .. import audit, notifications
 from ..models import Notification, NotificationKind
-from .base import FilteredCountOnly
+from .base import FilteredCountOnly, ReadOnlyAdmin, report_count
+
+QUEUED_AGAIN = ngettext_lazy(
+    "%(count)d email queued again.", "%(count)d emails queued again.", "count"
+)
 
 
 @admin.register(Notification)
-class NotificationAdmin(FilteredCountOnly, admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin, FilteredCountOnly, admin.ModelAdmin):
     """The outbox: every email, its state and its last error; failed ones, and ones whose
     outcome is unknown (the server never answered the end of the message: check with the
     recipient first), can be resent."""
@@ -60,15 +64,6 @@ class NotificationAdmin(FilteredCountOnly, admin.ModelAdmin):
             fields = [f for f in fields if f not in ("body_text", "body_html")]
         return fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.action(
         description=_("Send the selected failed or unknown emails again"), permissions=["view"]
     )
@@ -84,9 +79,4 @@ class NotificationAdmin(FilteredCountOnly, admin.ModelAdmin):
                 target=notification.email,
                 notification=notification.pk,
             )
-        self.message_user(
-            request,
-            ngettext("%(count)d email queued again.", "%(count)d emails queued again.", len(failed))
-            % {"count": len(failed)},
-            messages.SUCCESS,
-        )
+        report_count(self, request, QUEUED_AGAIN, len(failed))

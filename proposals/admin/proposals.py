@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef
 from django.db.models.functions import Coalesce
@@ -8,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 
 from smartjamp import cache_versions
 
@@ -30,29 +29,25 @@ from ..models import (
     ReviewAssignment,
     StatusChange,
 )
-from .base import CachedRows, CachedRowsChangeList, FilteredCountOnly, PlainActionCheckbox
+from .base import (
+    CachedRows,
+    CachedRowsChangeList,
+    FilteredCountOnly,
+    PlainActionCheckbox,
+    ReadOnlyInline,
+    action_form_page,
+    report_count,
+)
 
 
-class PartnerInline(admin.TabularInline):
+class PartnerInline(ReadOnlyInline, admin.TabularInline):
     model = JapanesePartner
-    extra = 0
     fields = ["name", "kind", "role"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class AttachmentInline(admin.TabularInline):
+class AttachmentInline(ReadOnlyInline, admin.TabularInline):
     model = Attachment
-    extra = 0
     fields = ["download", "kind", "size", "uploaded_at"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("file"))
     def download(self, attachment):
@@ -60,15 +55,9 @@ class AttachmentInline(admin.TabularInline):
         return format_html('<a href="{}">{}</a>', url, attachment.name)
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(ReadOnlyInline, admin.TabularInline):
     model = StatusChange
-    extra = 0
     fields = ["created_at", "from_status", "to_status", "actor", "message", "is_public"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class MessageInline(admin.StackedInline):
@@ -83,11 +72,10 @@ class MessageInline(admin.StackedInline):
         return False
 
 
-class AssignmentInline(admin.TabularInline):
+class AssignmentInline(ReadOnlyInline, admin.TabularInline):
     """The proposal's reviewers, their declarations and scores (for staff)."""
 
     model = ReviewAssignment
-    extra = 0
     fields = [
         "reviewer",
         "due",
@@ -97,11 +85,6 @@ class AssignmentInline(admin.TabularInline):
         "recommendation",
         "comment",
     ]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("reviewer", "review")
@@ -122,6 +105,33 @@ class AssignmentInline(admin.TabularInline):
     def comment(self, assignment):
         review = getattr(assignment, "review", None)
         return review.comment if review and review.is_submitted else "—"
+
+
+ASSIGNMENTS_MADE = ngettext_lazy(
+    "%(count)d assignment made.", "%(count)d assignments made.", "count"
+)
+
+
+def _each_by(service, description, permission, done_message):
+    """An action that calls `service` (by its name in `services`) on each proposal."""
+
+    @admin.action(description=description, permissions=[permission])
+    def action(self, request, queryset):
+        call = getattr(services, service)
+        self._each(request, queryset, lambda p: call(actor=request.user, proposal=p), done_message)
+
+    return action
+
+
+def _export_selected(fmt, description):
+    """An action that exports the selected proposals in `fmt`."""
+
+    @admin.action(description=description, permissions=["view"])
+    def action(self, request, queryset):
+        selected = Proposal.objects.filter(pk__in=queryset.values("pk"))
+        return export_proposal_queryset(request, selected, fmt, selected=True)
+
+    return action
 
 
 # The list's columns sorted by a value that only `ProposalAdmin.with_list_scores` gives.
@@ -305,56 +315,33 @@ class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.Mo
             else:
                 done += 1
         if done:
-            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+            report_count(self, request, done_message, done)
 
-    @admin.action(description=_("Take into screening"), permissions=["screen"])
-    def screen_selected(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda p: services.screen_proposal(actor=request.user, proposal=p),
-            _("%(count)d proposal(s) in screening."),
-        )
+    screen_selected = _each_by(
+        "screen_proposal",
+        _("Take into screening"),
+        "screen",
+        _("%(count)d proposal(s) in screening."),
+    )
+    send_to_review_selected = _each_by(
+        "send_to_review",
+        _("Send to review (eligible)"),
+        "screen",
+        _("%(count)d proposal(s) sent to review."),
+    )
+    shortlist_selected = _each_by(
+        "shortlist_proposal", _("Shortlist"), "decide", _("%(count)d proposal(s) shortlisted.")
+    )
 
-    @admin.action(description=_("Send to review (eligible)"), permissions=["screen"])
-    def send_to_review_selected(self, request, queryset):
-        self._each(
+    def _intermediate(self, request, queryset, form, action, title):
+        return action_form_page(
+            self,
             request,
-            queryset,
-            lambda p: services.send_to_review(actor=request.user, proposal=p),
-            _("%(count)d proposal(s) sent to review."),
-        )
-
-    @admin.action(description=_("Shortlist"), permissions=["decide"])
-    def shortlist_selected(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda p: services.shortlist_proposal(actor=request.user, proposal=p),
-            _("%(count)d proposal(s) shortlisted."),
-        )
-
-    def _intermediate(
-        self,
-        request,
-        queryset,
-        form,
-        action,
-        title,
-        template="admin/proposals/proposal/action_form.html",
-    ):
-        return TemplateResponse(
-            request,
-            template,
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "opts": self.model._meta,
-                "proposals": queryset,
-                "form": form,
-                "action": action,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            "admin/proposals/proposal/action_form.html",
+            title,
+            proposals=queryset,
+            form=form,
+            action=action,
         )
 
     @admin.action(description=_("Assign reviewers…"), permissions=["assign"])
@@ -391,12 +378,7 @@ class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.Mo
         )
 
     def _report_assignments(self, request, made, skipped):
-        self.message_user(
-            request,
-            ngettext("%(count)d assignment made.", "%(count)d assignments made.", len(made))
-            % {"count": len(made)},
-            messages.SUCCESS,
-        )
+        report_count(self, request, ASSIGNMENTS_MADE, len(made))
         for reason in skipped:
             self.message_user(request, reason, messages.WARNING)
 
@@ -415,17 +397,8 @@ class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.Mo
             return None
         return self._intermediate(request, queryset, form, "reject_selected", _("Reject proposals"))
 
-    @admin.action(description=_("Export the selected as CSV"), permissions=["view"])
-    def export_csv_selected(self, request, queryset):
-        return export_proposal_queryset(
-            request, Proposal.objects.filter(pk__in=queryset.values("pk")), "csv", selected=True
-        )
-
-    @admin.action(description=_("Export the selected as Excel"), permissions=["view"])
-    def export_xlsx_selected(self, request, queryset):
-        return export_proposal_queryset(
-            request, Proposal.objects.filter(pk__in=queryset.values("pk")), "xlsx", selected=True
-        )
+    export_csv_selected = _export_selected("csv", _("Export the selected as CSV"))
+    export_xlsx_selected = _export_selected("xlsx", _("Export the selected as Excel"))
 
     def has_screen_permission(self, request):
         return request.user.has_perm("proposals.screen_proposal")
@@ -476,9 +449,19 @@ class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.Mo
             },
         )
 
-    def _run(self, request, action, success):
+    def _take_step(self, request, proposal, steps) -> bool:
+        """Take the posted step of `steps`, {step: (its form or None, the service, the success
+        message)}: the service is called with the actor, the proposal and the form's cleaned
+        data. Whether it was taken (a service's refusal is shown as errors)."""
+        step = request.POST.get("step")
+        if step not in steps:
+            return False
+        form, service, success = steps[step]
+        if form is not None and not form.is_valid():
+            return False
+        data = form.cleaned_data if form is not None else {}
         try:
-            action()
+            service(actor=request.user, proposal=proposal, **data)
         except ValidationError as exc:
             for message in exc.messages:
                 self.message_user(request, message, messages.ERROR)
@@ -488,53 +471,31 @@ class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.Mo
 
     def screening_view(self, request, object_id):
         proposal = self._proposal_or_404(request, object_id, "screen_proposal")
-        checklist = EligibilityForm(
-            request.POST if request.POST.get("step") == "checklist" else None,
-            checks=proposal.eligibility,
-        )
-        revision = RevisionForm(request.POST if request.POST.get("step") == "revision" else None)
-        rejection = LetterForm(request.POST if request.POST.get("step") == "reject" else None)
         step = request.POST.get("step")
-        done = False
-        if step == "screen":
-            done = self._run(
-                request,
-                lambda: services.screen_proposal(actor=request.user, proposal=proposal),
-                _("The proposal is in screening."),
-            )
-        elif step == "checklist" and checklist.is_valid():
-            done = self._run(
-                request,
-                lambda: services.record_eligibility(
-                    actor=request.user, proposal=proposal, checks=checklist.cleaned_data
+        checklist = EligibilityForm(
+            request.POST if step == "checklist" else None, checks=proposal.eligibility
+        )
+        revision = RevisionForm(request.POST if step == "revision" else None)
+        rejection = LetterForm(request.POST if step == "reject" else None)
+
+        def record_eligibility(*, actor, proposal, **checks):
+            services.record_eligibility(actor=actor, proposal=proposal, checks=checks)
+
+        done = self._take_step(
+            request,
+            proposal,
+            {
+                "screen": (None, services.screen_proposal, _("The proposal is in screening.")),
+                "checklist": (checklist, record_eligibility, _("Checklist saved.")),
+                "send": (None, services.send_to_review, _("Sent to review.")),
+                "revision": (
+                    revision,
+                    services.request_revision,
+                    _("Revision requested from the city."),
                 ),
-                _("Checklist saved."),
-            )
-        elif step == "send":
-            done = self._run(
-                request,
-                lambda: services.send_to_review(actor=request.user, proposal=proposal),
-                _("Sent to review."),
-            )
-        elif step == "revision" and revision.is_valid():
-            done = self._run(
-                request,
-                lambda: services.request_revision(
-                    actor=request.user,
-                    proposal=proposal,
-                    message=revision.cleaned_data["message"],
-                    due=revision.cleaned_data["due"],
-                ),
-                _("Revision requested from the city."),
-            )
-        elif step == "reject" and rejection.is_valid():
-            done = self._run(
-                request,
-                lambda: services.reject_proposal(
-                    actor=request.user, proposal=proposal, letter=rejection.cleaned_data["letter"]
-                ),
-                _("Rejected as ineligible."),
-            )
+                "reject": (rejection, services.reject_proposal, _("Rejected as ineligible.")),
+            },
+        )
         if done or (step and step not in ("checklist", "revision", "reject")):
             return HttpResponseRedirect(request.path)
         return self._page(
@@ -554,32 +515,23 @@ class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.Mo
             request.POST if step == "approve" else None, requested=proposal.requested_jpy
         )
         rejection = LetterForm(request.POST if step == "reject" else None)
-        done = False
-        if step == "shortlist":
-            done = self._run(
-                request,
-                lambda: services.shortlist_proposal(actor=request.user, proposal=proposal),
-                _("Shortlisted."),
-            )
-        elif step == "approve" and approval.is_valid():
-            done = self._run(
-                request,
-                lambda: services.approve_proposal(
-                    actor=request.user,
-                    proposal=proposal,
-                    amount=approval.cleaned_data["amount"],
-                    letter=approval.cleaned_data["letter"],
+        done = self._take_step(
+            request,
+            proposal,
+            {
+                "shortlist": (None, services.shortlist_proposal, _("Shortlisted.")),
+                "approve": (
+                    approval,
+                    services.approve_proposal,
+                    _("Approved; the city sees the decision letter."),
                 ),
-                _("Approved; the city sees the decision letter."),
-            )
-        elif step == "reject" and rejection.is_valid():
-            done = self._run(
-                request,
-                lambda: services.reject_proposal(
-                    actor=request.user, proposal=proposal, letter=rejection.cleaned_data["letter"]
+                "reject": (
+                    rejection,
+                    services.reject_proposal,
+                    _("Rejected; the city sees the decision letter."),
                 ),
-                _("Rejected; the city sees the decision letter."),
-            )
+            },
+        )
         if done or step == "shortlist":
             return HttpResponseRedirect(request.path)
         normalised = scoring.normalised_scores(proposal.call).get(proposal.pk)

@@ -29,11 +29,13 @@ from ..permissions import (
 )
 from ..scoring import weighted_score
 from ..templatetags.smartjamp import short_date
-from .base import CachedRows, FilteredCountOnly
+from .base import CachedRows, FilteredCountOnly, ReadOnlyAdmin
 
 
 @admin.register(ReviewAssignment)
-class ReviewAssignmentAdmin(CachedRows, FilteredCountOnly, admin.ModelAdmin):
+class ReviewAssignmentAdmin(ReadOnlyAdmin, CachedRows, FilteredCountOnly, admin.ModelAdmin):
+    """Read-only: staff assign from the proposals list, reviewers work in `review_view`."""
+
     list_display = ["proposal_reference", "proposal_title", "city", "due_on", "state", "open"]
     list_filter = ["state", "proposal__call"]
     search_fields = ["proposal__reference_code", "proposal__title", "proposal__city__name"]
@@ -94,15 +96,6 @@ class ReviewAssignmentAdmin(CachedRows, FilteredCountOnly, admin.ModelAdmin):
 
     def get_list_filter(self, request):
         return self.list_filter if is_programme_staff(request.user) else ["state"]
-
-    def has_add_permission(self, request):
-        return False  # staff assign from the proposals list
-
-    def has_change_permission(self, request, obj=None):
-        return False  # reviewers work in review_view; assignments themselves do not change
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         title = _("Review assignments") if is_programme_staff(request.user) else _("My assignments")
@@ -296,7 +289,7 @@ class AuditKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(FilteredCountOnly, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin, FilteredCountOnly, admin.ModelAdmin):
     """The audit trail: read by programme staff (view permission), changed by no one.
 
     A proposal's, city's or user's admin page links here filtered to it
@@ -317,15 +310,6 @@ class AuditEventAdmin(FilteredCountOnly, admin.ModelAdmin):
     date_hierarchy = "created_at"
     change_list_template = "admin/proposals/auditevent/change_list.html"
     actions = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
