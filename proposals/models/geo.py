@@ -7,7 +7,7 @@ from django.utils.crypto import get_random_string
 from django.utils.translation import gettext_lazy as _
 
 from ..text import normalise_name
-from .user import time_zone_choices
+from .user import time_zone_choices, user_link
 
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -108,27 +108,13 @@ class City(models.Model):
         default=VerificationStatus.PENDING,
     )
     rejection_reason = models.TextField(_("reason for rejection"), blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("verified or rejected by"),
-    )
+    decided_by = user_link(_("verified or rejected by"), blank=True)
     decided_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
     authorisation_letter = models.FileField(
         _("authorisation letter"), upload_to=letter_upload_to, blank=True
     )
     letter_name = models.CharField(_("letter file name"), max_length=120, blank=True)
-    registered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("registered by"),
-    )
+    registered_by = user_link(_("registered by"), blank=True)
     registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -194,8 +180,6 @@ class CityMembership(models.Model):
 
     objects = CityMembershipQuerySet.as_manager()
 
-    Role = MemberRole
-
     class Meta:
         ordering = ["city", "role", "user__email"]
         verbose_name = _("city member")
@@ -225,18 +209,9 @@ class JoinRequest(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=JoinRequestStatus, default=JoinRequestStatus.PENDING
     )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("decided by"),
-    )
+    decided_by = user_link(_("decided by"), blank=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
-
-    Status = JoinRequestStatus
 
     class Meta:
         ordering = ["-created_at"]

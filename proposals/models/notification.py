@@ -1,6 +1,7 @@
-from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from .user import user_link
 
 
 class NotificationKind(models.TextChoices):
@@ -49,14 +50,7 @@ class Notification(models.Model):
     (and so is sent) once.
     """
 
-    recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="notifications",
-        verbose_name=_("recipient"),
-    )
+    recipient = user_link(_("recipient"), blank=True, related_name="notifications")
     email = models.EmailField(_("address"))
     kind = models.CharField(_("kind"), max_length=30, choices=NotificationKind, db_index=True)
     language = models.CharField(_("language"), max_length=10)
@@ -80,9 +74,6 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     objects = NotificationQuerySet.as_manager()
-
-    Kind = NotificationKind
-    State = NotificationState
 
     class Meta:
         ordering = ["-created_at", "-pk"]

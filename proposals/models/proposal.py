@@ -1,6 +1,5 @@
 import uuid
 
-from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import (
@@ -17,6 +16,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Abs, Coalesce
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
@@ -24,6 +24,7 @@ from smartjamp.uploads import EXTENSIONS
 
 from .call import Call, deadline_for_city
 from .geo import City, is_city_lead, new_code
+from .user import user_link
 
 
 class FocusArea(models.Model):
@@ -165,8 +166,6 @@ def has_approved_amount(proposal: "Proposal") -> bool:
 
 def has_resubmission_due(proposal: "Proposal") -> bool:
     """A resubmission deadline in the future is required."""
-    from django.utils import timezone
-
     return proposal.resubmission_due is not None and proposal.resubmission_due > timezone.now()
 
 
@@ -325,19 +324,13 @@ class Proposal(FSMModelMixin, models.Model):
     approved_jpy = models.PositiveBigIntegerField(_("approved amount (JPY)"), null=True, blank=True)
     decision_letter = models.TextField(_("decision letter"), blank=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    decided_by = user_link(blank=True)
 
     # Optimistic locking: a save based on an older version is refused.
     version = models.PositiveIntegerField(default=1, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    created_by = user_link()
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    updated_by = user_link()
     updated_at = models.DateTimeField(_("last saved"), auto_now=True)
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
 
@@ -568,9 +561,7 @@ class Attachment(models.Model):
     name = models.CharField(_("file name"), max_length=120)
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField(_("size"))
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    uploaded_by = user_link()
     uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
 
     class Meta:
@@ -588,13 +579,7 @@ class StatusChange(models.Model):
     proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="status_changes")
     from_status = models.CharField(_("from"), max_length=20, choices=Status.choices)
     to_status = models.CharField(_("to"), max_length=20, choices=Status.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
+    actor = user_link(_("by"))
     message = models.TextField(_("message"), blank=True)
     is_public = models.BooleanField(
         _("shown to the city"), default=True, help_text=_("Internal notes are for staff only.")
@@ -616,9 +601,7 @@ class ProposalSnapshot(models.Model):
     proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="snapshots")
     number = models.PositiveSmallIntegerField(_("submission"))
     data = models.JSONField()
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    submitted_by = user_link()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -638,9 +621,7 @@ class ProposalRevision(models.Model):
     proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
     values = models.JSONField()
-    saved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    saved_by = user_link()
     saved_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -672,9 +653,7 @@ class Message(models.Model):
     """A clarification message between the city and programme staff about one proposal."""
 
     proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="messages")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    author = user_link()
     from_staff = models.BooleanField(_("from programme staff"), default=False)
     body = models.TextField(_("message"), max_length=5000)
     created_at = models.DateTimeField(_("sent at"), auto_now_add=True, db_index=True)

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from .call import RubricCriterion
 from .geo import City
 from .proposal import Proposal
+from .user import user_link
 
 
 class AssignmentState(models.TextChoices):
@@ -46,17 +47,10 @@ class ReviewAssignment(models.Model):
     )
     conflict_reason = models.TextField(_("conflict of interest"), blank=True)
     declared_at = models.DateTimeField(_("declared at"), null=True, blank=True)
-    assigned_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        related_name="+",
-        verbose_name=_("assigned by"),
-    )
+    assigned_by = user_link(_("assigned by"))
     assigned_at = models.DateTimeField(_("assigned at"), auto_now_add=True)
 
     objects = AssignmentQuerySet.as_manager()
-    State = AssignmentState
 
     class Meta:
         ordering = ["due", "pk"]
@@ -142,44 +136,25 @@ class Score(models.Model):
         return f"{self.criterion.name}: {self.value}"
 
 
+_TRAIL_LINK = {
+    "on_delete": models.SET_NULL,
+    "related_name": "audit_events",
+    "null": True,
+    "blank": True,
+}
+
+
 class AuditEvent(models.Model):
     """Who did what, to what, when and from where: every change, export, download, sign-in and
     refused access. Written only by `proposals.audit.record`; never edited or deleted (the
     admin is read-only, and the foreign keys are SET_NULL so a deleted proposal, city or user
     leaves its history, named in `target`)."""
 
-    proposal = models.ForeignKey(
-        Proposal,
-        on_delete=models.SET_NULL,
-        related_name="audit_events",
-        null=True,
-        blank=True,
-        verbose_name=_("proposal"),
-    )
-    city = models.ForeignKey(
-        City,
-        on_delete=models.SET_NULL,
-        related_name="audit_events",
-        null=True,
-        blank=True,
-        verbose_name=_("city"),
-    )
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        related_name="+",
-        verbose_name=_("actor"),
-    )
+    proposal = models.ForeignKey(Proposal, verbose_name=_("proposal"), **_TRAIL_LINK)
+    city = models.ForeignKey(City, verbose_name=_("city"), **_TRAIL_LINK)
+    actor = user_link(_("actor"))
     # The user acted upon (a member whose role changed, an account that signed in).
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("user"),
-    )
+    user = user_link(_("user"), blank=True)
     action = models.CharField(_("action"), max_length=40, db_index=True)
     target = models.CharField(_("target"), max_length=200, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)

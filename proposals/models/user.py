@@ -7,6 +7,18 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 
+def user_link(verbose_name=None, *, blank=False, related_name="+"):
+    """A link to the user who did something (or got it): the row outlives their account."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=blank,
+        related_name=related_name,
+        verbose_name=verbose_name,
+    )
+
+
 def time_zone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
 
@@ -96,8 +108,4 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.full_name or self.email
 
-    def get_full_name(self) -> str:
-        return self.full_name or self.email
-
-    def get_short_name(self) -> str:
-        return self.full_name or self.email
+    get_full_name = get_short_name = __str__
