@@ -84,28 +84,44 @@ def notify(
     Returns None when the same notification exists already (its de-duplication key) or the
     recipient opted out of this kind.
     """
-    if recipient is not None and not recipient.is_active:
+    if not _wanted(kind, recipient) or Notification.objects.filter(dedup_key=dedup_key).exists():
         return None
-    if kind == Kind.CALL_OPENED and recipient is not None and not recipient.notify_calls:
-        return None
-    if Notification.objects.filter(dedup_key=dedup_key).exists():
-        return None
+    return _queue(
+        _rendered(
+            kind=kind,
+            dedup_key=dedup_key,
+            recipient=recipient,
+            email=email,
+            context=context,
+            link=link,
+        )
+    )
+
+
+def _wanted(kind: str, recipient: User | None) -> bool:
+    """Whether `recipient` (None: an address without an account) is to get `kind`: not when
+    their account is inactive, nor a call's announcement when they opted out."""
+    if recipient is None:
+        return True
+    return recipient.is_active and (kind != Kind.CALL_OPENED or recipient.notify_calls)
+
+
+def _rendered(*, kind, dedup_key, recipient, email=None, context=None, link="") -> Notification:
+    """The notification, rendered in the recipient's language and time zone (unsaved)."""
     language = recipient.language if recipient else settings.LANGUAGE_CODE
     time_zone = recipient.time_zone if recipient else "UTC"
     context = {**(context or {}), "recipient": recipient, "link": absolute(link) if link else ""}
     subject, text, html = render(kind, context, language=language, time_zone=time_zone)
-    return _queue(
-        Notification(
-            recipient=recipient,
-            email=email or recipient.email,
-            kind=kind,
-            language=language,
-            subject=subject,
-            body_text=text,
-            body_html=html,
-            dedup_key=dedup_key,
-            link=link,
-        )
+    return Notification(
+        recipient=recipient,
+        email=email or recipient.email,
+        kind=kind,
+        language=language,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        dedup_key=dedup_key,
+        link=link,
     )
 
 
@@ -343,19 +359,16 @@ def _error_text(error: Exception) -> str:
 
 
 def _record_failure(notification: Notification, error: Exception) -> tuple[str, float]:
-    text = _error_text(error)
     if _is_temporary(error) and notification.attempts < settings.OUTBOX_MAX_ATTEMPTS:
         delay = backoff_seconds(notification.attempts)
-        Notification.objects.filter(pk=notification.pk).update(
-            state=State.FAILED,
-            last_error=text,
-            next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay),
-        )
-        return Outcome.RETRY, delay
+        retry_at = timezone.now() + datetime.timedelta(seconds=delay)
+        outcome = Outcome.RETRY
+    else:
+        delay, retry_at, outcome = 0, None, Outcome.FAILED
     Notification.objects.filter(pk=notification.pk).update(
-        state=State.FAILED, last_error=text, next_attempt_at=None
+        state=State.FAILED, last_error=_error_text(error), next_attempt_at=retry_at
     )
-    return Outcome.FAILED, 0
+    return outcome, delay
 
 
 def sweep() -> int:
@@ -440,35 +453,11 @@ def notify_many(items: list[dict]) -> int:
                 "dedup_key", flat=True
             )
         )
-    rows = []
-    for item in items:
-        recipient = item["recipient"]
-        if item["dedup_key"] in existing or not recipient.is_active:
-            continue
-        if item["kind"] == Kind.CALL_OPENED and not recipient.notify_calls:
-            continue
-        link = item.get("link", "")
-        context = {
-            **item["context"],
-            "recipient": recipient,
-            "link": absolute(link) if link else "",
-        }
-        subject, text, html = render(
-            item["kind"], context, language=recipient.language, time_zone=recipient.time_zone
-        )
-        rows.append(
-            Notification(
-                recipient=recipient,
-                email=recipient.email,
-                kind=item["kind"],
-                language=recipient.language,
-                subject=subject,
-                body_text=text,
-                body_html=html,
-                dedup_key=item["dedup_key"],
-                link=link,
-            )
-        )
+    rows = [
+        _rendered(**item)
+        for item in items
+        if item["dedup_key"] not in existing and _wanted(item["kind"], item["recipient"])
+    ]
     ids = _insert_new(rows)
     transaction.on_commit(lambda: [enqueue(pk) for pk in ids])
     return len(ids)
@@ -502,18 +491,25 @@ def _insert_new(rows: list[Notification]) -> list[int]:
 # Events -------------------------------------------------------------------------------------
 
 
+def _notify_each(people, *, kind: str, key: str, context: dict, link: str) -> None:
+    """`notify` each of `people` alike, each under `key` followed by their id."""
+    for person in people:
+        notify(
+            kind=kind, dedup_key=f"{key}:{person.pk}", recipient=person, context=context, link=link
+        )
+
+
 def city_decided(city) -> None:
     """City verified or rejected: tell its members."""
     kind = Kind.CITY_VERIFIED if city.is_verified else Kind.CITY_REJECTED
     stamp = city.decided_at.strftime("%Y%m%d%H%M%S%f") if city.decided_at else "0"
-    for member in city_members(city):
-        notify(
-            kind=kind,
-            dedup_key=f"{kind}:{city.pk}:{stamp}:{member.pk}",
-            recipient=member,
-            context={"city": city},
-            link=reverse("city_detail", args=[city.code]),
-        )
+    _notify_each(
+        city_members(city),
+        kind=kind,
+        key=f"{kind}:{city.pk}:{stamp}",
+        context={"city": city},
+        link=reverse("city_detail", args=[city.code]),
+    )
 
 
 def join_requested(join_request) -> None:
@@ -522,14 +518,13 @@ def join_requested(join_request) -> None:
         pk__in=CityMembership.objects.leads().filter(city=join_request.city).values("user"),
         is_active=True,
     ).order_by("pk")
-    for lead in leads or programme_staff():
-        notify(
-            kind=Kind.JOIN_REQUESTED,
-            dedup_key=f"join:{join_request.pk}:{lead.pk}",
-            recipient=lead,
-            context={"join_request": join_request, "city": join_request.city},
-            link=reverse("city_detail", args=[join_request.city.code]),
-        )
+    _notify_each(
+        leads or programme_staff(),
+        kind=Kind.JOIN_REQUESTED,
+        key=f"join:{join_request.pk}",
+        context={"join_request": join_request, "city": join_request.city},
+        link=reverse("city_detail", args=[join_request.city.code]),
+    )
 
 
 def join_answered(join_request) -> None:
@@ -553,28 +548,26 @@ def status_changed(sender, change, **kwargs) -> None:
         "approved": Kind.DECISION,
         "rejected": Kind.DECISION,
     }.get(change.to_status, Kind.STATUS_CHANGED)
-    for member in city_members(proposal.city):
-        notify(
-            kind=kind,
-            dedup_key=f"{kind}:{change.pk}:{member.pk}",
-            recipient=member,
-            context={"proposal": proposal, "change": change},
-            link=proposal_link(proposal),
-        )
+    _notify_each(
+        city_members(proposal.city),
+        kind=kind,
+        key=f"{kind}:{change.pk}",
+        context={"proposal": proposal, "change": change},
+        link=proposal_link(proposal),
+    )
 
 
 def message_posted(message) -> None:
     """A clarification message reaches the other side."""
     proposal = message.proposal
     readers = programme_staff() if not message.from_staff else city_members(proposal.city)
-    for reader in readers.exclude(pk=message.author_id):
-        notify(
-            kind=Kind.MESSAGE,
-            dedup_key=f"message:{message.pk}:{reader.pk}",
-            recipient=reader,
-            context={"proposal": proposal, "message": message},
-            link=proposal_link(proposal) + "#messages",
-        )
+    _notify_each(
+        readers.exclude(pk=message.author_id),
+        kind=Kind.MESSAGE,
+        key=f"message:{message.pk}",
+        context={"proposal": proposal, "message": message},
+        link=proposal_link(proposal) + "#messages",
+    )
 
 
 def reviewer_assigned(assignment) -> None:
@@ -588,22 +581,20 @@ def reviewer_assigned(assignment) -> None:
 
 
 def conflict_declared(assignment) -> None:
-    for member in programme_staff():
-        notify(
-            kind=Kind.CONFLICT_DECLARED,
-            dedup_key=f"conflict:{assignment.pk}:{member.pk}",
-            recipient=member,
-            context={"assignment": assignment, "proposal": assignment.proposal},
-            link=reverse("admin:proposals_proposal_change", args=[assignment.proposal_id]),
-        )
+    _notify_each(
+        programme_staff(),
+        kind=Kind.CONFLICT_DECLARED,
+        key=f"conflict:{assignment.pk}",
+        context={"assignment": assignment, "proposal": assignment.proposal},
+        link=reverse("admin:proposals_proposal_change", args=[assignment.proposal_id]),
+    )
 
 
 def reviews_complete(proposal) -> None:
-    for member in programme_staff():
-        notify(
-            kind=Kind.REVIEWS_COMPLETE,
-            dedup_key=f"reviews-complete:{proposal.pk}:{member.pk}",
-            recipient=member,
-            context={"proposal": proposal},
-            link=reverse("admin:proposals_proposal_decision", args=[proposal.pk]),
-        )
+    _notify_each(
+        programme_staff(),
+        kind=Kind.REVIEWS_COMPLETE,
+        key=f"reviews-complete:{proposal.pk}",
+        context={"proposal": proposal},
+        link=reverse("admin:proposals_proposal_decision", args=[proposal.pk]),
+    )
