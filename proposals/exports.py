@@ -24,17 +24,24 @@ OFFERED_FOR = datetime.timedelta(days=1)
 STALE_AFTER = datetime.timedelta(minutes=30)
 
 
-def download(request, header, rows, fmt: str, name: str, keys: list[str] | None = None, **details):
-    """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`)."""
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def record_export(request, action: str, name: str, fmt: str, **details) -> None:
+    """An export of `name` in `fmt`, "downloaded" or "queued" (`action`), in the audit trail."""
     audit.record(
         actor=request.user,
-        action="export.downloaded",
+        action=f"export.{action}",
         request=request,
         export=name,
         format=fmt,
-        query=request.GET.urlencode(),
         **details,
     )
+
+
+def download(request, header, rows, fmt: str, name: str, keys: list[str] | None = None, **details):
+    """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`)."""
+    record_export(request, "downloaded", name, fmt, query=request.GET.urlencode(), **details)
     stamp = timezone.localtime(timezone.now(), reports.JST).strftime("%Y%m%d-%H%M")
     filename = f"smartjamp-{name}-{stamp}.{fmt}"
     if fmt == "csv":
@@ -50,12 +57,7 @@ def download(request, header, rows, fmt: str, name: str, keys: list[str] | None 
         target = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
         reports.write_xlsx(target, header, rows, title=name)
         target.seek(0)
-        return FileResponse(
-            target,
-            as_attachment=True,
-            filename=filename,
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
+        return FileResponse(target, as_attachment=True, filename=filename, content_type=XLSX_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -77,17 +79,9 @@ def export_proposal_queryset(
             query=request.GET.urlencode(),
             proposal_ids=list(queryset.values_list("pk", flat=True)) if selected else None,
             total=total,
-            expires_at=timezone.now() + datetime.timedelta(days=1),
+            expires_at=timezone.now() + OFFERED_FOR,
         )
-        audit.record(
-            actor=request.user,
-            action="export.queued",
-            request=request,
-            export=name,
-            format=fmt,
-            query=job.query,
-            job=job.code,
-        )
+        record_export(request, "queued", name, fmt, query=job.query, job=job.code)
         build_export.delay_on_commit(job.pk)
         return redirect("staff_export_job", code=job.code)
     header = [column.label for column in columns]

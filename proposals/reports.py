@@ -53,6 +53,22 @@ def fiscal_year(moment: datetime.datetime | None) -> int | str:
     return local.year if local.month >= 4 else local.year - 1
 
 
+def jst_today() -> datetime.date:
+    """Today's date in the programme's zone (what "overdue" is measured by)."""
+    return timezone.localtime(timezone.now(), JST).date()
+
+
+def assignment_counts() -> dict:
+    """Aggregates of review assignments by where they stand: `submitted`, `outstanding` (not
+    yet declared or being reviewed) and `overdue` (outstanding past their due date)."""
+    open_states = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
+    return {
+        "submitted": Count("pk", filter=Q(state=AssignmentState.SUBMITTED)),
+        "outstanding": Count("pk", filter=Q(state__in=open_states)),
+        "overdue": Count("pk", filter=Q(state__in=open_states, due__lt=jst_today())),
+    }
+
+
 def jst(moment: datetime.datetime | None) -> str:
     """`moment` in the programme's zone as "2026-12-01 09:30"; '' for none."""
     return "" if moment is None else moment.astimezone(JST).strftime("%Y-%m-%d %H:%M")
@@ -284,9 +300,17 @@ def json_stream(keys: list[str], rows: Iterable[list]) -> Iterator[str]:
 # Summaries -------------------------------------------------------------------------------------
 
 
+# What a summary groups by: the field and the column's label.
+SUMMARY_BY = {
+    "country": ("city__country__name", _("Country")),
+    "sector": ("sectors__name", _("Sector")),
+    "status": ("status", _("Status")),
+}
+
+
 def summary(queryset, by: str) -> tuple[list[str], list[list]]:
     """Counts and requested / approved JPY by country, sector or status."""
-    group = {"country": "city__country__name", "sector": "sectors__name", "status": "status"}[by]
+    group, label = SUMMARY_BY[by]
     rows = (
         queryset.order_by()
         .values(group)
@@ -297,7 +321,6 @@ def summary(queryset, by: str) -> tuple[list[str], list[list]]:
         )
         .order_by(group)
     )
-    label = {"country": _("Country"), "sector": _("Sector"), "status": _("Status")}[by]
     header = [str(label), str(_("Proposals")), str(_("Requested (JPY)")), str(_("Approved (JPY)"))]
     values = []
     for row in rows:
@@ -314,16 +337,12 @@ def summary(queryset, by: str) -> tuple[list[str], list[list]]:
 
 def review_progress(queryset) -> tuple[list[str], list[list]]:
     """Per reviewer: assignments, submitted, outstanding, overdue, declined."""
-    today = timezone.localtime(timezone.now(), JST).date()
-    open_states = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
     rows = (
         ReviewAssignment.objects.filter(proposal__in=queryset.order_by().values("pk"))
         .values("reviewer__email", "reviewer__full_name")
         .annotate(
             total=Count("pk"),
-            submitted=Count("pk", filter=Q(state=AssignmentState.SUBMITTED)),
-            outstanding=Count("pk", filter=Q(state__in=open_states)),
-            overdue=Count("pk", filter=Q(state__in=open_states, due__lt=today)),
+            **assignment_counts(),
             declined=Count("pk", filter=Q(state=AssignmentState.DECLINED)),
         )
         .order_by("reviewer__email")
@@ -340,17 +359,10 @@ def review_progress(queryset) -> tuple[list[str], list[list]]:
             _("Declined"),
         )
     ]
+    counts = ["total", "submitted", "outstanding", "overdue", "declined"]
     return header, [
-        [
-            r["reviewer__full_name"],
-            r["reviewer__email"],
-            r["total"],
-            r["submitted"],
-            r["outstanding"],
-            r["overdue"],
-            r["declined"],
-        ]
-        for r in rows
+        [row["reviewer__full_name"], row["reviewer__email"], *(row[key] for key in counts)]
+        for row in rows
     ]
 
 

@@ -1,6 +1,8 @@
 """The staff area: dashboard, reports and exports (programme staff only; 404 for others)."""
 
-from django.db.models import Count, Q, Sum
+from functools import wraps
+
+from django.db.models import Count, Sum
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.utils import timezone
@@ -9,18 +11,28 @@ from django.views.decorators.http import require_GET
 
 from smartjamp import cache_versions
 
-from .. import audit, reports
-from ..exports import download, export_proposal_queryset
+from .. import reports
+from ..exports import XLSX_TYPE, download, export_proposal_queryset, record_export
 from ..filters import filtered_proposals
-from ..models import AssignmentState, Call, ExportJob, ReviewAssignment, Status
+from ..models import Call, ExportJob, ReviewAssignment, Status
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
 
 FORMATS = {"csv", "xlsx", "json"}
 TABLE_ROWS = 50
 
 
-def _filtered(request):
-    return filtered_proposals(request.GET)
+def _export(view):
+    """A staff export view, in one of FORMATS (any other is a 404)."""
+
+    @staff_only
+    @require_GET
+    @wraps(view)
+    def wrapped(request, *args, fmt, **kwargs):
+        if fmt not in FORMATS:
+            raise Http404
+        return view(request, *args, fmt=fmt, **kwargs)
+
+    return wrapped
 
 
 def _percent(part, whole) -> float:
@@ -42,7 +54,7 @@ def dashboard(request):
             "dashboard": SimpleLazyObject(lambda: _dashboard_context(query)),
             "versions": cache_versions.current(cache_versions.REPORTS),
             # The overdue counts depend on today's date in JST.
-            "today": timezone.localtime(timezone.now(), reports.JST).date().isoformat(),
+            "today": reports.jst_today().isoformat(),
             "query": query.urlencode(),
         },
     )
@@ -54,7 +66,6 @@ def _dashboard_context(query) -> dict:
 
 
 def _dashboard_figures(proposals) -> dict:
-    today = timezone.localtime(timezone.now(), reports.JST).date()
     calls = {
         call.pk: {
             "call": call,
@@ -96,28 +107,22 @@ def _dashboard_figures(proposals) -> dict:
         calls[call]["statuses"].append((str(Status(status).label), n))
     for (call, country), n in by_country.items():
         calls[call]["countries"].append((country, n))
-    open_states = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
     progress = (
         ReviewAssignment.objects.filter(proposal__in=proposals.order_by().values("pk"))
         .values("proposal__call")
-        .annotate(
-            done=Count("pk", filter=Q(state=AssignmentState.SUBMITTED)),
-            outstanding=Count("pk", filter=Q(state__in=open_states)),
-            overdue=Count("pk", filter=Q(state__in=open_states, due__lt=today)),
-        )
+        .annotate(**reports.assignment_counts())
     )
     for row in progress:
-        total = row["done"] + row["outstanding"]
+        total = row["submitted"] + row["outstanding"]
         calls[row["proposal__call"]]["reviews"] = {
             **row,
-            "done_percent": _percent(row["done"], total),
+            "done": row["submitted"],
+            "done_percent": _percent(row["submitted"], total),
         }
     for entry in calls.values():
         top = max([n for _label, n in entry["statuses"] + entry["countries"]] or [1])
-        entry["statuses"] = [(label, n, _percent(n, top)) for label, n in sorted(entry["statuses"])]
-        entry["countries"] = [
-            (label, n, _percent(n, top)) for label, n in sorted(entry["countries"])
-        ]
+        for part in ("statuses", "countries"):
+            entry[part] = [(label, n, _percent(n, top)) for label, n in sorted(entry[part])]
     columns = reports.chosen_columns(
         [
             "reference",
@@ -140,40 +145,30 @@ def _dashboard_figures(proposals) -> dict:
     }
 
 
-@staff_only
-@require_GET
+@_export
 def export_proposals(request, fmt):
-    if fmt not in FORMATS:
-        raise Http404
-    _filterset, proposals = _filtered(request)
+    _filterset, proposals = filtered_proposals(request.GET)
     return export_proposal_queryset(request, proposals, fmt)
 
 
-@staff_only
-@require_GET
+@_export
 def export_summary(request, by, fmt):
-    if fmt not in FORMATS or by not in ("country", "sector", "status"):
+    if by not in reports.SUMMARY_BY:
         raise Http404
-    _filterset, proposals = _filtered(request)
+    _filterset, proposals = filtered_proposals(request.GET)
     header, rows = reports.summary(proposals, by)
     return download(request, header, rows, fmt, f"summary-by-{by}")
 
 
-@staff_only
-@require_GET
+@_export
 def export_review_progress(request, fmt):
-    if fmt not in FORMATS:
-        raise Http404
-    _filterset, proposals = _filtered(request)
+    _filterset, proposals = filtered_proposals(request.GET)
     header, rows = reports.review_progress(proposals)
     return download(request, header, rows, fmt, "review-progress")
 
 
-@staff_only
-@require_GET
+@_export
 def export_ranking(request, code, fmt):
-    if fmt not in FORMATS:
-        raise Http404
     call = get_call_or_404(code)
     header, rows = reports.ranking_rows(call, by=request.GET.get("by", "score"))
     return download(request, header, rows, fmt, "ranking", call=call.code)
@@ -192,17 +187,10 @@ def export_job_download(request, code):
     job = get_export_job_for_user(request.user, code)
     if job.state != ExportJob.State.DONE or not job.file or job.expires_at <= timezone.now():
         raise Http404("Not ready, or expired.")
-    audit.record(
-        actor=request.user,
-        action="export.downloaded",
-        request=request,
-        export="proposals",
-        format="xlsx",
-        job=job.code,
-    )
+    record_export(request, "downloaded", "proposals", "xlsx", job=job.code)
     return FileResponse(
         job.file.open("rb"),
         as_attachment=True,
         filename=f"smartjamp-proposals-{job.code}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        content_type=XLSX_TYPE,
     )
