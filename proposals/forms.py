@@ -1,8 +1,11 @@
+import zoneinfo
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from smartjamp.uploads import PDF, check_upload, checked_file_name
@@ -132,12 +135,19 @@ class JoinRequestForm(forms.ModelForm):
         help_texts = {"message": _("Tell the city's leads who you are and why you join.")}
 
 
+def text_area(label, *, rows: int, max_length: int, **options) -> forms.CharField:
+    """A text typed in a box of `rows` lines."""
+    return forms.CharField(
+        label=label, widget=forms.Textarea(attrs={"rows": rows}), max_length=max_length, **options
+    )
+
+
 class RejectionForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Reason for rejection"),
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("Shown to the city's members."),
+    reason = text_area(
+        _("Reason for rejection"),
+        rows=4,
         max_length=2000,
+        help_text=_("Shown to the city's members."),
     )
 
 
@@ -291,18 +301,16 @@ class AttachmentForm(forms.Form):
 
 
 class WithdrawForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Why do you withdraw this proposal?"),
-        widget=forms.Textarea(attrs={"rows": 4}),
+    reason = text_area(
+        _("Why do you withdraw this proposal?"),
+        rows=4,
         max_length=2000,
         help_text=_("Programme staff read this. Withdrawal cannot be undone."),
     )
 
 
 class MessageForm(forms.Form):
-    body = forms.CharField(
-        label=_("Your message"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
-    )
+    body = text_area(_("Your message"), rows=3, max_length=5000)
 
 
 # Review workflow (admin panel) -----------------------------------------------------------------
@@ -317,9 +325,9 @@ class EligibilityForm(forms.Form):
 
 
 class RevisionForm(forms.Form):
-    message = forms.CharField(
-        label=_("What the city should change"),
-        widget=forms.Textarea(attrs={"rows": 4}),
+    message = text_area(
+        _("What the city should change"),
+        rows=4,
         max_length=5000,
         help_text=_("Shown to the city's members."),
     )
@@ -330,10 +338,6 @@ class RevisionForm(forms.Form):
     )
 
     def clean_due(self):
-        import zoneinfo
-
-        from django.utils import timezone
-
         due = self.cleaned_data["due"]
         # The staff enter Japanese time; store it in UTC.
         due = due.replace(tzinfo=zoneinfo.ZoneInfo("Asia/Tokyo"))
@@ -343,9 +347,9 @@ class RevisionForm(forms.Form):
 
 
 class LetterForm(forms.Form):
-    letter = forms.CharField(
-        label=_("Decision letter"),
-        widget=forms.Textarea(attrs={"rows": 8}),
+    letter = text_area(
+        _("Decision letter"),
+        rows=8,
         max_length=20000,
         help_text=_("Sent to the city and shown on its proposal page."),
     )
@@ -359,16 +363,15 @@ class ApproveForm(LetterForm):
         self.requested = requested
         if requested:
             self.fields["amount"].initial = requested
-            self.fields["amount"].help_text = _("At most the requested ¥%(amount)s.") % {
-                "amount": f"{requested:,}"
-            }
+            self.fields["amount"].help_text = self._at_most()
+
+    def _at_most(self) -> str:
+        return _("At most the requested ¥%(amount)s.") % {"amount": f"{self.requested:,}"}
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
         if self.requested is not None and amount > self.requested:
-            raise forms.ValidationError(
-                _("At most the requested ¥%(amount)s.") % {"amount": f"{self.requested:,}"}
-            )
+            raise forms.ValidationError(self._at_most())
         return amount
 
 
@@ -397,11 +400,11 @@ class ConflictForm(forms.Form):
         widget=forms.RadioSelect,
         coerce=lambda value: value == "yes",
     )
-    reason = forms.CharField(
-        label=_("If yes: what is the conflict?"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        required=False,
+    reason = text_area(
+        _("If yes: what is the conflict?"),
+        rows=3,
         max_length=2000,
+        required=False,
         help_text=_("For example: you advise the city, or work for one of its partners."),
     )
 
@@ -415,12 +418,7 @@ class ConflictForm(forms.Form):
 class ReviewForm(forms.Form):
     """One 1-5 score per criterion of the call, a comment to staff and a recommendation."""
 
-    comment = forms.CharField(
-        label=_("Comment to programme staff"),
-        widget=forms.Textarea(attrs={"rows": 6}),
-        required=False,
-        max_length=10000,
-    )
+    comment = text_area(_("Comment to programme staff"), rows=6, max_length=10000, required=False)
     recommendation = forms.ChoiceField(
         label=_("Recommendation"),
         choices=[("", "—"), *Recommendation.choices],
