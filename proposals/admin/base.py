@@ -3,8 +3,10 @@
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import EmptyResultSet, PermissionDenied
+from django.http import Http404
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -126,17 +128,46 @@ def report_count(model_admin, request, message, count):
     model_admin.message_user(request, message % {"count": count}, messages.SUCCESS)
 
 
-def action_form_page(model_admin, request, template, title, **context):
-    """The intermediate page of an action that asks for a form before applying it to the
-    selected rows (they stay selected through `action_checkbox_name`)."""
-    return TemplateResponse(
-        request,
-        template,
-        {
-            **model_admin.admin_site.each_context(request),
-            "title": title,
-            "opts": model_admin.model._meta,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            **context,
-        },
-    )
+class OwnPages:
+    """A model admin with pages of its own beside Django's: `pages` maps each one's URL name
+    to its route and the name of its view method."""
+
+    pages: dict[str, tuple[str, str]] = {}
+
+    def get_urls(self):
+        own = [
+            path(route, self.admin_site.admin_view(getattr(self, view)), name=name)
+            for name, (route, view) in self.pages.items()
+        ]
+        return own + super().get_urls()
+
+    def object_or_404(self, request, object_id, permission, queryset=None):
+        """The object of a page (of `queryset`, or the admin's), for a user with `permission`
+        ("proposals.<permission>"): 403 without it, 404 when there is no such object."""
+        if not request.user.has_perm(f"proposals.{permission}"):
+            raise PermissionDenied
+        queryset = self.get_queryset(request) if queryset is None else queryset
+        found = queryset.filter(pk=object_id).first() if object_id.isdigit() else None
+        if found is None:
+            raise Http404
+        return found
+
+    def page(self, request, template, title, **context):
+        """A page of ours in the admin's frame."""
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.model._meta,
+                **context,
+            },
+        )
+
+    def action_page(self, request, template, title, **context):
+        """The page of an action that asks for a form before applying it to the selected rows
+        (they stay selected through `action_checkbox_name`)."""
+        return self.page(
+            request, template, title, action_checkbox_name=helpers.ACTION_CHECKBOX_NAME, **context
+        )

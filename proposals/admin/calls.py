@@ -1,8 +1,4 @@
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from django.template.response import TemplateResponse
-from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from .. import scoring
@@ -11,7 +7,7 @@ from ..models import (
     DeadlineExtension,
     RubricCriterion,
 )
-from .base import FilteredCountOnly
+from .base import FilteredCountOnly, OwnPages
 
 
 class RubricInline(admin.TabularInline):
@@ -29,7 +25,7 @@ class ExtensionInline(admin.TabularInline):
 
 
 @admin.register(Call)
-class CallAdmin(FilteredCountOnly, admin.ModelAdmin):
+class CallAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
     list_display = ["title", "stage", "opens_at", "closes_at", "max_request_jpy", "is_published"]
     list_filter = ["stage", "is_published"]
     search_fields = ["title", "code"]
@@ -53,38 +49,20 @@ class CallAdmin(FilteredCountOnly, admin.ModelAdmin):
         ),
     ]
 
-    def get_urls(self):
-        return [
-            path(
-                "<path:object_id>/ranking/",
-                self.admin_site.admin_view(self.ranking_view),
-                name="proposals_call_ranking",
-            ),
-            *super().get_urls(),
-        ]
+    pages = {"proposals_call_ranking": ("<path:object_id>/ranking/", "ranking_view")}
 
     def ranking_view(self, request, object_id):
         """The call's proposals ranked by score, raw or normalised per reviewer."""
-        if not request.user.has_perm("proposals.decide_proposal"):
-            raise PermissionDenied
-        call = (
-            self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
-        )
-        if call is None:
-            raise Http404
+        call = self.object_or_404(request, object_id, "decide_proposal")
         by = "normalised" if request.GET.get("by") == "normalised" else "score"
-        return TemplateResponse(
+        return self.page(
             request,
             "admin/proposals/call/ranking.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "original": call,
-                "title": _("Ranking: %(call)s") % {"call": call.title},
-                "call": call,
-                "by": by,
-                "rows": scoring.call_ranking(call, by=by),
-            },
+            _("Ranking: %(call)s") % {"call": call.title},
+            original=call,
+            call=call,
+            by=by,
+            rows=scoring.call_ranking(call, by=by),
         )
 
     def save_formset(self, request, form, formset, change):

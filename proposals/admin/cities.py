@@ -20,7 +20,7 @@ from ..models import (
     User,
     normalise_name,
 )
-from .base import FilteredCountOnly, ReadOnlyInline, action_form_page, report_count
+from .base import FilteredCountOnly, OwnPages, ReadOnlyInline, report_count
 
 admin.site.site_header = _("Smart JAMP administration")
 admin.site.site_title = _("Smart JAMP")
@@ -86,11 +86,13 @@ class UserAdmin(DjangoUserAdmin):
         return request.user.is_superuser
 
     def has_change_permission(self, request, obj=None):
-        if obj is not None and not request.user.is_superuser:
-            if obj == request.user:
-                return super().has_change_permission(request, obj)
-            if self.holds_rights(obj):
-                return False
+        if (
+            obj is not None
+            and not request.user.is_superuser
+            and obj != request.user
+            and self.holds_rights(obj)
+        ):
+            return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
@@ -161,7 +163,7 @@ class CityAdminForm(forms.ModelForm):
 
 
 @admin.register(City)
-class CityAdmin(FilteredCountOnly, admin.ModelAdmin):
+class CityAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
     form = CityAdminForm
     list_display = [
         "name",
@@ -178,8 +180,8 @@ class CityAdmin(FilteredCountOnly, admin.ModelAdmin):
     ordering = ["country__name", "name"]
     inlines = [MembershipInline]
     actions = ["verify_selected", "reject_selected"]
-    readonly_fields = [
-        "code",
+    # Set by registration and verification only.
+    VERIFICATION = [
         "verification_status",
         "rejection_reason",
         "decided_by",
@@ -188,26 +190,14 @@ class CityAdmin(FilteredCountOnly, admin.ModelAdmin):
         "registered_by",
         "registered_at",
     ]
+    readonly_fields = ["code", *VERIFICATION]
     fieldsets = [
         (
             None,
             {"fields": ["code", "name", "kind", "country", "region", "population", "time_zone"]},
         ),
         (_("ASEAN Smart Cities Network"), {"fields": ["ascn_status", "ascn_joined"]}),
-        (
-            _("Verification"),
-            {
-                "fields": [
-                    "verification_status",
-                    "rejection_reason",
-                    "decided_by",
-                    "decided_at",
-                    "letter_link",
-                    "registered_by",
-                    "registered_at",
-                ]
-            },
-        ),
+        (_("Verification"), {"fields": VERIFICATION}),
     ]
 
     def get_queryset(self, request):
@@ -245,8 +235,7 @@ class CityAdmin(FilteredCountOnly, admin.ModelAdmin):
                 self.log_change(request, city, f"Rejected: {reason}")
             report_count(self, request, REJECTED, len(queryset))
             return None
-        return action_form_page(
-            self,
+        return self.action_page(
             request,
             "admin/proposals/city/reject.html",
             _("Reject cities"),

@@ -2,9 +2,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
@@ -33,9 +32,9 @@ from .base import (
     CachedRows,
     CachedRowsChangeList,
     FilteredCountOnly,
+    OwnPages,
     PlainActionCheckbox,
     ReadOnlyInline,
-    action_form_page,
     report_count,
 )
 
@@ -166,7 +165,7 @@ class ProposalChangeList(CachedRowsChangeList):
 
 
 @admin.register(Proposal)
-class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.ModelAdmin):
+class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.ModelAdmin):
     list_display = [
         "reference_code",
         "title",
@@ -334,8 +333,7 @@ class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.Mo
     )
 
     def _intermediate(self, request, queryset, form, action, title):
-        return action_form_page(
-            self,
+        return self.action_page(
             request,
             "admin/proposals/proposal/action_form.html",
             title,
@@ -411,42 +409,24 @@ class ProposalAdmin(CachedRows, PlainActionCheckbox, FilteredCountOnly, admin.Mo
 
     # Pages of one proposal: screening, decision, versions.
 
-    def get_urls(self):
-        views = [
-            ("screening", self.screening_view),
-            ("decision", self.decision_view),
-            ("versions", self.versions_view),
-        ]
-        return [
-            path(
-                f"<path:object_id>/{name}/",
-                self.admin_site.admin_view(view),
-                name=f"proposals_proposal_{name}",
-            )
-            for name, view in views
-        ] + super().get_urls()
+    pages = {
+        f"proposals_proposal_{name}": (f"<path:object_id>/{name}/", f"{name}_view")
+        for name in ("screening", "decision", "versions")
+    }
 
     def _proposal_or_404(self, request, object_id, permission):
-        if not request.user.has_perm(f"proposals.{permission}"):
-            raise PermissionDenied
-        proposals = self.get_queryset(request).with_scores()  # the decision page shows them
-        proposal = proposals.filter(pk=object_id).first() if object_id.isdigit() else None
-        if proposal is None:
-            raise Http404
-        return proposal
+        # With its scores: the decision page shows them.
+        proposals = self.get_queryset(request).with_scores()
+        return self.object_or_404(request, object_id, permission, proposals)
 
     def _page(self, request, template, proposal, **context):
-        return TemplateResponse(
+        return self.page(
             request,
             f"admin/proposals/proposal/{template}.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "original": proposal,
-                "proposal": proposal,
-                "title": f"{proposal.reference_code or proposal.title}",
-                **context,
-            },
+            f"{proposal.reference_code or proposal.title}",
+            original=proposal,
+            proposal=proposal,
+            **context,
         )
 
     def _take_step(self, request, proposal, steps) -> bool:

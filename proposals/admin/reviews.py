@@ -9,8 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -29,11 +28,13 @@ from ..permissions import (
 )
 from ..scoring import weighted_score
 from ..templatetags.smartjamp import short_date
-from .base import CachedRows, FilteredCountOnly, ReadOnlyAdmin
+from .base import CachedRows, FilteredCountOnly, OwnPages, ReadOnlyAdmin
 
 
 @admin.register(ReviewAssignment)
-class ReviewAssignmentAdmin(ReadOnlyAdmin, CachedRows, FilteredCountOnly, admin.ModelAdmin):
+class ReviewAssignmentAdmin(
+    OwnPages, ReadOnlyAdmin, CachedRows, FilteredCountOnly, admin.ModelAdmin
+):
     """Read-only: staff assign from the proposals list, reviewers work in `review_view`."""
 
     list_display = ["proposal_reference", "proposal_title", "city", "due_on", "state", "open"]
@@ -130,20 +131,13 @@ class ReviewAssignmentAdmin(ReadOnlyAdmin, CachedRows, FilteredCountOnly, admin.
         label = _("Review") if assignment.state != AssignmentState.SUBMITTED else _("See")
         return format_html('<a class="button" href="{}">{}</a>', url, label)
 
-    def get_urls(self):
-        return [
-            path(
-                "<str:pk>/review/",
-                self.admin_site.admin_view(self.review_view),
-                name="proposals_reviewassignment_review",
-            ),
-            path(
-                "<str:pk>/attachments/<str:code>/",
-                self.admin_site.admin_view(self.attachment_view),
-                name="proposals_reviewassignment_attachment",
-            ),
-            *super().get_urls(),
-        ]
+    pages = {
+        "proposals_reviewassignment_review": ("<str:pk>/review/", "review_view"),
+        "proposals_reviewassignment_attachment": (
+            "<str:pk>/attachments/<str:code>/",
+            "attachment_view",
+        ),
+    }
 
     def review_view(self, request, pk):
         assignment = get_assignment_for_reviewer(request.user, pk)
@@ -199,27 +193,23 @@ class ReviewAssignmentAdmin(ReadOnlyAdmin, CachedRows, FilteredCountOnly, admin.
                     )
                     return HttpResponseRedirect(request.path)
         readable = reviewer_may_read(assignment)
-        return TemplateResponse(
+        return self.page(
             request,
             "admin/proposals/review.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": _("Review of %(proposal)s") % {"proposal": proposal.reference_code},
-                "assignment": assignment,
-                "proposal": proposal,
-                "readable": readable,
-                "conflict_form": conflict_form,
-                "review_form": review_form,
-                "review": review,
-                "criteria": criteria,
-                "partners": proposal.partners.all(),
-                # The proposal's parts, read only where the template shows them (readable).
-                "attachments": proposal.attachments.all(),
-                "focus_areas": proposal.focus_areas.all(),
-                "sectors": proposal.sectors.all(),
-                "others": self._other_reviews(assignment, criteria),
-            },
+            _("Review of %(proposal)s") % {"proposal": proposal.reference_code},
+            assignment=assignment,
+            proposal=proposal,
+            readable=readable,
+            conflict_form=conflict_form,
+            review_form=review_form,
+            review=review,
+            criteria=criteria,
+            partners=proposal.partners.all(),
+            # The proposal's parts, read only where the template shows them (readable).
+            attachments=proposal.attachments.all(),
+            focus_areas=proposal.focus_areas.all(),
+            sectors=proposal.sectors.all(),
+            others=self._other_reviews(assignment, criteria),
         )
 
     @staticmethod
@@ -289,7 +279,7 @@ class AuditKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin, FilteredCountOnly, admin.ModelAdmin):
+class AuditEventAdmin(OwnPages, ReadOnlyAdmin, FilteredCountOnly, admin.ModelAdmin):
     """The audit trail: read by programme staff (view permission), changed by no one.
 
     A proposal's, city's or user's admin page links here filtered to it
@@ -311,15 +301,7 @@ class AuditEventAdmin(ReadOnlyAdmin, FilteredCountOnly, admin.ModelAdmin):
     change_list_template = "admin/proposals/auditevent/change_list.html"
     actions = None
 
-    def get_urls(self):
-        return [
-            path(
-                "export.csv",
-                self.admin_site.admin_view(self.export_view),
-                name="proposals_auditevent_export",
-            ),
-            *super().get_urls(),
-        ]
+    pages = {"proposals_auditevent_export": ("export.csv", "export_view")}
 
     def export_view(self, request):
         """The filtered trail (the change list's filters and search) as CSV; the export is
