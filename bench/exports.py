@@ -39,12 +39,12 @@ def generate(rows: int) -> None:
         City,
         Country,
         FocusArea,
-        JapanesePartner,
         Proposal,
         Sector,
         Stage,
         User,
     )
+    from smartjamp.management.commands.generate_load_data import add_tags_and_partners
 
     call_command("migrate", verbosity=0)
     now = timezone.now()
@@ -89,18 +89,7 @@ def generate(rows: int) -> None:
             )
             for n in range(start, min(start + batch, rows))
         )
-        Proposal.focus_areas.through.objects.bulk_create(
-            Proposal.focus_areas.through(proposal=p, focusarea=areas[i % len(areas)])
-            for i, p in enumerate(created)
-        )
-        Proposal.sectors.through.objects.bulk_create(
-            Proposal.sectors.through(proposal=p, sector=sectors[i % len(sectors)])
-            for i, p in enumerate(created)
-        )
-        JapanesePartner.objects.bulk_create(
-            JapanesePartner(proposal=p, name=f"Partner {i % 50}", kind="company", role="Survey")
-            for i, p in enumerate(created)
-        )
+        add_tags_and_partners(created, areas, sectors)
 
 
 def measure() -> dict:

@@ -7,7 +7,9 @@ from allauth.mfa.models import Authenticator
 from django import forms
 from django.utils.translation import gettext as _
 
-from . import lookalikes, notifications
+from smartjamp import lookalikes
+
+from . import notifications
 from .audit import record_refused_login
 from .models import NotificationKind, User
 

@@ -67,19 +67,23 @@ def get_call_or_404(code: str) -> Call:
     return call
 
 
-def get_proposal_for_user(user: User, code: str, *, write: bool = False) -> Proposal:
+def get_proposal_for_user(
+    user: User, code: str, *, write: bool = False, with_due_at: bool = False
+) -> Proposal:
     """The proposal with `code` for its city's members and programme staff; 404 for others.
 
     With `write`, only members of the city (who draft it) pass; staff who may read it get 403.
     The proposal comes with its call, city and country, and with the reader's place in its
-    city: `reader_is_member` and `reader_is_lead` (False for staff who are not members).
+    city: `reader_is_member` and `reader_is_lead` (False for staff who are not members); with
+    `with_due_at`, with its `due_at` (ProposalQuerySet.with_due_at) in the same query.
     """
     if not user.is_authenticated:
         raise Http404("No such proposal.")
     membership = CityMembership.objects.filter(city=OuterRef("city"), user=user.pk)
+    proposals = Proposal.objects.with_due_at() if with_due_at else Proposal.objects.all()
     try:
         proposal = (
-            Proposal.objects.select_related("call", "city__country")
+            proposals.select_related("call", "city__country")
             .annotate(
                 reader_is_member=Exists(membership), reader_is_lead=Exists(membership.leads())
             )

@@ -73,6 +73,7 @@ BENCHMARK_VIEWS = env_bool("BENCHMARK_VIEWS", False)  # the reference page of `m
 
 INSTALLED_APPS = [
     "proposals",
+    "smartjamp",  # infrastructure: make run's supervisor, the load generator (commands)
     "smartjamp.admin_site.PortalAdminConfig",  # django.contrib.admin, our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -176,9 +177,11 @@ else:
     CACHES = {"default": DATABASE_CACHE}
 
 AUTH_USER_MODEL = "proposals.User"
-# Sessions in the database: they survive a Redis outage, and a signed-in page reads its
-# session and its user with one small query each.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions in the database, read through the cache (Django's cached_db): a signed-in page
+# reads its session from Redis (about 0.2 ms less than the query, measured in-process) and
+# from the database only when the cache does not hold it, e.g. while Redis is down. No user
+# row or password hash goes to the cache.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]  # by email
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -45,8 +45,8 @@ def _fast_and_isolated(settings, tmp_path):
 def assert_page_queries():
     """Like django_assert_num_queries, without the queries of the shared cache (the dashboard's
     cached fragment, rate limits): a database table on SQLite (SQL queries, and savepoints
-    around its writes), Redis in CI (no SQL at all). The session and the user are queries of
-    the page's own (two on every signed-in page)."""
+    around its writes), Redis in CI (no SQL at all); the session too is read from the cache
+    (cached_db). The user is a query of the page's own, on every signed-in page."""
     from contextlib import contextmanager
 
     from django.db import connection

@@ -32,7 +32,7 @@ def deadline_for_city(call_ref, city_ref, closes_at_ref):
     if staff granted one, never earlier than the call's own close (an extension only ever
     gives more time, even if staff later move the close). `call_ref` and `city_ref` are
     references from the outer query (`OuterRef`) or ids, `closes_at_ref` the call's close (`F`
-    or `Value`). The one statement of the rule: Call.deadline_for, Call.deadlines_for,
+    or `Value`). The one statement of the rule: Call.deadline_for, Call.with_deadlines,
     CallQuerySet.with_deadline_for and ProposalQuerySet.with_due_at all evaluate it."""
     extension = DeadlineExtension.objects.filter(call=call_ref, city=city_ref).values("closes_at")[
         :1
@@ -139,14 +139,16 @@ class Call(models.Model):
         """The closing instant for `city`: its own extension if staff granted one."""
         return self.deadlines_for([city])[city.pk]
 
-    def deadlines_for(self, cities) -> dict[int, datetime.datetime]:
-        """The closing instant of each of `cities` (by id), in one query (deadline_for_city)."""
-        return dict(
-            City.objects.filter(pk__in=[city.pk for city in cities])
-            .annotate(deadline=deadline_for_city(self.pk, OuterRef("pk"), Value(self.closes_at)))
-            .order_by()
-            .values_list("pk", "deadline")
+    def with_deadlines(self, cities: "models.QuerySet[City]") -> "models.QuerySet[City]":
+        """`cities` annotated with `deadline`: each one's closing instant for this call."""
+        return cities.annotate(
+            deadline=deadline_for_city(self.pk, OuterRef("pk"), Value(self.closes_at))
         )
+
+    def deadlines_for(self, cities) -> dict[int, datetime.datetime]:
+        """The closing instant of each of `cities` (by id), in one query."""
+        cities = City.objects.filter(pk__in=[city.pk for city in cities])
+        return dict(self.with_deadlines(cities).order_by().values_list("pk", "deadline"))
 
     def is_open_for(self, city: City, now: datetime.datetime | None = None) -> bool:
         now = now or timezone.now()

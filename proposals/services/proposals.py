@@ -78,14 +78,14 @@ def drafting_refusals_by_city(
 ) -> dict[int, list]:
     """Why `user` may not start a proposal in `call` for each of `cities` (by city id; an
     empty list where they may), in three queries however many cities there are (fewer when
-    the call's eligible countries are prefetched, `deadlines` come from `deadlines_for` or the
-    caller read the user's memberships itself: `member_of`, ids; for showing only, since
-    starting a proposal checks again through `drafting_refusals`)."""
+    the caller has the `deadlines`, by city id, or has read the user's memberships itself:
+    `member_of`, ids; for showing only, since starting a proposal checks again through
+    `drafting_refusals`)."""
     now = now or timezone.now()
     cities = list(cities)
     if member_of is None:
         member_of = member_city_ids(user, cities)
-    eligible = {country.pk for country in call.eligible_countries.all()}
+    eligible = set(call.eligible_countries.values_list("pk", flat=True))
     if deadlines is None:
         deadlines = call.deadlines_for(cities)
     refusals = {}

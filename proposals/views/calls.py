@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
-from django.db.models import Subquery, prefetch_related_objects
+from django.db.models import Subquery
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -90,19 +90,19 @@ def call_detail(request, code):
     now = timezone.now()
     cities = []
     if user.is_authenticated:
+        # The reader's cities with their deadlines for this call, in one query.
         cities = list(
-            City.objects.filter(memberships__user=user).select_related("country").order_by("name")
+            call.with_deadlines(City.objects.filter(memberships__user=user))
+            .select_related("country")
+            .order_by("name")
         )
     if cities:
-        # Read by the refusals below (and by the facts' fragment when it is built).
-        prefetch_related_objects([call], "eligible_countries")
-        deadlines = call.deadlines_for(cities)
         refusals = services.drafting_refusals_by_city(
             user=user,
             call=call,
             cities=cities,
             now=now,
-            deadlines=deadlines,
+            deadlines={city.pk: city.deadline for city in cities},
             member_of={city.pk for city in cities},  # read through the memberships just now
         )
         proposals = {city.pk: [] for city in cities}
@@ -113,7 +113,6 @@ def call_detail(request, code):
         ):
             proposals[proposal.city_id].append(proposal)
         for city in cities:
-            city.deadline = deadlines[city.pk]
             city.refusals = refusals[city.pk]
             city.proposals_here = proposals[city.pk]
     eligible = [city for city in cities if not city.refusals]
@@ -124,9 +123,9 @@ def call_detail(request, code):
             "call": call,
             "now": now,
             "phase": call.phase(now),
-            # The description, rubric and eligible countries are cached fragments, the same
-            # for every reader (calls/_detail_facts.html): their querysets are evaluated in
-            # the template only, when a fragment is built.
+            # The terms, description, rubric and eligible countries are a cached fragment,
+            # the same for every reader (calls/_detail_facts.html): these querysets are
+            # evaluated in the template only, when it is built.
             "versions": cache_versions.current(cache_versions.CALLS),
             "criteria": call.criteria.all(),
             "countries": call.eligible_countries.all(),

@@ -77,7 +77,7 @@ def _city_proposals(cities):
 @login_required
 def proposal_detail(request, code):
     user = request.user
-    proposal = get_proposal_for_user(user, code)
+    proposal = get_proposal_for_user(user, code, with_due_at=True)
     staff = is_programme_staff(user)
     lead = proposal.reader_is_lead
     editable = proposal.reader_is_member and proposal.is_editable
@@ -98,7 +98,7 @@ def proposal_detail(request, code):
     context = {
         "proposal": proposal,
         "now": now,
-        "due_at": proposal.get_due_at(),
+        "due_at": proposal.due_at,
         # The checklist, the revision request's message, the summary, attachments, thread
         # and history are cached fragments (proposals/_detail_content.html), built only when
         # the proposal's number has moved; staff, who see names and the internal history, get
@@ -157,7 +157,8 @@ def _saved_message(proposal: Proposal) -> str:
 
 @login_required
 def proposal_edit(request, code):
-    proposal = get_proposal_for_user(request.user, code, write=True)
+    proposal = get_proposal_for_user(request.user, code, write=True, with_due_at=True)
+    due_at = proposal.due_at  # editing does not move it (a conflict below reads `current`)
     autosave = request.headers.get("X-Requested-With") == "fetch"
     if not proposal.is_editable:
         if autosave:
@@ -260,7 +261,7 @@ def proposal_edit(request, code):
             "attachments": proposal.attachments.all(),
             "attachment_form": AttachmentForm(),
             "missing": proposal.missing_for_submission(),
-            "due_at": proposal.get_due_at(),
+            "due_at": due_at,
             "now": timezone.now(),
         },
     )

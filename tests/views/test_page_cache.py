@@ -339,10 +339,10 @@ def test_each_reader_of_a_proposal_page_gets_their_own_csrf_token(
     assert theirs.post(post, {"body": "Yo", "csrfmiddlewaretoken": their_token}).status_code == 302
 
 
-# The session, the user, the gate (the proposal with its call, city and the reader's role)
-# and its due date: the checklist, attachments, messages and history come from the cached
-# fragments the first reader's page built.
-PROPOSAL_PAGE_QUERIES = 4
+# The user and the gate (the proposal with its call, city, due date and the reader's role;
+# the session is in the cache): the checklist, attachments, messages and history come from
+# the cached fragments the first reader's page built.
+PROPOSAL_PAGE_QUERIES = 2
 
 
 def test_proposal_page_fragments_follow_each_change(

@@ -89,6 +89,25 @@ BATCH = 2000
 UNUSABLE = make_password(None)  # generated people cannot sign in
 
 
+def add_tags_and_partners(proposals, areas, sectors) -> None:
+    """A focus area, a sector and a Japanese partner for each of `proposals` (just created in
+    bulk), in three bulk inserts."""
+    Proposal.focus_areas.through.objects.bulk_create(
+        Proposal.focus_areas.through(proposal=p, focusarea=areas[i % len(areas)])
+        for i, p in enumerate(proposals)
+    )
+    Proposal.sectors.through.objects.bulk_create(
+        Proposal.sectors.through(proposal=p, sector=sectors[i % len(sectors)])
+        for i, p in enumerate(proposals)
+    )
+    JapanesePartner.objects.bulk_create(
+        JapanesePartner(
+            proposal=p, name=f"パートナー {i % 40} Co., Ltd.", kind="company", role="Survey"
+        )
+        for i, p in enumerate(proposals)
+    )
+
+
 class Command(BaseCommand):
     help = "Generate realistic data at scale with bulk inserts (for benchmarks)."
 
@@ -284,20 +303,7 @@ class Command(BaseCommand):
                     )
                 )
             created = Proposal.objects.bulk_create(batch)
-            Proposal.focus_areas.through.objects.bulk_create(
-                Proposal.focus_areas.through(proposal=p, focusarea=areas[i % len(areas)])
-                for i, p in enumerate(created)
-            )
-            Proposal.sectors.through.objects.bulk_create(
-                Proposal.sectors.through(proposal=p, sector=sectors[i % len(sectors)])
-                for i, p in enumerate(created)
-            )
-            JapanesePartner.objects.bulk_create(
-                JapanesePartner(
-                    proposal=p, name=f"パートナー {i % 40} Co., Ltd.", kind="company", role="Survey"
-                )
-                for i, p in enumerate(created)
-            )
+            add_tags_and_partners(created, areas, sectors)
             Attachment.objects.bulk_create(
                 Attachment(
                     proposal=p,
