@@ -234,6 +234,13 @@ def csv_stream(header: list[str], rows: Iterable[list]) -> Iterator[str]:
     labels = [str(label) for label in header]
     writer.writerow([_defused(label) if label[:1] in _RISKY else label for label in labels])
     yield "\ufeff" + buffer.getvalue()
+
+    def written(batch) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(batch)
+        return buffer.getvalue()
+
     risky = _RISKY
     batch = []
     for row in rows:
@@ -244,15 +251,9 @@ def csv_stream(header: list[str], rows: Iterable[list]) -> Iterator[str]:
             ]
         )
         if len(batch) == 1000:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(batch)
+            yield written(batch)
             batch = []
-            yield buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    writer.writerows(batch)
-    yield buffer.getvalue()
+    yield written(batch)
 
 
 def _xlsx_cell(sheet, value):

@@ -88,22 +88,27 @@ class AssignmentInline(ReadOnlyInline, admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("reviewer", "review")
 
+    @staticmethod
+    def _submitted(assignment):
+        review = getattr(assignment, "review", None)
+        return review if review is not None and review.is_submitted else None
+
     @admin.display(description=_("weighted score"))
     def weighted(self, assignment):
-        review = getattr(assignment, "review", None)
-        if review is None or not review.is_submitted or review.weighted_score is None:
+        review = self._submitted(assignment)
+        if review is None or review.weighted_score is None:
             return "—"
         return f"{review.weighted_score:.2f}"
 
     @admin.display(description=_("recommendation"))
     def recommendation(self, assignment):
-        review = getattr(assignment, "review", None)
-        return review.get_recommendation_display() if review and review.is_submitted else "—"
+        review = self._submitted(assignment)
+        return review.get_recommendation_display() if review else "—"
 
     @admin.display(description=_("comment"))
     def comment(self, assignment):
-        review = getattr(assignment, "review", None)
-        return review.comment if review and review.is_submitted else "—"
+        review = self._submitted(assignment)
+        return review.comment if review else "—"
 
 
 ASSIGNMENTS_MADE = ngettext_lazy(

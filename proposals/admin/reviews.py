@@ -278,6 +278,20 @@ class AuditKindFilter(admin.SimpleListFilter):
         return queryset
 
 
+# The audit trail's export: each column's label and value.
+TRAIL_COLUMNS = [
+    (_("At (UTC)"), lambda e: e.created_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")),
+    (_("Action"), lambda e: e.action),
+    (_("Actor"), lambda e: e.actor.email if e.actor else ""),
+    (_("Proposal"), lambda e: (e.proposal.reference_code or e.proposal.code) if e.proposal else ""),
+    (_("City"), lambda e: e.city.name if e.city else ""),
+    (_("User"), lambda e: e.user.email if e.user else ""),
+    (_("Target"), lambda e: e.target),
+    (_("IP address"), lambda e: e.ip or ""),
+    (_("Details"), lambda e: json.dumps(e.details, ensure_ascii=False, sort_keys=True)),
+]
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(OwnPages, ReadOnlyAdmin, FilteredCountOnly, admin.ModelAdmin):
     """The audit trail: read by programme staff (view permission), changed by no one.
@@ -312,31 +326,10 @@ class AuditEventAdmin(OwnPages, ReadOnlyAdmin, FilteredCountOnly, admin.ModelAdm
             events = self.get_changelist_instance(request).get_queryset(request)
         except IncorrectLookupParameters:
             return redirect(reverse("admin:proposals_auditevent_changelist") + "?e=1")
-        header = [
-            _("At (UTC)"),
-            _("Action"),
-            _("Actor"),
-            _("Proposal"),
-            _("City"),
-            _("User"),
-            _("Target"),
-            _("IP address"),
-            _("Details"),
-        ]
+        header = [label for label, _value in TRAIL_COLUMNS]
+        events = events.select_related("actor", "proposal", "city", "user")
         rows = (
-            [
-                event.created_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                event.action,
-                event.actor.email if event.actor else "",
-                (event.proposal.reference_code or event.proposal.code) if event.proposal else "",
-                event.city.name if event.city else "",
-                event.user.email if event.user else "",
-                event.target,
-                event.ip or "",
-                json.dumps(event.details, ensure_ascii=False, sort_keys=True),
-            ]
-            for event in events.select_related("actor", "proposal", "city", "user").iterator(
-                chunk_size=2000
-            )
+            [value(event) for _label, value in TRAIL_COLUMNS]
+            for event in events.iterator(chunk_size=2000)
         )
         return download(request, header, rows, "csv", "audit-trail")

@@ -27,34 +27,33 @@ from .geo import City, is_city_lead, new_code
 from .user import user_link
 
 
-class FocusArea(models.Model):
-    """The six focus areas of the ASEAN Smart Cities Framework."""
+class Taxonomy(models.Model):
+    """A term of a fixed list a proposal picks from, in the list's order."""
 
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=100)
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
+        abstract = True
         ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FocusArea(Taxonomy):
+    """The six focus areas of the ASEAN Smart Cities Framework."""
+
+    class Meta(Taxonomy.Meta):
         verbose_name = _("focus area")
         verbose_name_plural = _("focus areas")
 
-    def __str__(self) -> str:
-        return self.name
 
-
-class Sector(models.Model):
-    code = models.SlugField(_("code"), max_length=40, unique=True)
-    name = models.CharField(_("name"), max_length=100)
-    position = models.PositiveSmallIntegerField(default=0)
-
-    class Meta:
-        ordering = ["position", "name"]
+class Sector(Taxonomy):
+    class Meta(Taxonomy.Meta):
         verbose_name = _("sector")
         verbose_name_plural = _("sectors")
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Instrument(models.TextChoices):

@@ -18,9 +18,6 @@ class AssignmentState(models.TextChoices):
 
 
 class AssignmentQuerySet(models.QuerySet):
-    def for_reviewer(self, user) -> "AssignmentQuerySet":
-        return self.filter(reviewer=user)
-
     def active(self) -> "AssignmentQuerySet":
         return self.exclude(state=AssignmentState.DECLINED)
 
