@@ -301,6 +301,15 @@ def json_stream(keys: list[str], rows: Iterable[list]) -> Iterator[str]:
 # Summaries -------------------------------------------------------------------------------------
 
 
+def totals() -> dict:
+    """Aggregates of a group of proposals: their `count`, `requested` and `approved` JPY."""
+    return {
+        "count": Count("pk", distinct=True),
+        "requested": Sum("requested_jpy"),
+        "approved": Sum("approved_jpy"),
+    }
+
+
 # What a summary groups by: the field and the column's label.
 SUMMARY_BY = {
     "country": ("city__country__name", _("Country")),
@@ -312,16 +321,7 @@ SUMMARY_BY = {
 def summary(queryset, by: str) -> tuple[list[str], list[list]]:
     """Counts and requested / approved JPY by country, sector or status."""
     group, label = SUMMARY_BY[by]
-    rows = (
-        queryset.order_by()
-        .values(group)
-        .annotate(
-            count=Count("pk", distinct=True),
-            requested=Sum("requested_jpy"),
-            approved=Sum("approved_jpy"),
-        )
-        .order_by(group)
-    )
+    rows = queryset.order_by().values(group).annotate(**totals()).order_by(group)
     header = [str(label), str(_("Proposals")), str(_("Requested (JPY)")), str(_("Approved (JPY)"))]
     values = []
     for row in rows:
@@ -336,6 +336,18 @@ def summary(queryset, by: str) -> tuple[list[str], list[list]]:
     return header, values
 
 
+# The review progress report's columns: each one's label and the key of its value.
+PROGRESS_COLUMNS = [
+    (_("Reviewer"), "reviewer__full_name"),
+    (_("Email"), "reviewer__email"),
+    (_("Assigned"), "total"),
+    (_("Submitted"), "submitted"),
+    (_("Outstanding"), "outstanding"),
+    (_("Overdue"), "overdue"),
+    (_("Declined"), "declined"),
+]
+
+
 def review_progress(queryset) -> tuple[list[str], list[list]]:
     """Per reviewer: assignments, submitted, outstanding, overdue, declined."""
     rows = (
@@ -348,54 +360,28 @@ def review_progress(queryset) -> tuple[list[str], list[list]]:
         )
         .order_by("reviewer__email")
     )
-    header = [
-        str(h)
-        for h in (
-            _("Reviewer"),
-            _("Email"),
-            _("Assigned"),
-            _("Submitted"),
-            _("Outstanding"),
-            _("Overdue"),
-            _("Declined"),
-        )
-    ]
-    counts = ["total", "submitted", "outstanding", "overdue", "declined"]
-    return header, [
-        [row["reviewer__full_name"], row["reviewer__email"], *(row[key] for key in counts)]
-        for row in rows
-    ]
+    header = [str(label) for label, _key in PROGRESS_COLUMNS]
+    return header, [[row[key] for _label, key in PROGRESS_COLUMNS] for row in rows]
+
+
+# The ranking's columns after the rank: each one's label and value.
+RANKING_COLUMNS = [
+    (_("Reference code"), lambda proposal: proposal.reference_code or ""),
+    (_("Title"), lambda proposal: proposal.title),
+    (_("City"), lambda proposal: proposal.city.name),
+    (_("Status"), lambda proposal: str(STATUS_LABELS[proposal.status])),
+    (_("Reviews"), lambda proposal: proposal.review_count),
+    (_("Score"), lambda proposal: _rounded(proposal.score)),
+    (_("Normalised"), lambda proposal: _rounded(proposal.normalised)),
+    (_("Spread"), lambda proposal: _rounded(proposal.score_spread)),
+    (_("Requested (JPY)"), lambda proposal: proposal.requested_jpy),
+]
 
 
 def ranking_rows(call, by: str = "score") -> tuple[list[str], list[list]]:
-    header = [
-        str(h)
-        for h in (
-            _("Rank"),
-            _("Reference code"),
-            _("Title"),
-            _("City"),
-            _("Status"),
-            _("Reviews"),
-            _("Score"),
-            _("Normalised"),
-            _("Spread"),
-            _("Requested (JPY)"),
-        )
-    ]
+    header = [str(_("Rank")), *(str(label) for label, _value in RANKING_COLUMNS)]
     rows = [
-        [
-            rank,
-            proposal.reference_code or "",
-            proposal.title,
-            proposal.city.name,
-            str(STATUS_LABELS[proposal.status]),
-            proposal.review_count,
-            _rounded(proposal.score),
-            _rounded(proposal.normalised),
-            _rounded(proposal.score_spread),
-            proposal.requested_jpy,
-        ]
+        [rank, *(value(proposal) for _label, value in RANKING_COLUMNS)]
         for rank, proposal in enumerate(call_ranking(call, by=by), start=1)
     ]
     return header, rows

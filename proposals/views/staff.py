@@ -1,8 +1,9 @@
 """The staff area: dashboard, reports and exports (programme staff only; 404 for others)."""
 
+from collections import Counter
 from functools import wraps
 
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.utils import timezone
@@ -78,16 +79,7 @@ def _dashboard_figures(proposals) -> dict:
         }
         for call in Call.objects.filter(pk__in=proposals.values("call")).order_by("-closes_at")
     }
-    totals = (
-        proposals.order_by()
-        .values("call")
-        .annotate(
-            count=Count("pk", distinct=True),
-            requested=Sum("requested_jpy"),
-            approved=Sum("approved_jpy"),
-        )
-    )
-    for row in totals:
+    for row in proposals.order_by().values("call").annotate(**reports.totals()):
         entry = calls[row["call"]]
         entry.update(
             count=row["count"], requested=row["requested"] or 0, approved=row["approved"] or 0
@@ -97,12 +89,10 @@ def _dashboard_figures(proposals) -> dict:
         entry["approved_percent"] = min(_percent(entry["approved"], envelope), 100)
     # One pass over the proposals for both breakdowns.
     breakdown = proposals.order_by().values("call", "status", "city__country__name")
-    by_status, by_country = {}, {}
+    by_status, by_country = Counter(), Counter()
     for row in breakdown.annotate(n=Count("pk", distinct=True)):
-        key = (row["call"], row["status"])
-        by_status[key] = by_status.get(key, 0) + row["n"]
-        key = (row["call"], row["city__country__name"])
-        by_country[key] = by_country.get(key, 0) + row["n"]
+        by_status[row["call"], row["status"]] += row["n"]
+        by_country[row["call"], row["city__country__name"]] += row["n"]
     for (call, status), n in by_status.items():
         calls[call]["statuses"].append((str(Status(status).label), n))
     for (call, country), n in by_country.items():
