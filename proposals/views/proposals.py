@@ -35,7 +35,8 @@ from ..permissions import (
 def my_proposals(request):
     # The reader's cities, read per request; the list of their proposals is the same for
     # everyone who is a member of exactly these cities: a cached fragment keyed by the cities
-    # and their numbers (proposals/list.html), the queryset evaluated only when it is built.
+    # and their numbers (proposals/list.html), the queryset built and evaluated only when the
+    # fragment is (building it alone, annotations resolved, is a sixth of the page).
     cities = sorted(
         CityMembership.objects.filter(user=request.user).values_list("city_id", flat=True)
     )
@@ -47,7 +48,7 @@ def my_proposals(request):
             "versions": cache_versions.current(
                 cache_versions.CALLS, *(cache_versions.city_proposals(pk) for pk in cities)
             ),
-            "proposals": _city_proposals(cities),
+            "proposals": SimpleLazyObject(lambda: _city_proposals(cities)),
         },
     )
 
@@ -82,28 +83,31 @@ def proposal_detail(request, code):
     lead = proposal.reader_is_lead
     editable = proposal.reader_is_member and proposal.is_editable
     now = timezone.now()
-    # Only the columns the page shows: each column costs the ORM time on every row (and the
-    # proposal's own key, which the related manager checks on every row).
-    changes = proposal.status_changes.select_related("actor").only(
-        "proposal",
-        "created_at",
-        "to_status",
-        "message",
-        "is_public",
-        "actor__full_name",
-        "actor__email",
-    )
-    if not staff:
-        changes = changes.filter(is_public=True)
+
+    def changes():
+        # Only the columns the page shows: each column costs the ORM time on every row (and
+        # the proposal's own key, which the related manager checks on every row).
+        changes = proposal.status_changes.select_related("actor").only(
+            "proposal",
+            "created_at",
+            "to_status",
+            "message",
+            "is_public",
+            "actor__full_name",
+            "actor__email",
+        )
+        return changes if staff else changes.filter(is_public=True)
+
     context = {
         "proposal": proposal,
         "now": now,
         "due_at": proposal.due_at,
-        # The checklist, the revision request's message, the summary, attachments, thread
-        # and history are cached fragments (proposals/_detail_content.html), built only when
-        # the proposal's number has moved; staff, who see names and the internal history, get
-        # the thread and history built per request. What they show is read lazily, in the
-        # template, so that a cached fragment runs no query.
+        # The revision request's message, the checklist, the summary, attachments, thread and
+        # history are one cached fragment for the city's members (proposals/_detail_content
+        # .html), built only when the proposal's number has moved; staff, who see names and
+        # the internal history, get it built per request. What it shows is read lazily, in
+        # the template, so that a cached fragment runs no query (and builds no queryset: that
+        # alone, select_related and only() resolved, costs about 0.1 ms each).
         "versions": cache_versions.current(cache_versions.proposal(proposal.pk)),
         "missing": SimpleLazyObject(proposal.missing_for_submission) if editable else [],
         # Shown only while a revision is requested.
@@ -115,11 +119,15 @@ def proposal_detail(request, code):
             )
         ),
         "show_names": staff,
-        "changes": changes,
-        "thread": proposal.messages.select_related("author").only(
-            "proposal", "from_staff", "body", "created_at", "author__full_name", "author__email"
+        "changes": SimpleLazyObject(changes),
+        "thread": SimpleLazyObject(
+            lambda: proposal.messages.select_related("author").only(
+                "proposal", "from_staff", "body", "created_at", "author__full_name", "author__email"
+            )
         ),
-        "attachments": proposal.attachments.only("proposal", "code", "name", "kind", "size"),
+        "attachments": SimpleLazyObject(
+            lambda: proposal.attachments.only("proposal", "code", "name", "kind", "size")
+        ),
         "can_edit": editable,
         "can_submit": editable and lead,
         # The state check is the declared transition's; who may take it is the lead.
