@@ -24,6 +24,7 @@ from .models import (
     Recommendation,
     User,
 )
+from .models.proposal import SECTIONS
 
 
 class SignupExtraForm(forms.Form):
@@ -219,23 +220,7 @@ class ProposalForm(forms.ModelForm):
             ),
         }
 
-    SECTIONS = [
-        (_("Overview"), ["title", "summary", "contact_name", "contact_email", "contact_phone"]),
-        (_("Problem and solution"), ["problem", "solution"]),
-        (_("Focus areas and sectors"), ["focus_areas", "sectors"]),
-        (_("Outcomes and indicators"), ["outcomes", "indicators"]),
-        (_("Timeline"), ["start_date", "duration_months", "timeline"]),
-        (
-            _("Budget and financing"),
-            [
-                "total_cost_jpy",
-                "requested_jpy",
-                "co_financing_jpy",
-                "co_financing_sources",
-                "instruments",
-            ],
-        ),
-    ]
+    SECTIONS = SECTIONS  # the template lays the form out by them
 
     def __init__(self, *args, call, **kwargs):
         super().__init__(*args, **kwargs)

@@ -90,26 +90,34 @@ BEFORE_DECISION = [
     Status.UNDER_REVIEW,
     Status.SHORTLISTED,
 ]
-# The fields a city sets on its proposal (besides focus areas, sectors and partners); status,
-# city, call, reference code and the decision are never among them.
+# The sections of a proposal as its city fills them in, with their fields, in the form's order.
+SECTIONS = [
+    (_("Overview"), ["title", "summary", "contact_name", "contact_email", "contact_phone"]),
+    (_("Problem and solution"), ["problem", "solution"]),
+    (_("Focus areas and sectors"), ["focus_areas", "sectors"]),
+    (_("Outcomes and indicators"), ["outcomes", "indicators"]),
+    (_("Timeline"), ["start_date", "duration_months", "timeline"]),
+    (
+        _("Budget and financing"),
+        [
+            "total_cost_jpy",
+            "requested_jpy",
+            "co_financing_jpy",
+            "co_financing_sources",
+            "instruments",
+        ],
+    ),
+]
+# The fields a city sets on its proposal: its sections' (besides focus areas and sectors, which
+# are relations, as are partners) and the declaration; status, city, call, reference code and
+# the decision are never among them.
 CITY_FIELDS = [
-    "title",
-    "summary",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "problem",
-    "solution",
-    "outcomes",
-    "indicators",
-    "start_date",
-    "duration_months",
-    "timeline",
-    "total_cost_jpy",
-    "requested_jpy",
-    "co_financing_jpy",
-    "co_financing_sources",
-    "instruments",
+    *(
+        name
+        for _title, names in SECTIONS
+        for name in names
+        if name not in ("focus_areas", "sectors")
+    ),
     "declaration",
 ]
 # Proposals that take one of the city's places in a call.
@@ -390,16 +398,7 @@ class Proposal(FSMModelMixin, models.Model):
             if not ok:
                 missing.append((section, message))
 
-        overview, problem, areas = (
-            _("Overview"),
-            _("Problem and solution"),
-            _("Focus areas and sectors"),
-        )
-        outcomes, timeline, budget = (
-            _("Outcomes and indicators"),
-            _("Timeline"),
-            _("Budget and financing"),
-        )
+        overview, problem, areas, outcomes, timeline, budget = (title for title, _names in SECTIONS)
         need(overview, self.title.strip(), _("a title"))
         need(overview, self.summary.strip(), _("a summary"))
         need(
