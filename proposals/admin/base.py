@@ -96,6 +96,16 @@ class CachedRows:
         return []
 
 
+def has_perm(codename: str):
+    """The `has_<name>_permission` method of an action's permission `<name>`: the user holds
+    "proposals.<codename>"."""
+
+    def check(self, request) -> bool:
+        return request.user.has_perm(f"proposals.{codename}")
+
+    return check
+
+
 class ReadOnlyInline:
     """An inline that shows its `fields` and changes nothing: no rows added, none deleted."""
 

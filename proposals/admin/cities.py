@@ -20,7 +20,7 @@ from ..models import (
     User,
     normalise_name,
 )
-from .base import FilteredCountOnly, OwnPages, ReadOnlyInline, report_count
+from .base import FilteredCountOnly, OwnPages, ReadOnlyInline, has_perm, report_count
 
 admin.site.site_header = _("Smart JAMP administration")
 admin.site.site_title = _("Smart JAMP")
@@ -215,8 +215,7 @@ class CityAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
             '<a href="{}">{}</a>', reverse("city_letter", args=[city.code]), city.letter_name
         )
 
-    def has_verify_permission(self, request):
-        return request.user.has_perm("proposals.verify_city")
+    has_verify_permission = has_perm("verify_city")
 
     @admin.action(description=_("Verify the selected cities"), permissions=["verify"])
     def verify_selected(self, request, queryset):

@@ -35,6 +35,7 @@ from .base import (
     OwnPages,
     PlainActionCheckbox,
     ReadOnlyInline,
+    has_perm,
     report_count,
 )
 
@@ -403,14 +404,9 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
     export_csv_selected = _export_selected("csv", _("Export the selected as CSV"))
     export_xlsx_selected = _export_selected("xlsx", _("Export the selected as Excel"))
 
-    def has_screen_permission(self, request):
-        return request.user.has_perm("proposals.screen_proposal")
-
-    def has_assign_permission(self, request):
-        return request.user.has_perm("proposals.assign_reviewers")
-
-    def has_decide_permission(self, request):
-        return request.user.has_perm("proposals.decide_proposal")
+    has_screen_permission = has_perm("screen_proposal")
+    has_assign_permission = has_perm("assign_reviewers")
+    has_decide_permission = has_perm("decide_proposal")
 
     # Pages of one proposal: screening, decision, versions.
 
