@@ -24,7 +24,14 @@ OFFERED_FOR = datetime.timedelta(days=1)
 STALE_AFTER = datetime.timedelta(minutes=30)
 
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+def xlsx_response(file, filename: str) -> FileResponse:
+    """An Excel workbook (an open file) as a download named `filename`."""
+    return FileResponse(
+        file,
+        as_attachment=True,
+        filename=filename,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 def record_export(request, action: str, name: str, fmt: str, **details) -> None:
@@ -57,7 +64,7 @@ def download(request, header, rows, fmt: str, name: str, keys: list[str] | None 
         target = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
         reports.write_xlsx(target, header, rows, title=name)
         target.seek(0)
-        return FileResponse(target, as_attachment=True, filename=filename, content_type=XLSX_TYPE)
+        return xlsx_response(target, filename)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

@@ -416,7 +416,7 @@ class ReviewForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.criteria = list(criteria)
         for criterion in self.criteria:
-            self.fields[f"score_{criterion.pk}"] = forms.TypedChoiceField(
+            self.fields[score_field(criterion.pk)] = forms.TypedChoiceField(
                 label=f"{criterion.name} (×{criterion.weight.normalize()})",
                 help_text=criterion.description,
                 choices=self.SCORE_CHOICES,
@@ -425,14 +425,18 @@ class ReviewForm(forms.Form):
                 required=False,
                 widget=forms.RadioSelect,
             )
-        self.order_fields([f"score_{c.pk}" for c in self.criteria] + ["comment", "recommendation"])
+        self.order_fields(
+            [score_field(c.pk) for c in self.criteria] + ["comment", "recommendation"]
+        )
 
     def scores(self) -> dict[int, int]:
-        return {
-            criterion.pk: self.cleaned_data[f"score_{criterion.pk}"]
-            for criterion in self.criteria
-            if self.cleaned_data.get(f"score_{criterion.pk}") is not None
-        }
+        scores = {c.pk: self.cleaned_data.get(score_field(c.pk)) for c in self.criteria}
+        return {pk: value for pk, value in scores.items() if value is not None}
 
     def score_fields(self):
-        return [self[f"score_{criterion.pk}"] for criterion in self.criteria]
+        return [self[score_field(criterion.pk)] for criterion in self.criteria]
+
+
+def score_field(criterion_id: int) -> str:
+    """The name of the review form's field for the score of a criterion."""
+    return f"score_{criterion_id}"

@@ -18,7 +18,7 @@ from smartjamp.uploads import checked_file_name
 
 from .. import services
 from ..exports import download
-from ..forms import ConflictForm, ReviewForm
+from ..forms import ConflictForm, ReviewForm, score_field
 from ..models import AssignmentState, AuditEvent, ReviewAssignment, Score
 from ..permissions import (
     get_assignment_for_reviewer,
@@ -166,7 +166,7 @@ class ReviewAssignmentAdmin(
             initial = {}
             if review is not None:
                 initial = {"comment": review.comment, "recommendation": review.recommendation}
-                initial.update({f"score_{s.criterion_id}": s.value for s in review.scores.all()})
+                initial.update({score_field(s.criterion_id): s.value for s in review.scores.all()})
             locked = assignment.state == AssignmentState.SUBMITTED
             review_form = ReviewForm(
                 None if locked else (request.POST or None), criteria=criteria, initial=initial

@@ -4,7 +4,7 @@ from collections import Counter
 from functools import wraps
 
 from django.db.models import Count
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from smartjamp import cache_versions
 
 from .. import reports
-from ..exports import XLSX_TYPE, download, export_proposal_queryset, record_export
+from ..exports import download, export_proposal_queryset, record_export, xlsx_response
 from ..filters import filtered_proposals
 from ..models import Call, ExportJob, ReviewAssignment, Status
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
@@ -178,9 +178,4 @@ def export_job_download(request, code):
     if job.state != ExportJob.State.DONE or not job.file or job.expires_at <= timezone.now():
         raise Http404("Not ready, or expired.")
     record_export(request, "downloaded", "proposals", "xlsx", job=job.code)
-    return FileResponse(
-        job.file.open("rb"),
-        as_attachment=True,
-        filename=f"smartjamp-proposals-{job.code}.xlsx",
-        content_type=XLSX_TYPE,
-    )
+    return xlsx_response(job.file.open("rb"), f"smartjamp-proposals-{job.code}.xlsx")
