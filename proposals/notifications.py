@@ -86,16 +86,7 @@ def notify(
     """
     if not _wanted(kind, recipient) or Notification.objects.filter(dedup_key=dedup_key).exists():
         return None
-    return _queue(
-        _rendered(
-            kind=kind,
-            dedup_key=dedup_key,
-            recipient=recipient,
-            email=email,
-            context=context,
-            link=link,
-        )
-    )
+    return _queue(_rendered(kind, dedup_key, recipient, email, context, link))
 
 
 def _wanted(kind: str, recipient: User | None) -> bool:
@@ -106,7 +97,7 @@ def _wanted(kind: str, recipient: User | None) -> bool:
     return recipient.is_active and (kind != Kind.CALL_OPENED or recipient.notify_calls)
 
 
-def _rendered(*, kind, dedup_key, recipient, email=None, context=None, link="") -> Notification:
+def _rendered(kind, dedup_key, recipient, email=None, context=None, link="") -> Notification:
     """The notification, rendered in the recipient's language and time zone (unsaved)."""
     language = recipient.language if recipient else settings.LANGUAGE_CODE
     time_zone = recipient.time_zone if recipient else "UTC"

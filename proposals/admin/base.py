@@ -96,6 +96,12 @@ class CachedRows:
         return []
 
 
+def is_change_list(request) -> bool:
+    """Whether `request` is for a change list (which reads only the columns it shows)."""
+    match = request.resolver_match
+    return bool(match and match.url_name.endswith("changelist"))
+
+
 def has_perm(codename: str):
     """The `has_<name>_permission` method of an action's permission `<name>`: the user holds
     "proposals.<codename>"."""

@@ -36,6 +36,7 @@ from .base import (
     PlainActionCheckbox,
     ReadOnlyInline,
     has_perm,
+    is_change_list,
     report_count,
 )
 
@@ -227,7 +228,7 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+        if is_change_list(request):
             # The list shows a few columns; the long texts stay in the database.
             queryset = queryset.only(
                 "reference_code",

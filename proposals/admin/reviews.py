@@ -28,7 +28,7 @@ from ..permissions import (
 )
 from ..scoring import weighted_score
 from ..templatetags.smartjamp import short_date
-from .base import CachedRows, FilteredCountOnly, OwnPages, ReadOnlyAdmin
+from .base import CachedRows, FilteredCountOnly, OwnPages, ReadOnlyAdmin, is_change_list
 
 
 @admin.register(ReviewAssignment)
@@ -66,7 +66,7 @@ class ReviewAssignmentAdmin(
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         staff = is_programme_staff(request.user)
-        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+        if is_change_list(request):
             # Only what the reader's columns show: the rows' long texts stay in the database.
             columns = self.STAFF_COLUMNS if staff else self.REVIEWER_COLUMNS
             queryset = queryset.only("due", "state", *columns)
