@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.http import FileResponse
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from PIL import Image
@@ -75,6 +76,17 @@ def sniff_content_type(uploaded: UploadedFile) -> str | None:
     uploaded.seek(0)
     kind = filetype.guess(head)
     return kind.mime if kind else None
+
+
+def file_download(file, name: str, content_type: str) -> FileResponse:
+    """A stored upload as a download, named after its checked content (`checked_file_name`,
+    which also renames a file stored before names were made to match their content)."""
+    return FileResponse(
+        file.open("rb"),
+        as_attachment=True,
+        filename=checked_file_name(name, content_type),
+        content_type=content_type,
+    )
 
 
 def checked_file_name(name: str, content_type: str, *, max_length: int = 100) -> str:

@@ -3,10 +3,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from proposals.views import calls, cities, notifications, pages, proposals, staff
+from smartjamp import views
 
 urlpatterns = [
     path("", pages.home, name="home"),
-    path("healthz", pages.healthz, name="healthz"),
+    path("healthz", views.healthz, name="healthz"),
     path("accounts/profile/", pages.profile, name="profile"),
     path("accounts/", include("allauth.urls")),
     path("cities/", cities.my_cities, name="my_cities"),
@@ -72,4 +73,4 @@ urlpatterns = [
 ]
 
 if settings.BENCHMARK_VIEWS:
-    urlpatterns.append(path("bench/reference/", pages.bench_reference, name="bench_reference"))
+    urlpatterns.append(path("bench/reference/", views.bench_reference, name="bench_reference"))

@@ -152,7 +152,7 @@ def test_attachment_download_is_recorded(client, draft, danang_editor):
         "download.attachment",
         danang_editor,
         draft,
-        {"attachment": attachment.code, "name": "concept-note.pdf"},
+        {"attachment": attachment.code, "name": "concept-note.pdf", "kind": attachment.kind},
         IP,
     )
 

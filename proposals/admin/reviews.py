@@ -7,14 +7,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
-from django.http import FileResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from smartjamp import cache_versions
-from smartjamp.uploads import checked_file_name
+from smartjamp.uploads import file_download
 
 from .. import services
 from ..exports import download
@@ -242,12 +242,7 @@ class ReviewAssignmentAdmin(
     def attachment_view(self, request, pk, code):
         attachment = get_attachment_for_reviewer(request.user, pk, code)
         services.audit_download(request, attachment)
-        return FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=checked_file_name(attachment.name, attachment.content_type),
-            content_type=attachment.content_type,
-        )
+        return file_download(attachment.file, attachment.name, attachment.content_type)
 
 
 class AuditKindFilter(admin.SimpleListFilter):

@@ -44,12 +44,6 @@ class CallQuerySet(models.QuerySet):
     def open_at(self, when: datetime.datetime) -> "CallQuerySet":
         return self.filter(opens_at__lte=when, closes_at__gt=when)
 
-    def upcoming_at(self, when: datetime.datetime) -> "CallQuerySet":
-        return self.filter(opens_at__gt=when)
-
-    def closed_at(self, when: datetime.datetime) -> "CallQuerySet":
-        return self.filter(closes_at__lte=when)
-
     def published(self) -> "CallQuerySet":
         return self.filter(is_published=True)
 
@@ -149,10 +143,6 @@ class Call(models.Model):
         """The closing instant of each of `cities` (by id), in one query."""
         cities = City.objects.filter(pk__in=[city.pk for city in cities])
         return dict(self.with_deadlines(cities).order_by().values_list("pk", "deadline"))
-
-    def is_open_for(self, city: City, now: datetime.datetime | None = None) -> bool:
-        now = now or timezone.now()
-        return self.opens_at <= now < self.deadline_for(city)
 
     def is_eligible(self, city: City) -> bool:
         return self.eligible_countries.filter(pk=city.country_id).exists()

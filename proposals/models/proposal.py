@@ -22,8 +22,9 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from smartjamp.uploads import EXTENSIONS
 
-from .call import Call, deadline_for_city
+from .call import Aggregation, Call, deadline_for_city
 from .geo import City, is_city_lead, new_code
+from .review import Review
 from .user import user_link
 
 
@@ -225,9 +226,6 @@ class ProposalQuerySet(models.QuerySet):
         reads: `review_count` (its counted reviews, `Review.objects.counted`), `score` (their
         weighted scores combined as its call says, mean or median; None without reviews) and
         `score_spread` (the highest minus the lowest; see `reviewers_disagree`)."""
-        from .call import Aggregation
-        from .review import Review
-
         counted = Review.objects.counted().order_by()
 
         def of_proposal(proposal, value, reviews=counted):

@@ -6,7 +6,6 @@ from django.utils.translation import gettext_lazy as _
 
 from .call import RubricCriterion
 from .geo import City
-from .proposal import Proposal
 from .user import user_link
 
 
@@ -26,7 +25,10 @@ class ReviewAssignment(models.Model):
     """An MLIT reviewer asked to review one proposal by a due date."""
 
     proposal = models.ForeignKey(
-        Proposal, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("proposal")
+        "proposals.Proposal",
+        on_delete=models.CASCADE,
+        related_name="assignments",
+        verbose_name=_("proposal"),
     )
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -147,7 +149,7 @@ class AuditEvent(models.Model):
     admin is read-only, and the foreign keys are SET_NULL so a deleted proposal, city or user
     leaves its history, named in `target`)."""
 
-    proposal = models.ForeignKey(Proposal, verbose_name=_("proposal"), **_TRAIL_LINK)
+    proposal = models.ForeignKey("proposals.Proposal", verbose_name=_("proposal"), **_TRAIL_LINK)
     city = models.ForeignKey(City, verbose_name=_("city"), **_TRAIL_LINK)
     actor = user_link(_("actor"))
     # The user acted upon (a member whose role changed, an account that signed in).

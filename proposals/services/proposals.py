@@ -263,7 +263,7 @@ def add_attachment(
             # the proposal's last change (My proposals is ordered by it).
             current.updated_by = user
             current.save(update_fields=["updated_at", "updated_by"])
-            _audit_attachment(user, "attachment.added", current, attachment)
+            _audit_attachment(user, "attachment.added", attachment)
     except BaseException:
         delete_stored(stored_name)
         raise
@@ -277,27 +277,21 @@ def delete_attachment(*, user: User, attachment: Attachment) -> None:
             raise PermissionDenied
         if not proposal.is_editable:
             raise ValidationError(_("This proposal can no longer be edited."))
-        _audit_attachment(user, "attachment.deleted", proposal, attachment)
+        _audit_attachment(user, "attachment.deleted", attachment)
         attachment.delete()  # the stored file goes after commit (signals.delete_stored_files)
 
 
 def audit_download(request, attachment: Attachment) -> None:
     """Record that the reader of `request` downloaded `attachment` (let through the gate)."""
-    audit_trail.record(
-        actor=request.user,
-        action="download.attachment",
-        proposal=attachment.proposal,
-        request=request,
-        attachment=attachment.code,
-        name=attachment.name,
-    )
+    _audit_attachment(request.user, "download.attachment", attachment, request=request)
 
 
-def _audit_attachment(user: User, action: str, proposal: Proposal, attachment: Attachment) -> None:
+def _audit_attachment(user: User, action: str, attachment: Attachment, request=None) -> None:
     audit_trail.record(
         actor=user,
         action=action,
-        proposal=proposal,
+        proposal=attachment.proposal,
+        request=request,
         attachment=attachment.code,
         name=attachment.name,
         kind=attachment.kind,

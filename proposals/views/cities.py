@@ -1,17 +1,17 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from smartjamp.uploads import PDF, checked_file_name, report_oversized_uploads
+from smartjamp.uploads import PDF, file_download, report_oversized_uploads
 
 from .. import audit, services
 from ..forms import CityRegistrationForm, JoinRequestForm
 from ..models import City, CityMembership, JoinRequest, JoinRequestStatus, MemberRole
 from ..permissions import can_manage_city, get_city_for_user
+from . import refusal_shown
 
 
 @login_required
@@ -113,12 +113,7 @@ def city_letter(request, code):
         request=request,
         name=city.letter_name,
     )
-    return FileResponse(
-        city.authorisation_letter.open("rb"),
-        as_attachment=True,
-        filename=checked_file_name(city.letter_name or "authorisation-letter", PDF),
-        content_type=PDF,
-    )
+    return file_download(city.authorisation_letter, city.letter_name or "authorisation-letter", PDF)
 
 
 @login_required
@@ -129,13 +124,10 @@ def request_join(request, code):
     city = get_object_or_404(City.objects.claimed(), code=code)
     form = JoinRequestForm(request.POST)
     if form.is_valid():
-        try:
+        with refusal_shown(request):
             services.request_to_join(
                 user=request.user, city=city, message=form.cleaned_data["message"]
             )
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
             messages.success(
                 request,
                 _("Your request to join %(city)s has been sent to its leads.")
@@ -152,7 +144,7 @@ def manage_member(request, code):
     city = get_city_for_user(request.user, code)
     membership = get_object_or_404(CityMembership, city=city, pk=_posted_id(request, "membership"))
     action = request.POST.get("action")
-    try:
+    with refusal_shown(request):
         if action == "remove":
             services.remove_member(actor=request.user, membership=membership)
             messages.success(
@@ -167,8 +159,6 @@ def manage_member(request, code):
             )
         else:
             raise Http404("Unknown action.")
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
     return redirect("city_detail", code=city.code)
 
 
@@ -180,11 +170,8 @@ def answer_join_request(request, code):
         JoinRequest.objects.select_related("user"), city=city, pk=_posted_id(request, "request")
     )
     approve = request.POST.get("action") == "approve"
-    try:
+    with refusal_shown(request):
         services.decide_join_request(actor=request.user, join_request=join_request, approve=approve)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
         if approve:
             messages.success(request, _("%(user)s is now an editor.") % {"user": join_request.user})
         else:

@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -12,7 +12,7 @@ from django_fsm import can_proceed, has_transition_perm
 
 from smartjamp import cache_versions
 from smartjamp.security import take_kept_post
-from smartjamp.uploads import checked_file_name, report_oversized_uploads
+from smartjamp.uploads import file_download, report_oversized_uploads
 
 from .. import services
 from ..forms import (
@@ -29,6 +29,7 @@ from ..permissions import (
     get_proposal_for_user,
     is_programme_staff,
 )
+from . import refusal_shown
 
 
 @login_required
@@ -283,16 +284,13 @@ def attachment_upload(request, code):
     valid = form.is_valid()
     report_oversized_uploads(request, form)
     if valid and not form.errors:
-        try:
+        with refusal_shown(request):
             attachment = services.add_attachment(
                 user=request.user,
                 proposal=proposal,
                 kind=form.cleaned_data["kind"],
                 upload=form.cleaned_data["file"],
             )
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
             messages.success(request, _("%(name)s is attached.") % {"name": attachment.name})
     else:
         for errors in form.errors.values():
@@ -304,24 +302,15 @@ def attachment_upload(request, code):
 def attachment_download(request, code, attachment_code):
     attachment = get_attachment_for_user(request.user, code, attachment_code)
     services.audit_download(request, attachment)
-    return FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        # Also renames a file stored before names were made to match their content.
-        filename=checked_file_name(attachment.name, attachment.content_type),
-        content_type=attachment.content_type,
-    )
+    return file_download(attachment.file, attachment.name, attachment.content_type)
 
 
 @login_required
 @require_POST
 def attachment_delete(request, code, attachment_code):
     attachment = get_attachment_for_user(request.user, code, attachment_code, write=True)
-    try:
+    with refusal_shown(request):
         services.delete_attachment(user=request.user, attachment=attachment)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
         messages.success(request, _("%(name)s was removed.") % {"name": attachment.name})
     return redirect(reverse("proposal_edit", args=[code]) + "#attachments")
 
@@ -376,13 +365,10 @@ def proposal_withdraw(request, code):
         raise PermissionDenied
     form = WithdrawForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusal_shown(request):
             services.withdraw_proposal(
                 user=request.user, proposal=proposal, reason=form.cleaned_data["reason"]
             )
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
             messages.success(request, _("The proposal has been withdrawn."))
         return redirect("proposal_detail", code=proposal.code)
     return render(request, "proposals/withdraw.html", {"proposal": proposal, "form": form})
@@ -394,13 +380,10 @@ def message_post(request, code):
     proposal = get_proposal_for_user(request.user, code)
     form = MessageForm(request.POST)
     if form.is_valid():
-        try:
+        with refusal_shown(request):
             services.post_message(
                 user=request.user, proposal=proposal, body=form.cleaned_data["body"]
             )
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
             messages.success(request, _("Your message has been sent."))
     else:
         messages.error(request, _("Write a message of at most 5,000 characters."))

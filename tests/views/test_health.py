@@ -30,7 +30,7 @@ def test_healthz_is_503_when_the_broker_is_down(client, monkeypatch):
 
 @pytest.mark.django_db
 def test_healthz_is_503_when_the_database_is_down(client, monkeypatch):
-    from proposals.views import pages as views
+    from smartjamp import views
 
     def broken_cursor(*args, **kwargs):
         raise views.connection.OperationalError("database is gone")
@@ -60,9 +60,9 @@ def test_healthz_reports_the_age_of_the_oldest_email_waiting(client, settings, c
     from django.utils import timezone
 
     from proposals.models import Notification
-    from proposals.views import pages
+    from smartjamp import views
 
-    monkeypatch.setattr(pages, "_broker_up", lambda: True)
+    monkeypatch.setattr(views, "_broker_up", lambda: True)
     settings.OUTBOX_STALE_SECONDS = 600
     now = timezone.now()
     clock.set(now - datetime.timedelta(seconds=300))
