@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from . import audit, reports
 from .filters import filtered_proposals
+from .fiscal import JST
 from .models import ExportJob, NotificationKind, Proposal
 from .notifications import notify
 
@@ -49,7 +50,7 @@ def record_export(request, action: str, name: str, fmt: str, **details) -> None:
 def download(request, header, rows, fmt: str, name: str, keys: list[str] | None = None, **details):
     """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`)."""
     record_export(request, "downloaded", name, fmt, query=request.GET.urlencode(), **details)
-    stamp = timezone.localtime(timezone.now(), reports.JST).strftime("%Y%m%d-%H%M")
+    stamp = timezone.localtime(timezone.now(), JST).strftime("%Y%m%d-%H%M")
     filename = f"smartjamp-{name}-{stamp}.{fmt}"
     if fmt == "csv":
         response = StreamingHttpResponse(

@@ -5,8 +5,8 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .fiscal import JST, fiscal_year_bounds
 from .models import AscnStatus, Call, Country, FocusArea, Proposal, Sector, Status
-from .reports import JST, fiscal_year_bounds
 
 
 class ProposalFilter(django_filters.FilterSet):

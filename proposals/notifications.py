@@ -589,3 +589,27 @@ def reviews_complete(proposal) -> None:
         context={"proposal": proposal},
         link=reverse("admin:proposals_proposal_decision", args=[proposal.pk]),
     )
+
+
+def project_created(project) -> None:
+    """An approved proposal became a project: tell its city's members."""
+    proposal = project.proposal
+    _notify_each(
+        city_members(proposal.city),
+        kind=Kind.PROJECT_CREATED,
+        key=f"project:{project.pk}",
+        context={"project": project, "proposal": proposal},
+        link=project.get_absolute_url(),
+    )
+
+
+def project_stage_changed(change) -> None:
+    """A project moved to another stage: tell its city's members, with the message."""
+    project = change.project
+    _notify_each(
+        city_members(project.proposal.city),
+        kind=Kind.PROJECT_STAGE_CHANGED,
+        key=f"project-stage:{change.pk}",
+        context={"project": project, "proposal": project.proposal, "change": change},
+        link=project.get_absolute_url(),
+    )

@@ -17,6 +17,7 @@ from .models import (
     City,
     CityMembership,
     ExportJob,
+    Project,
     Proposal,
     ReviewAssignment,
     User,
@@ -155,3 +156,20 @@ def get_export_job_for_user(user: User, code: str):
     if job is None or not is_programme_staff(user):
         raise Http404("No such export.")
     return job
+
+
+def get_project_for_user(user: User, code: str) -> Project:
+    """The project with `code` for its city's members and programme staff; 404 for others.
+    It comes with its proposal, call and city, and `reader_is_member`."""
+    if not user.is_authenticated:
+        raise Http404("No such project.")
+    membership = CityMembership.objects.filter(city=OuterRef("proposal__city"), user=user.pk)
+    project = (
+        Project.objects.select_related("proposal__call", "proposal__city__country")
+        .annotate(reader_is_member=Exists(membership))
+        .filter(code=code)
+        .first()
+    )
+    if project is None or not (project.reader_is_member or is_programme_staff(user)):
+        raise Http404("No such project.")
+    return project

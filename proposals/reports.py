@@ -11,19 +11,17 @@ import csv as stdlib_csv
 import datetime
 import io
 import json
-import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from defusedcsv import csv as defusedcsv
-from django.conf import settings
 from django.db.models import Aggregate, Count, OuterRef, Q, Subquery, Sum, TextField, Value
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from .fiscal import JST, fiscal_year, jst_today
 from .models import (
     STATUS_LABELS,
     AssignmentState,
@@ -35,27 +33,7 @@ from .models import (
 )
 from .scoring import call_ranking
 
-JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 CHUNK = 2000
-
-
-def fiscal_year_bounds(year: int) -> tuple[datetime.datetime, datetime.datetime]:
-    """Japan's fiscal year `year` runs from 1 April of that year to 1 April of the next, JST."""
-    start = datetime.datetime(year, 4, 1, tzinfo=JST)
-    return start, datetime.datetime(year + 1, 4, 1, tzinfo=JST)
-
-
-def fiscal_year(moment: datetime.datetime | None) -> int | str:
-    """The fiscal year of `moment` (see fiscal_year_bounds); '' for none."""
-    if moment is None:
-        return ""
-    local = moment.astimezone(JST)
-    return local.year if local.month >= 4 else local.year - 1
-
-
-def jst_today() -> datetime.date:
-    """Today's date in the programme's zone (what "overdue" is measured by)."""
-    return timezone.localtime(timezone.now(), JST).date()
 
 
 def assignment_counts() -> dict:

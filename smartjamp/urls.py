@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from proposals.views import calls, cities, notifications, pages, proposals, staff
+from proposals.views import calls, cities, notifications, pages, projects, proposals, staff
 from smartjamp import views
 
 urlpatterns = [
@@ -20,6 +20,7 @@ urlpatterns = [
     path("calls/", calls.call_list, name="call_list"),
     path("calls/<str:code>/", calls.call_detail, name="call_detail"),
     path("calls/<str:code>/start/", calls.start_proposal, name="call_start_proposal"),
+    path("projects/<str:code>/", projects.project_detail, name="project_detail"),
     path("proposals/", proposals.my_proposals, name="my_proposals"),
     path("proposals/<str:code>/", proposals.proposal_detail, name="proposal_detail"),
     path("proposals/<str:code>/edit/", proposals.proposal_edit, name="proposal_edit"),

@@ -106,6 +106,12 @@ def test_generate_load_data_fills_every_status_and_retires_cached_pages(
     assert Proposal.objects.filter(city__registered_at__isnull=False).count() >= 120
     assert set(Proposal.objects.values_list("status", flat=True)) == set(Status.values)
     assert Review.objects.exists() and Attachment.objects.exists()
+    # Every approved proposal is a project, with its plan of four deliverables (issue 16).
+    from proposals.models import Deliverable, Project
+
+    approved = Proposal.objects.filter(status=Status.APPROVED)
+    assert Project.objects.count() == approved.count() > 0
+    assert Deliverable.objects.count() == 4 * approved.count()
     # Each review's stored weighted score is that of its generated scores.
     from proposals.scoring import refresh_weighted_scores
 

@@ -1,3 +1,3 @@
 """The admin panel, where programme staff and MLIT reviewers work."""
 
-from . import calls, cities, outbox, proposals, reviews  # noqa: F401  (registers the model admins)
+from . import calls, cities, outbox, projects, proposals, reviews  # noqa: F401  (registers)

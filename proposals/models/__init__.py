@@ -12,6 +12,14 @@ from .geo import (
     normalise_name,
 )
 from .notification import Notification, NotificationKind, NotificationState
+from .project import (
+    Deliverable,
+    DeliverableKind,
+    DeliverableState,
+    Project,
+    ProjectStage,
+    ProjectStageChange,
+)
 from .proposal import (
     BEFORE_DECISION,
     CITY_EDITABLE,

@@ -21,6 +21,8 @@ class NotificationKind(models.TextChoices):
     REVIEWS_COMPLETE = "reviews_complete", _("All reviews in")
     CONFLICT_DECLARED = "conflict_declared", _("Conflict of interest declared")
     EXPORT_READY = "export_ready", _("Export ready")
+    PROJECT_CREATED = "project_created", _("Project created")
+    PROJECT_STAGE_CHANGED = "project_stage_changed", _("Project stage changed")
 
 
 class NotificationState(models.TextChoices):

@@ -3,7 +3,8 @@
 
 - `cities`: registration, joining, verification, members' roles;
 - `proposals`: starting, drafting, attachments, submission, withdrawal, messages, transitions;
-- `review`: screening, revisions, decisions, assignments, conflicts of interest, scores.
+- `review`: screening, revisions, decisions, assignments, conflicts of interest, scores;
+- `projects`: the project an approved proposal becomes, and its stages.
 
 Views, the admin, commands and tasks all call these functions (as `services.<name>`); none
 of them writes a status field itself. Each takes the acting user, checks that the user may
@@ -20,6 +21,7 @@ from .cities import (
     request_to_join,
     verify_city,
 )
+from .projects import create_project, take_project_transition
 from .proposals import (
     ATTACHMENT_TYPES,
     AlreadySubmitted,

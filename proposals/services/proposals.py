@@ -10,7 +10,6 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed
 
 from smartjamp.uploads import check_upload, checked_file_name
 
@@ -40,6 +39,7 @@ from ..permissions import (
     member_city_ids,
 )
 from .cities import delete_stored
+from .transitions import check_transition
 
 PROGRAMME_ZONE = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 
@@ -310,20 +310,11 @@ def take_transition(
     transition's conditions does not hold (the condition's docstring says why), and
     (PermissionDenied) when `actor` may not take it. The caller holds the proposal's row lock.
     """
-    method = getattr(proposal, name)
     before = proposal.status
-    if not can_proceed(method, check_conditions=False):
-        raise ValidationError(
-            _("This is not possible while the proposal is %(status)s.")
-            % {"status": Status(before).label.lower()}
-        )
-    transition = method._django_fsm.get_transition(before)
-    if not transition.has_perm(proposal, actor):
-        raise PermissionDenied
-    unmet = [condition for condition in transition.conditions if not condition(proposal)]
-    if unmet:
-        raise ValidationError([_(condition.__doc__) for condition in unmet])
-    method()
+    refusal = _("This is not possible while the proposal is %(status)s.") % {
+        "status": Status(before).label.lower()
+    }
+    check_transition(proposal, name, actor, refusal=refusal)()
     proposal.save()
     change = StatusChange.objects.create(
         proposal=proposal,

@@ -19,6 +19,7 @@ from ..models import (
     User,
 )
 from ..roles import REVIEWERS
+from .projects import create_project
 from .proposals import take_transition
 
 
@@ -85,13 +86,15 @@ def shortlist_proposal(*, actor: User, proposal: Proposal, note: str = "") -> Pr
 
 @transaction.atomic
 def approve_proposal(*, actor: User, proposal: Proposal, amount: int, letter: str) -> Proposal:
-    """Staff approve a shortlisted proposal: an amount (at most the request) and a letter."""
+    """Staff approve a shortlisted proposal: an amount (at most the request) and a letter.
+    The proposal becomes a project (services.projects.create_project)."""
     current = _locked(proposal)
     current.approved_jpy = amount
     current.decision_letter = letter.strip()
     current.decided_by = actor
     current.decided_at = timezone.now()
     take_transition(current, "approve", actor=actor, message=_("Approved."))
+    create_project(actor=actor, proposal=current)
     return current
 
 

@@ -15,6 +15,7 @@ from smartjamp import cache_versions
 from .. import reports
 from ..exports import download, export_proposal_queryset, record_export, xlsx_response
 from ..filters import filtered_proposals
+from ..fiscal import jst_today
 from ..models import Call, ExportJob, ReviewAssignment, Status
 from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
 
@@ -55,7 +56,7 @@ def dashboard(request):
             "dashboard": SimpleLazyObject(lambda: _dashboard_context(query)),
             "versions": cache_versions.current(cache_versions.REPORTS),
             # The overdue counts depend on today's date in JST.
-            "today": reports.jst_today().isoformat(),
+            "today": jst_today().isoformat(),
             "query": query.urlencode(),
         },
     )

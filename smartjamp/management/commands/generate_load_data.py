@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
+from proposals.fiscal import fiscal_year, fiscal_year_end
 from proposals.management.commands.seed_demo import RUBRIC, demo_letter
 from proposals.models import (
     Aggregation,
@@ -27,9 +28,11 @@ from proposals.models import (
     City,
     CityMembership,
     Country,
+    Deliverable,
     FocusArea,
     JapanesePartner,
     Notification,
+    Project,
     Proposal,
     Review,
     ReviewAssignment,
@@ -40,6 +43,7 @@ from proposals.models import (
     StatusChange,
     User,
 )
+from proposals.models.project import default_plan
 from proposals.roles import REVIEWERS, ensure_role_groups
 from proposals.scoring import weighted_score
 from proposals.text import normalise_name
@@ -105,6 +109,21 @@ def add_tags_and_partners(proposals, areas, sectors) -> None:
             proposal=p, name=f"パートナー {i % 40} Co., Ltd.", kind="company", role="Survey"
         )
         for i, p in enumerate(proposals)
+    )
+
+
+def add_projects(approved) -> None:
+    """The project of each of the `approved` proposals, with its plan, as approving makes it
+    (services.projects.create_project), in two bulk inserts."""
+    projects = Project.objects.bulk_create(
+        Project(proposal=p, fiscal_year=year, report_by=fiscal_year_end(year))
+        for p in approved
+        for year in [fiscal_year(p.decided_at)]
+    )
+    Deliverable.objects.bulk_create(
+        Deliverable(project=project, kind=kind, due_on=due)
+        for project in projects
+        for kind, due in default_plan(project.fiscal_year)
     )
 
 
@@ -337,6 +356,7 @@ class Command(BaseCommand):
                 for p in created
             )
             self._reviews([p for p in created if p.status in REVIEWED], reviewers, reviews, rng)
+            add_projects([p for p in created if p.status == "approved"])
 
     def _reviews(self, proposals, reviewers, per, rng):
         if not proposals:

@@ -1,0 +1,195 @@
+"""After selection: the project an approved proposal becomes, through the programme's stages
+(SPEC.md, "After selection"): the formation survey, the promotion of investment and the
+consultation desk's follow-up."""
+
+import datetime
+
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from ..fiscal import fiscal_year_end
+from .geo import new_code
+from .proposal import Proposal
+from .user import user_link
+
+
+class ProjectStage(models.TextChoices):
+    FORMATION_SURVEY = "formation_survey", _("Formation survey")
+    INVESTMENT = "investment", _("Investment promotion")
+    CONSULTATION = "consultation", _("Consultation desk (follow-up)")
+    CLOSED = "closed", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class DeliverableKind(models.TextChoices):
+    INCEPTION = "inception", _("Inception report")
+    INTERIM = "interim", _("Interim report")
+    DRAFT_FINAL = "draft_final", _("Draft final report")
+    FINAL = "final", _("Final report")
+
+
+class DeliverableState(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    UPLOADED = "uploaded", _("Uploaded")
+    RETURNED = "returned", _("Returned with comments")
+    ACCEPTED = "accepted", _("Accepted")
+
+
+# The default plan of a survey's deliverables: how many months after the start of its fiscal
+# year (1 April) each is due; the final report on the last day of the year (fiscal_year_end).
+DEFAULT_PLAN_MONTHS = {
+    DeliverableKind.INCEPTION: 2,
+    DeliverableKind.INTERIM: 6,
+    DeliverableKind.DRAFT_FINAL: 10,
+}
+
+
+def default_plan(year: int) -> list[tuple[str, datetime.date]]:
+    """(kind, due date) of each deliverable of a survey funded in fiscal year `year`."""
+    plan = [
+        (kind, datetime.date(year + (4 + months - 1) // 12, (4 + months - 1) % 12 + 1, 1))
+        for kind, months in DEFAULT_PLAN_MONTHS.items()
+    ]
+    return [*plan, (DeliverableKind.FINAL, fiscal_year_end(year))]
+
+
+def staff_may_manage(project: "Project", user) -> bool:
+    return user.is_active and user.has_perm("proposals.change_project")
+
+
+def final_report_accepted(project: "Project") -> bool:
+    """The final report of the survey must be accepted first."""
+    return project.deliverables.filter(
+        kind=DeliverableKind.FINAL, state=DeliverableState.ACCEPTED
+    ).exists()
+
+
+def has_cancel_reason(project: "Project") -> bool:
+    """Give the reason for cancelling the project."""
+    return bool(project.cancel_reason.strip())
+
+
+OPEN_STAGES = [ProjectStage.FORMATION_SURVEY, ProjectStage.INVESTMENT, ProjectStage.CONSULTATION]
+
+
+class Project(FSMModelMixin, models.Model):
+    """One per approved proposal. Its stage changes only through the transitions below, taken
+    by services.projects.take_project_transition, which records each."""
+
+    proposal = models.OneToOneField(
+        Proposal, on_delete=models.PROTECT, related_name="project", verbose_name=_("proposal")
+    )
+    code = models.CharField(_("code"), max_length=12, unique=True, default=new_code)
+    stage = FSMField(
+        _("stage"),
+        max_length=20,
+        choices=ProjectStage.choices,
+        default=ProjectStage.FORMATION_SURVEY,
+        protected=True,
+    )
+    fiscal_year = models.PositiveSmallIntegerField(
+        _("fiscal year"), help_text=_("The Japanese fiscal year (April–March) funding the survey.")
+    )
+    report_by = models.DateField(
+        _("survey reports by"), help_text=_("31 March of the fiscal year unless changed.")
+    )
+    cancel_reason = models.TextField(_("reason for cancelling"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+
+    def __str__(self) -> str:
+        return f"{self.proposal.title} ({self.code})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("project_detail", args=[self.code])
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage in OPEN_STAGES
+
+    @transition(
+        field=stage,
+        source=ProjectStage.FORMATION_SURVEY,
+        target=ProjectStage.INVESTMENT,
+        permission=staff_may_manage,
+        conditions=[final_report_accepted],
+    )
+    def promote_investment(self) -> None:
+        """Staff move a surveyed project to the promotion of investment."""
+
+    @transition(
+        field=stage,
+        source=ProjectStage.INVESTMENT,
+        target=ProjectStage.CONSULTATION,
+        permission=staff_may_manage,
+    )
+    def follow_up(self) -> None:
+        """Staff hand the project to the consultation desk's follow-up."""
+
+    @transition(
+        field=stage,
+        source=[ProjectStage.INVESTMENT, ProjectStage.CONSULTATION],
+        target=ProjectStage.CLOSED,
+        permission=staff_may_manage,
+    )
+    def close(self) -> None:
+        """Staff close a project whose follow-up is over."""
+
+    @transition(
+        field=stage,
+        source=OPEN_STAGES,
+        target=ProjectStage.CANCELLED,
+        permission=staff_may_manage,
+        conditions=[has_cancel_reason],
+    )
+    def cancel(self) -> None:
+        """Staff cancel an open project, with a reason."""
+
+
+class ProjectStageChange(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(_("from"), max_length=20, choices=ProjectStage.choices)
+    to_stage = models.CharField(_("to"), max_length=20, choices=ProjectStage.choices)
+    actor = user_link(_("by"))
+    message = models.TextField(_("message"), blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("project stage change")
+        verbose_name_plural = _("project stage changes")
+
+    def __str__(self) -> str:
+        return f"{self.from_stage} → {self.to_stage}"
+
+
+class Deliverable(models.Model):
+    """A report the survey's consultant owes, with its due date (default_plan, editable)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliverables")
+    kind = models.CharField(_("deliverable"), max_length=20, choices=DeliverableKind.choices)
+    due_on = models.DateField(_("due"))
+    state = models.CharField(
+        _("state"),
+        max_length=20,
+        choices=DeliverableState.choices,
+        default=DeliverableState.PLANNED,
+    )
+
+    class Meta:
+        ordering = ["due_on", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "kind"], name="one_deliverable_per_kind")
+        ]
+        verbose_name = _("deliverable")
+        verbose_name_plural = _("deliverables")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.project.code})"
