@@ -613,3 +613,52 @@ def project_stage_changed(change) -> None:
         context={"project": project, "proposal": project.proposal, "change": change},
         link=project.get_absolute_url(),
     )
+
+
+def consultant_invited(invitation) -> None:
+    """An invitation to an address with no verified account yet: sign up to join."""
+    project = invitation.project
+    notify(
+        kind=Kind.CONSULTANT_INVITED,
+        dedup_key=f"consultant-invitation:{invitation.pk}",
+        email=invitation.email,
+        context={"project": project, "proposal": project.proposal, "joined": False},
+        link=reverse("account_signup"),
+    )
+
+
+def consultant_joined(project, user) -> None:
+    notify(
+        kind=Kind.CONSULTANT_INVITED,
+        dedup_key=f"consultant-joined:{project.pk}:{user.pk}",
+        recipient=user,
+        context={"project": project, "proposal": project.proposal, "joined": True},
+        link=project.get_absolute_url(),
+    )
+
+
+def deliverable_uploaded(version) -> None:
+    """A deliverable uploaded: programme staff review it."""
+    project = version.deliverable.project
+    _notify_each(
+        programme_staff(),
+        kind=Kind.DELIVERABLE_UPLOADED,
+        key=f"deliverable-uploaded:{version.pk}",
+        context={"project": project, "proposal": project.proposal, "version": version},
+        link=project.get_absolute_url(),
+    )
+
+
+def deliverable_reviewed(version) -> None:
+    """A deliverable accepted or returned with comments: its uploader and the city."""
+    project = version.deliverable.project
+    people = {person.pk: person for person in city_members(project.proposal.city)}
+    if version.uploaded_by and version.uploaded_by.is_active:
+        people[version.uploaded_by.pk] = version.uploaded_by
+    _notify_each(
+        people.values(),
+        kind=Kind.DELIVERABLE_REVIEWED,
+        key=f"deliverable-reviewed:{version.pk}",
+        context={"project": project, "proposal": project.proposal, "version": version},
+        link=project.get_absolute_url(),
+    )

@@ -16,6 +16,8 @@ from .models import (
     Call,
     City,
     CityMembership,
+    Deliverable,
+    DeliverableVersion,
     ExportJob,
     Project,
     Proposal,
@@ -159,17 +161,42 @@ def get_export_job_for_user(user: User, code: str):
 
 
 def get_project_for_user(user: User, code: str) -> Project:
-    """The project with `code` for its city's members and programme staff; 404 for others.
-    It comes with its proposal, call and city, and `reader_is_member`."""
+    """The project with `code` for its city's members, its consultants and programme staff;
+    404 for others. It comes with its proposal, call and city, and the reader's place:
+    `reader_is_member` (of the city) and `reader_is_consultant`."""
     if not user.is_authenticated:
         raise Http404("No such project.")
     membership = CityMembership.objects.filter(city=OuterRef("proposal__city"), user=user.pk)
+    consultant = Project.consultants.through.objects.filter(project=OuterRef("pk"), user=user.pk)
     project = (
         Project.objects.select_related("proposal__call", "proposal__city__country")
-        .annotate(reader_is_member=Exists(membership))
+        .annotate(reader_is_member=Exists(membership), reader_is_consultant=Exists(consultant))
         .filter(code=code)
         .first()
     )
-    if project is None or not (project.reader_is_member or is_programme_staff(user)):
+    if project is None or not (
+        project.reader_is_member or project.reader_is_consultant or is_programme_staff(user)
+    ):
         raise Http404("No such project.")
     return project
+
+
+def get_deliverable_for_user(user: User, project_code: str, kind: str) -> Deliverable:
+    """A deliverable of a project `user` may see."""
+    project = get_project_for_user(user, project_code)
+    deliverable = project.deliverables.filter(kind=kind).first()
+    if deliverable is None:
+        raise Http404("No such deliverable.")
+    return deliverable
+
+
+def get_deliverable_file_for_user(user: User, project_code: str, code: str) -> DeliverableVersion:
+    """An uploaded version of a deliverable: for the project's consultants and programme staff
+    (the city sees the deliverables' states, not their drafts); 404 for others."""
+    project = get_project_for_user(user, project_code)
+    if not (project.reader_is_consultant or is_programme_staff(user)):
+        raise Http404("No such file.")
+    version = DeliverableVersion.objects.filter(deliverable__project=project, code=code).first()
+    if version is None:
+        raise Http404("No such file.")
+    return version

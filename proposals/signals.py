@@ -1,10 +1,12 @@
 """Side concerns kept out of the main workflow."""
 
+from allauth.account.signals import email_confirmed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import Attachment, City, Review, RubricCriterion
+from . import services
+from .models import Attachment, City, DeliverableVersion, Review, RubricCriterion
 from .scoring import refresh_weighted_scores
 
 
@@ -31,5 +33,12 @@ def delete_city_letter(sender, instance: City, **kwargs) -> None:
 
 
 @receiver(post_delete, sender=Attachment, dispatch_uid="smartjamp_delete_attachment_file")
-def delete_attachment_file(sender, instance: Attachment, **kwargs) -> None:
+@receiver(post_delete, sender=DeliverableVersion, dispatch_uid="smartjamp_delete_deliverable_file")
+def delete_attachment_file(sender, instance, **kwargs) -> None:
     _delete_after_commit(instance.file)
+
+
+@receiver(email_confirmed, dispatch_uid="smartjamp_claim_consultant_invitations")
+def claim_consultant_invitations(sender, request, email_address, **kwargs) -> None:
+    """A confirmed address with invitations to projects: its account joins them."""
+    services.claim_invitations(email_address.user, email_address.email)

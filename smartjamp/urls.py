@@ -21,6 +21,21 @@ urlpatterns = [
     path("calls/<str:code>/", calls.call_detail, name="call_detail"),
     path("calls/<str:code>/start/", calls.start_proposal, name="call_start_proposal"),
     path("projects/<str:code>/", projects.project_detail, name="project_detail"),
+    path(
+        "projects/<str:code>/deliverables/<str:kind>/upload/",
+        projects.deliverable_upload,
+        name="deliverable_upload",
+    ),
+    path(
+        "projects/<str:code>/deliverables/<str:kind>/review/",
+        projects.deliverable_review,
+        name="deliverable_review",
+    ),
+    path(
+        "projects/<str:code>/files/<str:file_code>/",
+        projects.deliverable_file,
+        name="deliverable_file",
+    ),
     path("proposals/", proposals.my_proposals, name="my_proposals"),
     path("proposals/<str:code>/", proposals.proposal_detail, name="proposal_detail"),
     path("proposals/<str:code>/edit/", proposals.proposal_edit, name="proposal_edit"),

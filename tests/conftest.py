@@ -206,3 +206,30 @@ def _force_login_with_both_factors(monkeypatch):
             session.save()
 
     monkeypatch.setattr(Client, "_login", _login)
+
+
+@pytest.fixture
+def approve(staff, reviewer2, django_capture_on_commit_callbacks):
+    """Take a proposal through review to its approval (and so its project, issue 16)."""
+    from proposals import services
+
+    from .factories import review, under_review
+
+    def run(proposal, lead):
+        under_review(proposal, lead=lead, staff=staff)
+        review(proposal, reviewer2, [4, 4], staff=staff)
+        services.shortlist_proposal(actor=staff, proposal=proposal)
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.approve_proposal(
+                actor=staff, proposal=proposal, amount=30_000_000, letter="Selected."
+            )
+
+    return run
+
+
+@pytest.fixture
+def project(call, danang, danang_lead, approve):
+    """Da Nang's approved proposal, now a project in its formation survey."""
+    from .factories import make_proposal
+
+    return approve(make_proposal(call, danang, danang_lead), danang_lead).project

@@ -20,8 +20,14 @@ def test_seed_demo_creates_the_demo_accounts_once(reference_data, capsys):
     assert (User.objects.count(), CityMembership.objects.count(), EmailAddress.objects.count()) == (
         counts
     )
-    assert counts == (6, 3, 6)
+    assert counts == (7, 3, 7)
     assert "0 new objects" in capsys.readouterr().out.splitlines()[-1]
+    # The demo's approved proposal is a project, with its consultant and an accepted report.
+    from proposals.models import Project
+
+    (project,) = Project.objects.all()
+    assert [u.email for u in project.consultants.all()] == ["consultant@example.org"]
+    assert project.deliverables.get(kind="inception").state == "accepted"
 
     lead = User.objects.get(email="lead.danang@example.org")
     assert lead.check_password("smartjamp-demo")

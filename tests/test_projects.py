@@ -24,25 +24,6 @@ from .conftest import in_group
 from .factories import UserFactory, make_proposal, review, under_review
 
 
-@pytest.fixture
-def approve(staff, reviewer2, django_capture_on_commit_callbacks):
-    def run(proposal, lead):
-        under_review(proposal, lead=lead, staff=staff)
-        review(proposal, reviewer2, [4, 4], staff=staff)
-        services.shortlist_proposal(actor=staff, proposal=proposal)
-        with django_capture_on_commit_callbacks(execute=True):
-            return services.approve_proposal(
-                actor=staff, proposal=proposal, amount=30_000_000, letter="Selected."
-            )
-
-    return run
-
-
-@pytest.fixture
-def project(call, danang, danang_lead, approve) -> Project:
-    return approve(make_proposal(call, danang, danang_lead), danang_lead).project
-
-
 def move(project, name, actor, **kwargs):
     return services.take_project_transition(actor=actor, project=project, name=name, **kwargs)
 
@@ -211,9 +192,9 @@ def test_the_project_page_shows_stage_plan_and_history_and_links_from_the_propos
     assert reverse("project_detail", args=[project.code]) in proposal_page.content.decode()
     url = reverse("project_detail", args=[project.code])
     client.get(url)
-    # The user, the project with its proposal, call, city and the reader's place, the plan and
-    # the history (the session is in the cache).
-    with assert_page_queries(4):
+    # The user, the project with its proposal, call, city and the reader's place, the plan, its
+    # versions and the history (the session is in the cache).
+    with assert_page_queries(5):
         page = client.get(url).content.decode()
     assert "Investment promotion" in page and "Survey reported." in page
     assert "Final report" in page and "Accepted" in page
@@ -227,13 +208,13 @@ def test_the_project_page_query_count_does_not_grow(
     client.force_login(danang_lead)
     url = reverse("project_detail", args=[project.code])
     client.get(url)
-    with assert_page_queries(4):
+    with assert_page_queries(5):
         client.get(url)
     for n in range(5):
         project.stage_changes.create(
             from_stage="formation_survey", to_stage="formation_survey", actor=staff, message=f"{n}"
         )
-    with assert_page_queries(4):
+    with assert_page_queries(5):
         client.get(url)
 
 

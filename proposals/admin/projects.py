@@ -1,16 +1,31 @@
 """Projects in the admin: their deliverables' plan (due dates staff may move) and their
 stage changes, taken as actions through the same service as every other caller."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from .. import services
-from ..models import Deliverable, Project, ProjectStageChange
-from .base import ReadOnlyInline, report_count
+from ..models import (
+    ConsultantInvitation,
+    Deliverable,
+    Project,
+    ProjectStageChange,
+)
+from .base import OwnPages, ReadOnlyInline, report_count
 
 MOVED = ngettext_lazy("%(count)d project moved.", "%(count)d projects moved.", "count")
+INVITED = ngettext_lazy(
+    "The consultant is invited to %(count)d project.",
+    "The consultant is invited to %(count)d projects.",
+    "count",
+)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("The consultant's email address"))
 
 
 class DeliverableInline(admin.TabularInline):
@@ -27,6 +42,11 @@ class DeliverableInline(admin.TabularInline):
 class StageChangeInline(ReadOnlyInline, admin.TabularInline):
     model = ProjectStageChange
     fields = ("created_at", "from_stage", "to_stage", "actor", "message")
+
+
+class InvitationInline(ReadOnlyInline, admin.TabularInline):
+    model = ConsultantInvitation
+    fields = ("email", "invited_by", "created_at", "accepted_at")
 
 
 def stage_action(name: str, description):
@@ -51,19 +71,54 @@ def stage_action(name: str, description):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(OwnPages, admin.ModelAdmin):
     list_display = ("code", "proposal", "stage", "fiscal_year", "report_by")
     list_filter = ("stage", "fiscal_year")
     list_select_related = ("proposal",)
     search_fields = ("code", "proposal__title", "proposal__reference_code")
-    fields = ("code", "proposal", "stage", "fiscal_year", "report_by", "cancel_reason")
-    readonly_fields = ("code", "proposal", "stage", "cancel_reason")
-    inlines = [DeliverableInline, StageChangeInline]
+    fields = (
+        "code",
+        "proposal",
+        "stage",
+        "fiscal_year",
+        "report_by",
+        "cancel_reason",
+        "consultant_company",
+        "corporate_number",
+        "consultant_contact",
+        "procurement_method",
+        "procured_on",
+        "contract_date",
+        "contract_amount_jpy",
+        "consultants",
+    )
+    readonly_fields = ("code", "proposal", "stage", "cancel_reason", "consultants")
+    inlines = [DeliverableInline, InvitationInline, StageChangeInline]
     actions = [
         stage_action("promote_investment", _("Move to investment promotion")),
         stage_action("follow_up", _("Hand to the consultation desk")),
         stage_action("close", _("Close")),
+        "invite_consultant",
     ]
+
+    @admin.action(description=_("Invite a consultant…"), permissions=["change"])
+    def invite_consultant(self, request, queryset):
+        form = InviteForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            for project in queryset:
+                services.invite_consultant(
+                    actor=request.user, project=project, email=form.cleaned_data["email"]
+                )
+                self.log_change(request, project, "Consultant invited")
+            report_count(self, request, INVITED, len(queryset))
+            return None
+        return self.action_page(
+            request,
+            "admin/proposals/project/invite.html",
+            _("Invite a consultant"),
+            projects=queryset,
+            form=form,
+        )
 
     def has_add_permission(self, request):
         return False  # a project comes from its proposal's approval

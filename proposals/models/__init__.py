@@ -13,9 +13,11 @@ from .geo import (
 )
 from .notification import Notification, NotificationKind, NotificationState
 from .project import (
+    ConsultantInvitation,
     Deliverable,
     DeliverableKind,
     DeliverableState,
+    DeliverableVersion,
     Project,
     ProjectStage,
     ProjectStageChange,

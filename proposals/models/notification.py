@@ -23,6 +23,9 @@ class NotificationKind(models.TextChoices):
     EXPORT_READY = "export_ready", _("Export ready")
     PROJECT_CREATED = "project_created", _("Project created")
     PROJECT_STAGE_CHANGED = "project_stage_changed", _("Project stage changed")
+    CONSULTANT_INVITED = "consultant_invited", _("Consultant invited to a project")
+    DELIVERABLE_UPLOADED = "deliverable_uploaded", _("Deliverable uploaded")
+    DELIVERABLE_REVIEWED = "deliverable_reviewed", _("Deliverable accepted or returned")
 
 
 class NotificationState(models.TextChoices):

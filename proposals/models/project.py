@@ -3,11 +3,15 @@
 consultation desk's follow-up."""
 
 import datetime
+import uuid
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
+
+from smartjamp.uploads import EXTENSIONS
 
 from ..fiscal import fiscal_year_end
 from .geo import new_code
@@ -96,6 +100,27 @@ class Project(FSMModelMixin, models.Model):
         _("survey reports by"), help_text=_("31 March of the fiscal year unless changed.")
     )
     cancel_reason = models.TextField(_("reason for cancelling"), blank=True)
+    # The survey's consultant (a Japanese company) and its contract.
+    consultant_company = models.CharField(_("consultant (company)"), max_length=200, blank=True)
+    corporate_number = models.CharField(
+        _("corporate number"),
+        max_length=13,
+        blank=True,
+        help_text=_("The company's 13-digit corporate number (法人番号)."),
+    )
+    consultant_contact = models.CharField(_("consultant's contact"), max_length=200, blank=True)
+    procurement_method = models.CharField(_("procurement method"), max_length=100, blank=True)
+    procured_on = models.DateField(_("procured on"), null=True, blank=True)
+    contract_date = models.DateField(_("contract date"), null=True, blank=True)
+    contract_amount_jpy = models.PositiveBigIntegerField(
+        _("contract amount (JPY)"), null=True, blank=True
+    )
+    consultants = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="consulted_projects",
+        verbose_name=_("consultants' accounts"),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -193,3 +218,54 @@ class Deliverable(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.project.code})"
+
+
+class ConsultantInvitation(models.Model):
+    """Staff invite a consultant to a project by email; the account whose verified address it
+    is joins the project (at once if it exists, when the address is confirmed otherwise)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email"))
+    invited_by = user_link(_("invited by"))
+    created_at = models.DateTimeField(_("invited"), auto_now_add=True)
+    accepted_at = models.DateTimeField(_("joined"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("consultant invitation")
+        verbose_name_plural = _("consultant invitations")
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.project.code}"
+
+
+def deliverable_upload_to(instance: "DeliverableVersion", filename: str) -> str:
+    # A random name with the extension of the checked content, never the uploader's.
+    return f"deliverables/{uuid.uuid4().hex}.{EXTENSIONS[instance.content_type][0]}"
+
+
+class DeliverableVersion(models.Model):
+    """One upload of a deliverable; every version is kept, with what staff said of it."""
+
+    deliverable = models.ForeignKey(Deliverable, on_delete=models.CASCADE, related_name="versions")
+    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
+    file = models.FileField(_("file"), upload_to=deliverable_upload_to)
+    name = models.CharField(_("file name"), max_length=120)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(_("size"))
+    uploaded_by = user_link(_("uploaded by"))
+    uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=20, choices=DeliverableState.choices, blank=True
+    )
+    comment = models.TextField(_("staff's comments"), blank=True)
+    reviewed_by = user_link(_("reviewed by"))
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "pk"]
+        verbose_name = _("deliverable version")
+        verbose_name_plural = _("deliverable versions")
+
+    def __str__(self) -> str:
+        return f"{self.deliverable} · {self.name}"

@@ -21,7 +21,14 @@ from .cities import (
     request_to_join,
     verify_city,
 )
-from .projects import create_project, take_project_transition
+from .projects import (
+    claim_invitations,
+    create_project,
+    invite_consultant,
+    review_deliverable,
+    take_project_transition,
+    upload_deliverable,
+)
 from .proposals import (
     ATTACHMENT_TYPES,
     AlreadySubmitted,

@@ -1,13 +1,22 @@
 """After selection: a project for each approved proposal, and its stage changes."""
 
+from allauth.account.models import EmailAddress
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from smartjamp.uploads import check_upload, checked_file_name
 
 from .. import audit as audit_trail
 from .. import notifications
 from ..fiscal import fiscal_year, fiscal_year_end
 from ..models import (
+    ConsultantInvitation,
     Deliverable,
+    DeliverableState,
+    DeliverableVersion,
     Project,
     ProjectStage,
     ProjectStageChange,
@@ -15,6 +24,7 @@ from ..models import (
     User,
 )
 from ..models.project import default_plan
+from .cities import delete_stored
 from .transitions import check_transition
 
 
@@ -70,3 +80,148 @@ def take_project_transition(
     )
     transaction.on_commit(lambda: notifications.project_stage_changed(change))
     return change  # change.project is the project in its new stage
+
+
+def may_manage(user: User) -> bool:
+    """Programme staff who may change projects (the project admin's permission)."""
+    return user.is_active and user.has_perm("proposals.change_project")
+
+
+@transaction.atomic
+def invite_consultant(*, actor: User, project: Project, email: str) -> ConsultantInvitation:
+    """Staff invite a consultant to `project` by email. The account whose verified address it
+    is joins at once; otherwise the address is sent an invitation to sign up, and joins when
+    it confirms that address (claim_invitations)."""
+    if not may_manage(actor):
+        raise PermissionDenied
+    email = email.strip()
+    invitation = ConsultantInvitation.objects.create(project=project, email=email, invited_by=actor)
+    verified = (
+        EmailAddress.objects.filter(email__iexact=email, verified=True)
+        .select_related("user")
+        .first()
+    )
+    audit_trail.record(
+        actor=actor,
+        action="project.consultant_invited",
+        proposal=project.proposal,
+        project=project.code,
+        email=email,
+    )
+    if verified is not None:
+        _join(invitation, verified.user)
+    else:
+        transaction.on_commit(lambda: notifications.consultant_invited(invitation))
+    return invitation
+
+
+def claim_invitations(user: User, email: str) -> int:
+    """The pending invitations of `email`, now a verified address of `user`: `user` joins
+    their projects. Returns how many."""
+    pending = ConsultantInvitation.objects.filter(email__iexact=email, accepted_at=None)
+    for invitation in pending.select_related("project"):
+        _join(invitation, user)
+    return len(pending)
+
+
+def _join(invitation: ConsultantInvitation, user: User) -> None:
+    invitation.project.consultants.add(user)
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    transaction.on_commit(lambda: notifications.consultant_joined(invitation.project, user))
+
+
+DELIVERABLE_TYPES = {
+    "application/pdf": "PDF",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "XLSX",
+}
+MAX_DELIVERABLE_BYTES = 50 * 1024 * 1024
+
+
+def upload_deliverable(
+    *, user: User, deliverable: Deliverable, upload: UploadedFile
+) -> DeliverableVersion:
+    """A consultant of the project uploads a (checked) version of a deliverable that is
+    planned or was returned; staff are told. Every version is kept."""
+    content_type = check_upload(upload, allowed=DELIVERABLE_TYPES, max_bytes=MAX_DELIVERABLE_BYTES)
+    stored_name = ""
+    try:
+        with transaction.atomic():
+            current = (
+                Deliverable.objects.select_for_update()
+                .select_related("project")
+                .get(pk=deliverable.pk)
+            )
+            project = current.project
+            if not project.consultants.filter(pk=user.pk).exists():
+                raise PermissionDenied
+            if project.stage != ProjectStage.FORMATION_SURVEY:
+                raise ValidationError(_("The survey of this project is over."))
+            if current.state not in (DeliverableState.PLANNED, DeliverableState.RETURNED):
+                raise ValidationError(
+                    _("This deliverable is %(state)s: nothing to upload now.")
+                    % {"state": current.get_state_display().lower()}
+                )
+            version = DeliverableVersion(
+                deliverable=current,
+                name=checked_file_name(upload.name, content_type),
+                content_type=content_type,
+                size=upload.size,
+                uploaded_by=user,
+            )
+            version.file.save("upload", upload, save=False)
+            stored_name = version.file.name
+            version.save()
+            current.state = DeliverableState.UPLOADED
+            current.save(update_fields=["state"])
+            audit_trail.record(
+                actor=user,
+                action="deliverable.uploaded",
+                proposal=project.proposal,
+                project=project.code,
+                deliverable=current.kind,
+                name=version.name,
+            )
+            transaction.on_commit(lambda: notifications.deliverable_uploaded(version))
+    except BaseException:
+        delete_stored(stored_name)
+        raise
+    return version
+
+
+@transaction.atomic
+def review_deliverable(
+    *, actor: User, deliverable: Deliverable, accept: bool, comment: str = ""
+) -> DeliverableVersion:
+    """Staff accept the uploaded version of a deliverable, or return it with comments (the
+    consultant then uploads it again). The uploader and the city are told."""
+    if not may_manage(actor):
+        raise PermissionDenied
+    current = (
+        Deliverable.objects.select_for_update()
+        .select_related("project__proposal")
+        .get(pk=deliverable.pk)
+    )
+    comment = comment.strip()
+    if current.state != DeliverableState.UPLOADED:
+        raise ValidationError(_("There is no uploaded version of this deliverable to review."))
+    if not accept and not comment:
+        raise ValidationError(_("Say what must change: a returned deliverable needs comments."))
+    outcome = DeliverableState.ACCEPTED if accept else DeliverableState.RETURNED
+    version = current.versions.order_by("-uploaded_at", "-pk").first()
+    version.outcome, version.comment = outcome, comment
+    version.reviewed_by, version.reviewed_at = actor, timezone.now()
+    version.save(update_fields=["outcome", "comment", "reviewed_by", "reviewed_at"])
+    current.state = outcome
+    current.save(update_fields=["state"])
+    project = current.project
+    audit_trail.record(
+        actor=actor,
+        action=f"deliverable.{outcome}",
+        proposal=project.proposal,
+        project=project.code,
+        deliverable=current.kind,
+    )
+    transaction.on_commit(lambda: notifications.deliverable_reviewed(version))
+    return version

@@ -1,20 +1,126 @@
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
-from ..permissions import get_project_for_user, is_programme_staff
+from smartjamp.uploads import file_download, report_oversized_uploads
+
+from .. import audit, services
+from ..models import DeliverableState, DeliverableVersion
+from ..permissions import (
+    get_deliverable_file_for_user,
+    get_deliverable_for_user,
+    get_project_for_user,
+    is_programme_staff,
+)
+from . import refusal_shown
+
+
+class DeliverableUploadForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("The report (PDF, DOCX or XLSX)"))
+
+
+class DeliverableReviewForm(forms.Form):
+    comment = forms.CharField(
+        label=gettext_lazy("Comments (required to return it)"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 @login_required
 def project_detail(request, code):
     project = get_project_for_user(request.user, code)
+    staff = is_programme_staff(request.user)
+    versions = DeliverableVersion.objects.select_related("uploaded_by").order_by("-uploaded_at")
+    deliverables = project.deliverables.prefetch_related(Prefetch("versions", queryset=versions))
     return render(
         request,
         "projects/detail.html",
         {
             "project": project,
             "proposal": project.proposal,
-            "deliverables": project.deliverables.all(),
+            "deliverables": deliverables,
             "changes": project.stage_changes.select_related("actor"),
-            "show_names": is_programme_staff(request.user),
+            "show_names": staff,
+            # Who may do what here: the consultants upload, staff review; files are theirs.
+            "can_upload": project.reader_is_consultant and project.stage == "formation_survey",
+            "can_review": staff and services.projects.may_manage(request.user),
+            "can_download": staff or project.reader_is_consultant,
+            "uploadable": (DeliverableState.PLANNED, DeliverableState.RETURNED),
+            "upload_form": DeliverableUploadForm(),
+            "review_form": DeliverableReviewForm(),
         },
     )
+
+
+def _back(deliverable):
+    return redirect(deliverable.project.get_absolute_url() + f"#deliverable-{deliverable.kind}")
+
+
+@login_required
+@require_POST
+def deliverable_upload(request, code, kind):
+    deliverable = get_deliverable_for_user(request.user, code, kind)
+    if not deliverable.project.reader_is_consultant:
+        raise PermissionDenied
+    form = DeliverableUploadForm(request.POST, request.FILES)
+    valid = form.is_valid()
+    report_oversized_uploads(request, form)
+    if valid and not form.errors:
+        with refusal_shown(request):
+            version = services.upload_deliverable(
+                user=request.user, deliverable=deliverable, upload=form.cleaned_data["file"]
+            )
+            messages.success(
+                request, _("%(name)s is uploaded for review.") % {"name": version.name}
+            )
+    else:
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+    return _back(deliverable)
+
+
+@login_required
+@require_POST
+def deliverable_review(request, code, kind):
+    deliverable = get_deliverable_for_user(request.user, code, kind)
+    if not is_programme_staff(request.user):
+        raise PermissionDenied
+    form = DeliverableReviewForm(request.POST)
+    accept = request.POST.get("outcome") == "accept"
+    if form.is_valid():
+        with refusal_shown(request):
+            services.review_deliverable(
+                actor=request.user,
+                deliverable=deliverable,
+                accept=accept,
+                comment=form.cleaned_data["comment"],
+            )
+            messages.success(
+                request,
+                _("Accepted.") if accept else _("Returned to the consultant with comments."),
+            )
+    else:
+        messages.error(request, _("Comments are at most 5,000 characters."))
+    return _back(deliverable)
+
+
+@login_required
+def deliverable_file(request, code, file_code):
+    version = get_deliverable_file_for_user(request.user, code, file_code)
+    audit.record(
+        actor=request.user,
+        action="download.deliverable",
+        proposal=version.deliverable.project.proposal,
+        request=request,
+        file=version.code,
+        name=version.name,
+    )
+    return file_download(version.file, version.name, version.content_type)

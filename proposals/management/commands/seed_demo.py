@@ -57,6 +57,14 @@ ACCOUNTS = [
     ("reviewer1@example.org", "Hiroshi Sato", "MLIT reviewer", "Asia/Tokyo", True, REVIEWERS),
     ("reviewer2@example.org", "Yuki Nakamura", "MLIT reviewer", "Asia/Tokyo", True, REVIEWERS),
     (
+        "consultant@example.org",
+        "Kenji Watanabe",
+        "Project manager, Nippon Survey Consultants",
+        "Asia/Tokyo",
+        False,
+        None,
+    ),
+    (
         "lead.danang@example.org",
         "Nguyễn Văn An",
         "Director, Da Nang DOST",
@@ -371,7 +379,7 @@ class Command(BaseCommand):
         services.shortlist_proposal(actor=staff, proposal=submitted["Flood-resilient drainage"])
         best = submitted["Digital twin of the city centre"]
         services.shortlist_proposal(actor=staff, proposal=best)
-        services.approve_proposal(
+        approved = services.approve_proposal(
             actor=staff,
             proposal=best,
             amount=40_000_000,
@@ -380,6 +388,17 @@ class Command(BaseCommand):
                 "project formation survey. MLIT will contact you about the kick-off."
             ),
         )
+        # Its project's survey: the consultant on it, the inception report accepted.
+        project = approved.project
+        project.consultant_company = "Nippon Survey Consultants Co., Ltd."
+        project.save(update_fields=["consultant_company"])
+        consultant = users["consultant@example.org"]
+        services.invite_consultant(actor=staff, project=project, email=consultant.email)
+        inception = project.deliverables.get(kind="inception")
+        services.upload_deliverable(
+            user=consultant, deliverable=inception, upload=demo_letter("Inception report")
+        )
+        services.review_deliverable(actor=staff, deliverable=inception, accept=True)
         services.reject_proposal(
             actor=staff,
             proposal=submitted["Waste collection routing"],

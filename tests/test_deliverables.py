@@ -1,0 +1,255 @@
+"""The formation survey's consultant and deliverables (issue 16): invitations, uploads checked
+by content, accepting and returning with comments, every version kept, and who sees what."""
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core import mail
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
+from django.urls import reverse
+
+from proposals import services
+from proposals.models import (
+    AuditEvent,
+    ConsultantInvitation,
+    DeliverableKind,
+    DeliverableState,
+    DeliverableVersion,
+)
+
+from .conftest import in_group
+from .factories import UserFactory, docx_bytes, pdf_bytes, upload
+
+
+@pytest.fixture
+def consultant(project, staff, django_capture_on_commit_callbacks):
+    user = UserFactory(email="consultant@nippon-survey.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invite_consultant(
+            actor=staff, project=project, email=" Consultant@Nippon-Survey.example "
+        )
+    return user
+
+
+def inception(project):
+    return project.deliverables.get(kind=DeliverableKind.INCEPTION)
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# Invitations ----------------------------------------------------------------------------------
+
+
+def test_an_account_with_the_verified_address_joins_at_once(project, consultant):
+    assert list(project.consultants.all()) == [consultant]
+    invitation = ConsultantInvitation.objects.get()
+    assert invitation.accepted_at is not None
+    (message,) = [m for m in mail.outbox if m.to == [consultant.email]]
+    assert "consultant" in message.subject and "upload its deliverables" in message.body
+    assert AuditEvent.objects.filter(action="project.consultant_invited").count() == 1
+
+
+def test_an_unknown_address_is_invited_and_joins_when_it_confirms_it(
+    project, staff, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invite_consultant(actor=staff, project=project, email="new@survey.example")
+    (message,) = [m for m in mail.outbox if m.to == ["new@survey.example"]]
+    assert "Sign up with this email address" in message.body
+    assert reverse("account_signup") in message.body
+    assert not project.consultants.exists()
+    # They sign up; an unverified address gives nothing.
+    newcomer = UserFactory(email="new@survey.example", verified_email=False)
+    address = EmailAddress.objects.create(user=newcomer, email=newcomer.email, verified=False)
+    assert not project.consultants.exists()
+    address.verified = True
+    address.save()
+    from allauth.account.signals import email_confirmed
+
+    email_confirmed.send(sender=EmailAddress, request=None, email_address=address)
+    assert list(project.consultants.all()) == [newcomer]
+
+
+@pytest.mark.parametrize("role", ["danang_lead", "reviewer"])
+def test_only_staff_invite(request, project, role):
+    with pytest.raises(PermissionDenied):
+        services.invite_consultant(
+            actor=request.getfixturevalue(role), project=project, email="x@example.org"
+        )
+    assert not ConsultantInvitation.objects.exists()
+
+
+# Uploads and review ---------------------------------------------------------------------------
+
+
+def test_upload_return_upload_again_accept_keeping_every_version(
+    project, consultant, staff, danang_lead, django_capture_on_commit_callbacks
+):
+    deliverable = inception(project)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.upload_deliverable(
+            user=consultant, deliverable=deliverable, upload=upload("Inception report.pdf")
+        )
+    assert [m.to[0] for m in mail.outbox] == [staff.email]  # to review
+    deliverable.refresh_from_db()
+    assert deliverable.state == DeliverableState.UPLOADED
+    with pytest.raises(ValidationError) as raised:
+        services.upload_deliverable(user=consultant, deliverable=deliverable, upload=upload())
+    assert raised.value.messages == ["This deliverable is uploaded: nothing to upload now."]
+    with pytest.raises(ValidationError) as raised:
+        services.review_deliverable(actor=staff, deliverable=deliverable, accept=False, comment=" ")
+    assert raised.value.messages == ["Say what must change: a returned deliverable needs comments."]
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.review_deliverable(
+            actor=staff, deliverable=deliverable, accept=False, comment="Add the traffic counts."
+        )
+    told = sorted(m.to[0] for m in mail.outbox)
+    assert told == sorted([consultant.email, danang_lead.email])
+    assert all("Add the traffic counts." in m.body for m in mail.outbox)
+    second = services.upload_deliverable(
+        user=consultant, deliverable=deliverable, upload=upload("Inception report v2.pdf")
+    )
+    services.review_deliverable(actor=staff, deliverable=deliverable, accept=True)
+    deliverable.refresh_from_db()
+    assert deliverable.state == DeliverableState.ACCEPTED
+    assert [(v.pk, v.name, v.outcome, v.comment) for v in deliverable.versions.order_by("pk")] == [
+        (first.pk, "Inception report.pdf", "returned", "Add the traffic counts."),
+        (second.pk, "Inception report v2.pdf", "accepted", ""),
+    ]
+    assert AuditEvent.objects.filter(action__startswith="deliverable.").count() == 4
+
+
+def test_a_file_that_is_not_what_it_says_or_too_large_is_refused_and_nothing_stored(
+    project, consultant, settings
+):
+    deliverable = inception(project)
+    with pytest.raises(ValidationError) as raised:
+        services.upload_deliverable(
+            user=consultant,
+            deliverable=deliverable,
+            upload=upload("report.pdf", b"<html><script>alert(1)</script></html>"),
+        )
+    assert "its content was checked, not its name" in raised.value.messages[0]
+    with pytest.raises(ValidationError) as raised:
+        services.upload_deliverable(
+            user=consultant,
+            deliverable=deliverable,
+            upload=upload("big.pdf", pdf_bytes(size=51 * 1024 * 1024)),
+        )
+    assert "at most" in raised.value.messages[0]
+    assert not DeliverableVersion.objects.exists()
+    deliverable.refresh_from_db()
+    assert deliverable.state == DeliverableState.PLANNED
+    # A DOCX is a report too.
+    services.upload_deliverable(
+        user=consultant,
+        deliverable=deliverable,
+        upload=upload("report.docx", docx_bytes(), "application/octet-stream"),
+    )
+
+
+@pytest.mark.parametrize("role", ["danang_lead", "cebu_lead", "staff"])
+def test_only_the_projects_consultants_upload(request, project, consultant, role):
+    with pytest.raises(PermissionDenied):
+        services.upload_deliverable(
+            user=request.getfixturevalue(role), deliverable=inception(project), upload=upload()
+        )
+
+
+@pytest.mark.parametrize("role", ["danang_lead", "consultant", "reviewer"])
+def test_only_staff_review(request, project, consultant, role):
+    deliverable = inception(project)
+    services.upload_deliverable(user=consultant, deliverable=deliverable, upload=upload())
+    with pytest.raises(PermissionDenied):
+        services.review_deliverable(
+            actor=request.getfixturevalue(role), deliverable=deliverable, accept=True
+        )
+
+
+# The pages ------------------------------------------------------------------------------------
+
+
+def test_the_journey_through_the_pages(project, consultant, staff, danang_lead):
+    url = reverse("project_detail", args=[project.code])
+    as_consultant, as_staff, as_lead = (
+        signed_in(consultant),
+        signed_in(staff),
+        signed_in(danang_lead),
+    )
+    upload_url = reverse("deliverable_upload", args=[project.code, "inception"])
+    assert upload_url in as_consultant.get(url).content.decode()
+    assert upload_url not in as_lead.get(url).content.decode()
+    response = as_consultant.post(upload_url, {"file": upload("Inception.pdf")}, follow=True)
+    assert "Inception.pdf is uploaded for review." in response.content.decode()
+    review_url = reverse("deliverable_review", args=[project.code, "inception"])
+    page = as_staff.get(url).content.decode()
+    assert review_url in page and "Inception.pdf" in page
+    response = as_staff.post(review_url, {"outcome": "return", "comment": ""}, follow=True)
+    assert "a returned deliverable needs comments" in response.content.decode()
+    as_staff.post(review_url, {"outcome": "return", "comment": "Add the survey area map."})
+    as_consultant.post(upload_url, {"file": upload("Inception v2.pdf")})
+    as_staff.post(review_url, {"outcome": "accept"})
+    page = as_lead.get(url).content.decode()
+    assert "Accepted" in page and "Add the survey area map." in page
+    # The city sees the states and comments, not the files; the consultant and staff do.
+    version = DeliverableVersion.objects.order_by("pk").last()
+    file_url = reverse("deliverable_file", args=[project.code, version.code])
+    assert file_url not in page
+    assert as_lead.get(file_url).status_code == 404
+    for client in (as_consultant, as_staff):
+        response = client.get(file_url)
+        assert response.status_code == 200
+        assert response["Content-Disposition"].startswith("attachment")
+        assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert AuditEvent.objects.filter(action="download.deliverable").count() == 2
+
+
+def test_others_get_404_on_every_project_url(project, consultant, cebu_lead, call, danang):
+    version = services.upload_deliverable(
+        user=consultant, deliverable=inception(project), upload=upload()
+    )
+    other_consultant = UserFactory(email="elsewhere@survey.example")
+    reviewer = in_group(UserFactory(is_staff=True), "MLIT reviewers")
+    gets = [
+        reverse("project_detail", args=[project.code]),
+        reverse("deliverable_file", args=[project.code, version.code]),
+    ]
+    posts = [
+        reverse("deliverable_upload", args=[project.code, "interim"]),
+        reverse("deliverable_review", args=[project.code, "inception"]),
+    ]
+    for user in (cebu_lead, other_consultant, reviewer):
+        client = signed_in(user)
+        for url in gets:
+            assert client.get(url).status_code == 404, (user, url)
+        for url in posts:
+            assert client.post(url, {"file": upload(), "outcome": "accept"}).status_code == 404
+    for url in gets + posts:
+        assert Client().get(url).status_code == 302
+    version.refresh_from_db()
+    assert version.outcome == ""
+    assert not project.deliverables.get(kind="interim").versions.exists()
+
+
+def test_the_project_page_query_count_does_not_grow_with_versions(
+    project, consultant, staff, assert_page_queries
+):
+    client = signed_in(staff)
+    url = reverse("project_detail", args=[project.code])
+    client.get(url)
+    with assert_page_queries(7):  # the user, staff's permissions (two), and the page's four
+        client.get(url)
+    deliverable = inception(project)
+    for n in range(3):
+        services.upload_deliverable(user=consultant, deliverable=deliverable, upload=upload())
+        services.review_deliverable(
+            actor=staff, deliverable=deliverable, accept=False, comment=f"Again {n}"
+        )
+    with assert_page_queries(7):
+        client.get(url)
