@@ -662,3 +662,21 @@ def deliverable_reviewed(version) -> None:
         context={"project": project, "proposal": project.proposal, "version": version},
         link=project.get_absolute_url(),
     )
+
+
+def financing_changed(track, change) -> None:
+    """A financing track added (`change` None) or its status changed: tell the city."""
+    project = track.project
+    key = f"financing:{track.pk}:{change.pk if change else 'added'}"
+    _notify_each(
+        city_members(project.proposal.city),
+        kind=Kind.FINANCING_CHANGED,
+        key=key,
+        context={
+            "project": project,
+            "proposal": project.proposal,
+            "track": track,
+            "change": change,
+        },
+        link=project.get_absolute_url(),
+    )

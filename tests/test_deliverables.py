@@ -243,7 +243,7 @@ def test_the_project_page_query_count_does_not_grow_with_versions(
     client = signed_in(staff)
     url = reverse("project_detail", args=[project.code])
     client.get(url)
-    with assert_page_queries(7):  # the user, staff's permissions (two), and the page's four
+    with assert_page_queries(8):  # the user, staff's permissions (two), and the page's five
         client.get(url)
     deliverable = inception(project)
     for n in range(3):
@@ -251,5 +251,5 @@ def test_the_project_page_query_count_does_not_grow_with_versions(
         services.review_deliverable(
             actor=staff, deliverable=deliverable, accept=False, comment=f"Again {n}"
         )
-    with assert_page_queries(7):
+    with assert_page_queries(8):
         client.get(url)

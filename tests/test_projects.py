@@ -193,8 +193,8 @@ def test_the_project_page_shows_stage_plan_and_history_and_links_from_the_propos
     url = reverse("project_detail", args=[project.code])
     client.get(url)
     # The user, the project with its proposal, call, city and the reader's place, the plan, its
-    # versions and the history (the session is in the cache).
-    with assert_page_queries(5):
+    # versions, the history and the financing (the session is in the cache).
+    with assert_page_queries(6):
         page = client.get(url).content.decode()
     assert "Investment promotion" in page and "Survey reported." in page
     assert "Final report" in page and "Accepted" in page
@@ -208,13 +208,13 @@ def test_the_project_page_query_count_does_not_grow(
     client.force_login(danang_lead)
     url = reverse("project_detail", args=[project.code])
     client.get(url)
-    with assert_page_queries(5):
+    with assert_page_queries(6):
         client.get(url)
     for n in range(5):
         project.stage_changes.create(
             from_stage="formation_survey", to_stage="formation_survey", actor=staff, message=f"{n}"
         )
-    with assert_page_queries(5):
+    with assert_page_queries(6):
         client.get(url)
 
 

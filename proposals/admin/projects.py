@@ -11,12 +11,14 @@ from .. import services
 from ..models import (
     ConsultantInvitation,
     Deliverable,
+    FinancingStatusChange,
+    FinancingTrack,
     Project,
     ProjectStageChange,
 )
 from .base import OwnPages, ReadOnlyInline, report_count
 
-MOVED = ngettext_lazy("%(count)d project moved.", "%(count)d projects moved.", "count")
+MOVED = ngettext_lazy("%(count)d row moved on.", "%(count)d rows moved on.", "count")
 INVITED = ngettext_lazy(
     "The consultant is invited to %(count)d project.",
     "The consultant is invited to %(count)d projects.",
@@ -49,25 +51,52 @@ class InvitationInline(ReadOnlyInline, admin.TabularInline):
     fields = ("email", "invited_by", "created_at", "accepted_at")
 
 
-def stage_action(name: str, description):
-    """An action taking the stage transition `name` of each selected project."""
+def transition_action(name: str, description, take):
+    """An action taking the transition `name` of each selected row with `take(actor, row,
+    name)` (a service), saying each refusal."""
 
     def action(model_admin, request, queryset):
         moved = 0
-        for project in queryset:
+        for row in queryset:
             try:
-                services.take_project_transition(actor=request.user, project=project, name=name)
+                take(request.user, row, name)
             except (ValidationError, PermissionDenied) as exc:
                 reasons = " ".join(getattr(exc, "messages", [])) or _("Not allowed.")
-                model_admin.message_user(request, f"{project.code}: {reasons}", messages.ERROR)
+                model_admin.message_user(request, f"{row}: {reasons}", messages.ERROR)
             else:
-                model_admin.log_change(request, project, f"Stage: {name}")
+                model_admin.log_change(request, row, f"Transition: {name}")
                 moved += 1
         if moved:
             report_count(model_admin, request, MOVED, moved)
 
     action.__name__ = f"take_{name}"
     return admin.action(description=description, permissions=["change"])(action)
+
+
+def stage_action(name: str, description):
+    return transition_action(
+        name,
+        description,
+        lambda actor, project, name: services.take_project_transition(
+            actor=actor, project=project, name=name
+        ),
+    )
+
+
+def financing_action(name: str, description):
+    return transition_action(
+        name,
+        description,
+        lambda actor, track, name: services.change_financing_status(
+            actor=actor, track=track, name=name
+        ),
+    )
+
+
+class FinancingInline(ReadOnlyInline, admin.TabularInline):
+    model = FinancingTrack
+    fields = ("kind", "counterpart", "sought_jpy", "committed_jpy", "status")
+    show_change_link = True
 
 
 @admin.register(Project)
@@ -93,7 +122,7 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
         "consultants",
     )
     readonly_fields = ("code", "proposal", "stage", "cancel_reason", "consultants")
-    inlines = [DeliverableInline, InvitationInline, StageChangeInline]
+    inlines = [DeliverableInline, FinancingInline, InvitationInline, StageChangeInline]
     actions = [
         stage_action("promote_investment", _("Move to investment promotion")),
         stage_action("follow_up", _("Hand to the consultation desk")),
@@ -125,3 +154,68 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class FinancingChangeInline(ReadOnlyInline, admin.TabularInline):
+    model = FinancingStatusChange
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+
+
+class FinancingTrackForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        project = cleaned.get("project")
+        if self.instance.pk is None and project is not None and not project.seeks_financing:
+            raise forms.ValidationError(services.projects.NOT_SEEKING_FINANCING)
+        return cleaned
+
+
+@admin.register(FinancingTrack)
+class FinancingTrackAdmin(admin.ModelAdmin):
+    """Added through services.projects.add_financing_track; the committed amount is entered
+    here (the model's rule on amounts applies), then the investor's decision taken as an
+    action."""
+
+    list_display = ("project", "kind", "counterpart", "sought_jpy", "committed_jpy", "status")
+    list_filter = ("kind", "status")
+    list_select_related = ("project__proposal",)
+    search_fields = ("counterpart", "project__code", "project__proposal__title")
+    fields = (
+        "project",
+        "kind",
+        "counterpart",
+        "contact",
+        "sought_jpy",
+        "committed_jpy",
+        "above_sought_reason",
+        "status",
+    )
+    readonly_fields = ("status",)
+    autocomplete_fields = ("project",)
+    form = FinancingTrackForm
+    inlines = [FinancingChangeInline]
+    actions = [
+        financing_action("refer", _("Referred to the investor")),
+        financing_action("appraise", _("Under the investor's appraisal")),
+        financing_action("approve", _("Approved by the investor")),
+        financing_action("decline", _("Declined by the investor")),
+        financing_action("disburse", _("Disbursed")),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A track's project and kind are set when it is added.
+        return ("project", "kind", "status") if obj else ("status",)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.add_financing_track(
+            actor=request.user,
+            project=obj.project,
+            kind=obj.kind,
+            counterpart=obj.counterpart,
+            contact=obj.contact,
+            sought_jpy=obj.sought_jpy,
+        )
+        obj.pk = created.pk

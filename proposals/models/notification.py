@@ -26,6 +26,7 @@ class NotificationKind(models.TextChoices):
     CONSULTANT_INVITED = "consultant_invited", _("Consultant invited to a project")
     DELIVERABLE_UPLOADED = "deliverable_uploaded", _("Deliverable uploaded")
     DELIVERABLE_REVIEWED = "deliverable_reviewed", _("Deliverable accepted or returned")
+    FINANCING_CHANGED = "financing_changed", _("Financing track changed")
 
 
 class NotificationState(models.TextChoices):

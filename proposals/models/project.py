@@ -6,6 +6,7 @@ import datetime
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -139,6 +140,11 @@ class Project(FSMModelMixin, models.Model):
     def is_open(self) -> bool:
         return self.stage in OPEN_STAGES
 
+    @property
+    def seeks_financing(self) -> bool:
+        """Financing tracks are added from the promotion of investment on."""
+        return self.stage in (ProjectStage.INVESTMENT, ProjectStage.CONSULTATION)
+
     @transition(
         field=stage,
         source=ProjectStage.FORMATION_SURVEY,
@@ -269,3 +275,139 @@ class DeliverableVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deliverable} · {self.name}"
+
+
+class FinancingKind(models.TextChoices):
+    JOIN_EQUITY = "join_equity", _("JOIN equity")
+    JBIC_LOAN = "jbic_loan", _("JBIC loan")
+    JICA_LOAN = "jica_loan", _("JICA ODA loan")
+    JICA_GRANT = "jica_grant", _("JICA grant aid")
+    JICA_TECHNICAL = "jica_technical", _("JICA technical cooperation")
+    PRIVATE = "private", _("Private investment")
+    OTHER = "other", _("Other")
+
+
+class FinancingStatus(models.TextChoices):
+    IDENTIFIED = "identified", _("Identified")
+    REFERRED = "referred", _("Referred")
+    UNDER_APPRAISAL = "under_appraisal", _("Under appraisal")
+    APPROVED = "approved", _("Approved")
+    DECLINED = "declined", _("Declined")
+    DISBURSED = "disbursed", _("Disbursed")
+
+
+def has_committed_amount(track: "FinancingTrack") -> bool:
+    """Give the amount the investor committed."""
+    return track.committed_jpy is not None
+
+
+class FinancingTrack(FSMModelMixin, models.Model):
+    """One way of financing a surveyed project (promotion of investment), with its status
+    from identified to disbursed, changed only through the transitions below."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="financing_tracks")
+    kind = models.CharField(_("financing"), max_length=20, choices=FinancingKind.choices)
+    counterpart = models.CharField(_("counterpart"), max_length=200)
+    contact = models.CharField(_("contact"), max_length=200, blank=True)
+    sought_jpy = models.PositiveBigIntegerField(_("amount sought (JPY)"))
+    committed_jpy = models.PositiveBigIntegerField(
+        _("amount committed (JPY)"), null=True, blank=True
+    )
+    above_sought_reason = models.TextField(
+        _("why more than sought is committed"),
+        blank=True,
+        help_text=_("Required when the committed amount is above the amount sought."),
+    )
+    status = FSMField(
+        _("status"),
+        max_length=20,
+        choices=FinancingStatus.choices,
+        default=FinancingStatus.IDENTIFIED,
+        protected=True,
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("financing track")
+        verbose_name_plural = _("financing tracks")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.counterpart}"
+
+    def clean(self) -> None:
+        """The amounts' rule: more committed than sought only with a reason."""
+        if (
+            self.committed_jpy is not None
+            and self.committed_jpy > self.sought_jpy
+            and not self.above_sought_reason.strip()
+        ):
+            raise ValidationError(
+                {"above_sought_reason": _("More than the amount sought is committed: say why.")}
+            )
+
+    @transition(
+        field=status,
+        source=FinancingStatus.IDENTIFIED,
+        target=FinancingStatus.REFERRED,
+        permission=staff_may_manage,
+    )
+    def refer(self) -> None:
+        """Staff refer the project to the investor."""
+
+    @transition(
+        field=status,
+        source=FinancingStatus.REFERRED,
+        target=FinancingStatus.UNDER_APPRAISAL,
+        permission=staff_may_manage,
+    )
+    def appraise(self) -> None:
+        """The investor appraises the project."""
+
+    @transition(
+        field=status,
+        source=FinancingStatus.UNDER_APPRAISAL,
+        target=FinancingStatus.APPROVED,
+        permission=staff_may_manage,
+        conditions=[has_committed_amount],
+    )
+    def approve(self) -> None:
+        """The investor approved, with the amount committed."""
+
+    @transition(
+        field=status,
+        source=[FinancingStatus.REFERRED, FinancingStatus.UNDER_APPRAISAL],
+        target=FinancingStatus.DECLINED,
+        permission=staff_may_manage,
+    )
+    def decline(self) -> None:
+        """The investor declined."""
+
+    @transition(
+        field=status,
+        source=FinancingStatus.APPROVED,
+        target=FinancingStatus.DISBURSED,
+        permission=staff_may_manage,
+    )
+    def disburse(self) -> None:
+        """The committed amount was disbursed."""
+
+
+class FinancingStatusChange(models.Model):
+    track = models.ForeignKey(
+        FinancingTrack, on_delete=models.CASCADE, related_name="status_changes"
+    )
+    from_status = models.CharField(_("from"), max_length=20, choices=FinancingStatus.choices)
+    to_status = models.CharField(_("to"), max_length=20, choices=FinancingStatus.choices)
+    actor = user_link(_("by"))
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("financing status change")
+        verbose_name_plural = _("financing status changes")
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"

@@ -22,6 +22,8 @@ from .cities import (
     verify_city,
 )
 from .projects import (
+    add_financing_track,
+    change_financing_status,
     claim_invitations,
     create_project,
     invite_consultant,

@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from smartjamp.uploads import check_upload, checked_file_name
 
@@ -17,6 +18,9 @@ from ..models import (
     Deliverable,
     DeliverableState,
     DeliverableVersion,
+    FinancingStatus,
+    FinancingStatusChange,
+    FinancingTrack,
     Project,
     ProjectStage,
     ProjectStageChange,
@@ -225,3 +229,86 @@ def review_deliverable(
     )
     transaction.on_commit(lambda: notifications.deliverable_reviewed(version))
     return version
+
+
+NOT_SEEKING_FINANCING = _lazy("Financing is sought once the project is in investment promotion.")
+
+
+@transaction.atomic
+def add_financing_track(
+    *,
+    actor: User,
+    project: Project,
+    kind: str,
+    counterpart: str,
+    sought_jpy: int,
+    contact: str = "",
+) -> FinancingTrack:
+    """Staff add a way of financing a project in its promotion of investment (or after)."""
+    if not may_manage(actor):
+        raise PermissionDenied
+    if not project.seeks_financing:
+        raise ValidationError(NOT_SEEKING_FINANCING)
+    track = FinancingTrack(
+        project=project,
+        kind=kind,
+        counterpart=counterpart.strip(),
+        contact=contact.strip(),
+        sought_jpy=sought_jpy,
+    )
+    track.full_clean(exclude=["status"])  # a protected field: only transitions set it
+    track.save()
+    audit_trail.record(
+        actor=actor,
+        action="financing.added",
+        proposal=project.proposal,
+        project=project.code,
+        kind=kind,
+        counterpart=track.counterpart,
+        sought_jpy=sought_jpy,
+    )
+    transaction.on_commit(lambda: notifications.financing_changed(track, None))
+    return track
+
+
+@transaction.atomic
+def change_financing_status(
+    *,
+    actor: User,
+    track: FinancingTrack,
+    name: str,
+    note: str = "",
+    committed_jpy: int | None = None,
+    above_sought_reason: str = "",
+) -> FinancingStatusChange:
+    """Take the status transition `name` of a financing track (with the committed amount when
+    the investor approves), record it and tell the city."""
+    current = (
+        FinancingTrack.objects.select_for_update()
+        .select_related("project__proposal")
+        .get(pk=track.pk)
+    )
+    before = current.status
+    if committed_jpy is not None:
+        current.committed_jpy = committed_jpy
+        current.above_sought_reason = above_sought_reason.strip()
+        current.full_clean(exclude=["status"])  # a protected field: only transitions set it
+    refusal = _("This is not possible while the financing is %(status)s.") % {
+        "status": FinancingStatus(before).label.lower()
+    }
+    check_transition(current, name, actor, refusal=refusal)()
+    current.save()
+    change = FinancingStatusChange.objects.create(
+        track=current, from_status=before, to_status=current.status, actor=actor, note=note.strip()
+    )
+    project = current.project
+    audit_trail.record(
+        actor=actor,
+        action="financing.status_changed",
+        proposal=project.proposal,
+        project=project.code,
+        track=current.pk,
+        **{"from": before, "to": current.status},
+    )
+    transaction.on_commit(lambda: notifications.financing_changed(current, change))
+    return change

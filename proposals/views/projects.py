@@ -48,6 +48,7 @@ def project_detail(request, code):
             "proposal": project.proposal,
             "deliverables": deliverables,
             "changes": project.stage_changes.select_related("actor"),
+            "financing": project.financing_tracks.all(),
             "show_names": staff,
             # Who may do what here: the consultants upload, staff review; files are theirs.
             "can_upload": project.reader_is_consultant and project.stage == "formation_survey",
