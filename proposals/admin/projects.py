@@ -191,7 +191,7 @@ class FinancingTrackAdmin(admin.ModelAdmin):
         "status",
     )
     readonly_fields = ("status",)
-    autocomplete_fields = ("project",)
+    raw_id_fields = ("project",)  # works without JavaScript
     form = FinancingTrackForm
     inlines = [FinancingChangeInline]
     actions = [
