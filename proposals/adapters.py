@@ -11,7 +11,7 @@ from smartjamp import lookalikes
 
 from . import notifications
 from .audit import record_refused_login
-from .models import NotificationKind, User
+from .models import ConsultantInvitation, NotificationKind, User
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -58,9 +58,12 @@ class AccountAdapter(DefaultAccountAdapter):
     def clean_email(self, email: str) -> str:
         """Refuse an address that would pass for another account's (see lookalikes)."""
         email = super().clean_email(email)
+        # Every account's addresses and every address invited to a project (an invitation
+        # is claimed by whoever confirms its address: services.projects.claim_invitations).
         others = chain(
-            User.objects.values_list("email", flat=True).iterator(),
-            EmailAddress.objects.values_list("email", flat=True).iterator(),
+            User.objects.values_list("email", flat=True),
+            EmailAddress.objects.values_list("email", flat=True),
+            ConsultantInvitation.objects.filter(accepted_at=None).values_list("email", flat=True),
         )
         if lookalikes.mixes_scripts(email) or lookalikes.confusable_with(email, others):
             raise forms.ValidationError(

@@ -196,7 +196,11 @@ def get_deliverable_file_for_user(user: User, project_code: str, code: str) -> D
     project = get_project_for_user(user, project_code)
     if not (project.reader_is_consultant or is_programme_staff(user)):
         raise Http404("No such file.")
-    version = DeliverableVersion.objects.filter(deliverable__project=project, code=code).first()
+    version = (
+        DeliverableVersion.objects.filter(deliverable__project=project, code=code)
+        .select_related("deliverable__project__proposal__city")
+        .first()
+    )
     if version is None:
         raise Http404("No such file.")
     return version

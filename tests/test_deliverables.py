@@ -190,11 +190,23 @@ def test_the_journey_through_the_pages(project, consultant, staff, danang_lead):
     review_url = reverse("deliverable_review", args=[project.code, "inception"])
     page = as_staff.get(url).content.decode()
     assert review_url in page and "Inception.pdf" in page
-    response = as_staff.post(review_url, {"outcome": "return", "comment": ""}, follow=True)
+
+    def latest():
+        return DeliverableVersion.objects.order_by("-uploaded_at", "-pk").first().code
+
+    response = as_staff.post(
+        review_url, {"outcome": "return", "comment": "", "version": latest()}, follow=True
+    )
     assert "a returned deliverable needs comments" in response.content.decode()
-    as_staff.post(review_url, {"outcome": "return", "comment": "Add the survey area map."})
+    stale = latest()  # a colleague's page, still showing the first version
+    as_staff.post(
+        review_url, {"outcome": "return", "comment": "Add the survey area map.", "version": stale}
+    )
     as_consultant.post(upload_url, {"file": upload("Inception v2.pdf")})
-    as_staff.post(review_url, {"outcome": "accept"})
+    # A click on a page older than the last upload reviews nothing.
+    response = as_staff.post(review_url, {"outcome": "accept", "version": stale}, follow=True)
+    assert "A newer version was uploaded meanwhile" in response.content.decode()
+    as_staff.post(review_url, {"outcome": "accept", "version": latest()})
     page = as_lead.get(url).content.decode()
     assert "Accepted" in page and "Add the survey area map." in page
     # The city sees the states and comments, not the files; the consultant and staff do.
@@ -253,3 +265,94 @@ def test_the_project_page_query_count_does_not_grow_with_versions(
         )
     with assert_page_queries(8):
         client.get(url)
+
+
+# What the security review of the first version found -------------------------------------
+
+
+def test_a_look_alike_address_is_not_the_invited_one():
+    from proposals.services.projects import same_address
+
+    assert same_address("Consultant@Gmail.com", "consultant@gmail.com")
+    assert not same_address("consultant@gmaıl.com", "consultant@gmail.com")  # dotless ı
+    assert not same_address("conſultant@gmail.com", "consultant@gmail.com")  # long s
+    assert same_address("ｃonsultant@münchen.example", "ｃonsultant@MÜNCHEN.example")
+
+
+def test_a_look_alike_of_an_invited_address_neither_signs_up_nor_claims(
+    project, staff, django_capture_on_commit_callbacks
+):
+    from allauth.account.adapter import get_adapter
+    from django import forms
+
+    services.invite_consultant(actor=staff, project=project, email="consultant@gmail.com")
+    with pytest.raises(forms.ValidationError):
+        get_adapter().clean_email("consultant@gmaıl.com")
+    attacker = UserFactory(email="consultant@gmaıl.com")
+    assert services.claim_invitations(attacker, "consultant@gmaıl.com") == 0
+    assert not project.consultants.exists()
+    # An account confirming the real address later does join.
+    real = UserFactory(email="consultant@gmail.com")
+    assert services.claim_invitations(real, "Consultant@gmail.com") == 1
+    assert list(project.consultants.all()) == [real]
+
+
+def test_an_old_invitation_or_a_closed_project_is_not_joined(project, staff, clock):
+    import datetime
+
+    from django.utils import timezone
+
+    invitation = services.invite_consultant(actor=staff, project=project, email="late@x.example")
+    ConsultantInvitation.objects.filter(pk=invitation.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=31)
+    )
+    assert services.claim_invitations(UserFactory(email="late@x.example"), "late@x.example") == 0
+    services.take_project_transition(actor=staff, project=project, name="cancel", reason="Stop.")
+    project.refresh_from_db()
+    with pytest.raises(ValidationError) as raised:
+        services.invite_consultant(actor=staff, project=project, email="new@x.example")
+    assert raised.value.messages == ["This project is closed: nobody joins it any more."]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_after_commit_keeps_the_uploaded_file(
+    call, danang, danang_lead, staff, reviewer2, monkeypatch
+):
+    from proposals import notifications
+
+    from .factories import make_proposal, review, under_review
+
+    proposal = make_proposal(call, danang, danang_lead)
+    under_review(proposal, lead=danang_lead, staff=staff)
+    review(proposal, reviewer2, [4, 4], staff=staff)
+    services.shortlist_proposal(actor=staff, proposal=proposal)
+    approved = services.approve_proposal(actor=staff, proposal=proposal, amount=1, letter="Yes")
+    consultant = UserFactory(email="c@survey.example")
+    services.invite_consultant(actor=staff, project=approved.project, email=consultant.email)
+
+    def broken(version):
+        raise RuntimeError("the outbox failed")
+
+    monkeypatch.setattr(notifications, "deliverable_uploaded", broken)
+    deliverable = approved.project.deliverables.get(kind="inception")
+    with pytest.raises(RuntimeError):
+        services.upload_deliverable(user=consultant, deliverable=deliverable, upload=upload())
+    version = DeliverableVersion.objects.get()
+    assert version.file.storage.exists(version.file.name)
+
+
+def test_the_data_migration_makes_the_projects_of_earlier_approvals(project):
+    import importlib
+
+    from django.apps import apps
+
+    from proposals.models import Project
+
+    migration = importlib.import_module("proposals.migrations.0019_projects_of_approved_proposals")
+    project.deliverables.all().delete()
+    Project.objects.filter(pk=project.pk).delete()
+    migration.create_projects(apps, None)
+    (made,) = Project.objects.all()
+    assert made.proposal_id == project.proposal_id and made.deliverables.count() == 4
+    migration.create_projects(apps, None)  # again: nothing more
+    assert Project.objects.count() == 1

@@ -121,7 +121,9 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
         "contract_amount_jpy",
         "consultants",
     )
-    readonly_fields = ("code", "proposal", "stage", "cancel_reason", "consultants")
+    readonly_fields = ("code", "proposal", "stage", "cancel_reason")
+    # Staff remove a consultant here (the change is audited); they are added by invitation.
+    raw_id_fields = ("consultants",)
     inlines = [DeliverableInline, FinancingInline, InvitationInline, StageChangeInline]
     actions = [
         stage_action("promote_investment", _("Move to investment promotion")),

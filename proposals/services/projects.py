@@ -1,6 +1,9 @@
 """After selection: a project for each approved proposal, and its stage changes."""
 
+import datetime
+
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -61,7 +64,7 @@ def take_project_transition(
         Project.objects.select_for_update().select_related("proposal__city").get(pk=project.pk)
     )
     before = current.stage
-    if reason:
+    if name == "cancel":
         current.cancel_reason = reason.strip()
     refusal = _("This is not possible while the project is at the stage “%(stage)s”.") % {
         "stage": ProjectStage(before).label
@@ -98,12 +101,19 @@ def invite_consultant(*, actor: User, project: Project, email: str) -> Consultan
     it confirms that address (claim_invitations)."""
     if not may_manage(actor):
         raise PermissionDenied
+    if not project.is_open:
+        raise ValidationError(_("This project is closed: nobody joins it any more."))
     email = email.strip()
     invitation = ConsultantInvitation.objects.create(project=project, email=email, invited_by=actor)
-    verified = (
-        EmailAddress.objects.filter(email__iexact=email, verified=True)
-        .select_related("user")
-        .first()
+    verified = next(
+        (
+            address
+            for address in EmailAddress.objects.filter(
+                email__iexact=email, verified=True, user__is_active=True
+            ).select_related("user")
+            if same_address(address.email, email)
+        ),
+        None,
     )
     audit_trail.record(
         actor=actor,
@@ -119,11 +129,41 @@ def invite_consultant(*, actor: User, project: Project, email: str) -> Consultan
     return invitation
 
 
+INVITATION_VALID_FOR = datetime.timedelta(days=30)
+
+
+def same_address(one: str, other: str) -> bool:
+    """Whether two addresses are the same mailbox: the domain compared in its ASCII form
+    (IDNA), the local part ignoring case only when it is ASCII. Never the database's
+    case-insensitive match alone: PostgreSQL's UPPER folds "ı" to "I", so "gmaıl.com" (a
+    domain anybody may register) would match "gmail.com"."""
+
+    def key(address: str) -> str:
+        local, _at, domain = address.strip().rpartition("@")
+        try:
+            domain = domain.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            return address.strip()
+        return f"{local.lower() if local.isascii() else local}@{domain}"
+
+    return key(one) == key(other)
+
+
 def claim_invitations(user: User, email: str) -> int:
-    """The pending invitations of `email`, now a verified address of `user`: `user` joins
-    their projects. Returns how many."""
-    pending = ConsultantInvitation.objects.filter(email__iexact=email, accepted_at=None)
-    for invitation in pending.select_related("project"):
+    """The pending invitations of `email`, now a verified address of `user`, sent in the last
+    30 days to projects still open: `user` joins those projects. Returns how many."""
+    if not user.is_active:
+        return 0
+    pending = [
+        invitation
+        for invitation in ConsultantInvitation.objects.filter(
+            email__iexact=email,
+            accepted_at=None,
+            created_at__gte=timezone.now() - INVITATION_VALID_FOR,
+        ).select_related("project")
+        if same_address(invitation.email, email) and invitation.project.is_open
+    ]
+    for invitation in pending:
         _join(invitation, user)
     return len(pending)
 
@@ -140,7 +180,7 @@ DELIVERABLE_TYPES = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "XLSX",
 }
-MAX_DELIVERABLE_BYTES = 50 * 1024 * 1024
+MAX_DELIVERABLE_BYTES = settings.UPLOAD_HARD_LIMIT_BYTES  # what the upload handler lets in
 
 
 def upload_deliverable(
@@ -187,19 +227,22 @@ def upload_deliverable(
                 deliverable=current.kind,
                 name=version.name,
             )
-            transaction.on_commit(lambda: notifications.deliverable_uploaded(version))
     except BaseException:
-        delete_stored(stored_name)
+        delete_stored(stored_name)  # rolled back: nothing refers to the stored file
         raise
+    # After the block, so that a failure of what runs on commit cannot delete the file of a
+    # committed version (in a caller's transaction, it runs when that commits).
+    transaction.on_commit(lambda: notifications.deliverable_uploaded(version))
     return version
 
 
 @transaction.atomic
 def review_deliverable(
-    *, actor: User, deliverable: Deliverable, accept: bool, comment: str = ""
+    *, actor: User, deliverable: Deliverable, accept: bool, comment: str = "", version_code=None
 ) -> DeliverableVersion:
     """Staff accept the uploaded version of a deliverable, or return it with comments (the
-    consultant then uploads it again). The uploader and the city are told."""
+    consultant then uploads it again). The uploader and the city are told. `version_code`,
+    the version the reviewer saw, must still be the latest (the project page sends it)."""
     if not may_manage(actor):
         raise PermissionDenied
     current = (
@@ -214,6 +257,10 @@ def review_deliverable(
         raise ValidationError(_("Say what must change: a returned deliverable needs comments."))
     outcome = DeliverableState.ACCEPTED if accept else DeliverableState.RETURNED
     version = current.versions.order_by("-uploaded_at", "-pk").first()
+    if version_code is not None and version.code != version_code:
+        raise ValidationError(
+            _("A newer version was uploaded meanwhile: open the page again to review it.")
+        )
     version.outcome, version.comment = outcome, comment
     version.reviewed_by, version.reviewed_at = actor, timezone.now()
     version.save(update_fields=["outcome", "comment", "reviewed_by", "reviewed_at"])

@@ -95,14 +95,18 @@ def deliverable_review(request, code, kind):
     if not is_programme_staff(request.user):
         raise PermissionDenied
     form = DeliverableReviewForm(request.POST)
-    accept = request.POST.get("outcome") == "accept"
-    if form.is_valid():
+    outcome = request.POST.get("outcome")
+    accept = outcome == "accept"
+    if outcome not in ("accept", "return"):
+        messages.error(request, _("Choose to accept the deliverable or to return it."))
+    elif form.is_valid():
         with refusal_shown(request):
             services.review_deliverable(
                 actor=request.user,
                 deliverable=deliverable,
                 accept=accept,
                 comment=form.cleaned_data["comment"],
+                version_code=request.POST.get("version", ""),
             )
             messages.success(
                 request,
@@ -121,6 +125,7 @@ def deliverable_file(request, code, file_code):
         action="download.deliverable",
         proposal=version.deliverable.project.proposal,
         request=request,
+        project=code,
         file=version.code,
         name=version.name,
     )
