@@ -236,3 +236,29 @@ def test_staff_take_stages_as_admin_actions(project, staff):
         client.get(reverse("admin:proposals_project_change", args=[project.pk])).status_code == 200
     )
     assert Proposal.objects.filter(project=project).exists()
+
+
+def test_staff_cancel_a_project_with_a_reason_in_the_admin(project, staff, danang_lead):
+    client = Client()
+    client.force_login(staff)
+    changelist = reverse("admin:proposals_project_changelist")
+    form = client.post(changelist, {"action": "cancel_projects", "_selected_action": [project.pk]})
+    assert "Reason for cancelling" in form.content.decode()
+    client.post(
+        changelist,
+        {
+            "action": "cancel_projects",
+            "_selected_action": [project.pk],
+            "apply": "1",
+            "reason": "The city withdrew its co-funding.",
+        },
+    )
+    project.refresh_from_db()
+    assert (project.stage, project.cancel_reason) == (
+        ProjectStage.CANCELLED,
+        "The city withdrew its co-funding.",
+    )
+    lead = Client()
+    lead.force_login(danang_lead)
+    page = lead.get(reverse("project_detail", args=[project.code])).content.decode()
+    assert "The city withdrew its co-funding." in page

@@ -30,6 +30,12 @@ class InviteForm(forms.Form):
     email = forms.EmailField(label=_("The consultant's email address"))
 
 
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for cancelling"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
 class DeliverableInline(admin.TabularInline):
     model = Deliverable
     fields = ("kind", "due_on", "state")
@@ -130,7 +136,28 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
         stage_action("follow_up", _("Hand to the consultation desk")),
         stage_action("close", _("Close")),
         "invite_consultant",
+        "cancel_projects",
     ]
+
+    @admin.action(description=_("Cancel the selected projects…"), permissions=["change"])
+    def cancel_projects(self, request, queryset):
+        form = CancelForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            cancel = transition_action(
+                "cancel",
+                "",
+                lambda actor, project, name: services.take_project_transition(
+                    actor=actor, project=project, name=name, reason=form.cleaned_data["reason"]
+                ),
+            )
+            return cancel(self, request, queryset)
+        return self.action_page(
+            request,
+            "admin/proposals/project/cancel.html",
+            _("Cancel projects"),
+            projects=queryset,
+            form=form,
+        )
 
     @admin.action(description=_("Invite a consultant…"), permissions=["change"])
     def invite_consultant(self, request, queryset):
