@@ -9,6 +9,7 @@ NAV_NAMES = (
     "call_list",
     "my_proposals",
     "my_cities",
+    "my_projects",
     "staff_dashboard",
     "admin:index",
     "notifications",

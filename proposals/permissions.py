@@ -7,7 +7,7 @@ who may not see the object, so that nobody learns whether it exists.
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 
 from .models import (
@@ -158,6 +158,19 @@ def get_export_job_for_user(user: User, code: str):
     if job is None or not is_programme_staff(user):
         raise Http404("No such export.")
     return job
+
+
+def projects_visible_to(user: User):
+    """The projects `user` may open: their cities' and those they are a consultant on; all of
+    them for programme staff (the list's counterpart of get_project_for_user)."""
+    projects = Project.objects.select_related("proposal__city__country", "proposal__call")
+    if is_programme_staff(user):
+        return projects
+    if not user.is_authenticated:
+        return projects.none()
+    cities = CityMembership.objects.filter(user=user.pk).values("city")
+    consulted = Project.consultants.through.objects.filter(user=user.pk).values("project")
+    return projects.filter(Q(proposal__city__in=cities) | Q(pk__in=consulted))
 
 
 def get_project_for_user(user: User, code: str) -> Project:

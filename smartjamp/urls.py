@@ -20,6 +20,7 @@ urlpatterns = [
     path("calls/", calls.call_list, name="call_list"),
     path("calls/<str:code>/", calls.call_detail, name="call_detail"),
     path("calls/<str:code>/start/", calls.start_proposal, name="call_start_proposal"),
+    path("projects/mine/", projects.my_projects, name="my_projects"),
     path("projects/<str:code>/", projects.project_detail, name="project_detail"),
     path(
         "projects/<str:code>/deliverables/<str:kind>/upload/",

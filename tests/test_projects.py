@@ -262,3 +262,33 @@ def test_staff_cancel_a_project_with_a_reason_in_the_admin(project, staff, danan
     lead.force_login(danang_lead)
     page = lead.get(reverse("project_detail", args=[project.code])).content.decode()
     assert "The city withdrew its co-funding." in page
+
+
+def test_my_projects_lists_ones_own_only_and_does_not_grow(
+    project, danang_lead, cebu_lead, staff, call, cebu, approve, assert_page_queries
+):
+    other = approve(make_proposal(call, cebu, cebu_lead, title="BRT for Cebu"), cebu_lead).project
+    consultant = UserFactory(email="firm@survey.example")
+    other.consultants.add(consultant)
+    url = reverse("my_projects")
+
+    def listed(user):
+        client = Client()
+        client.force_login(user)
+        page = client.get(url).content.decode()
+        return {code for code in (project.code, other.code) if f"/projects/{code}/" in page}
+
+    assert listed(danang_lead) == {project.code}
+    assert listed(cebu_lead) == {other.code}
+    assert listed(consultant) == {other.code}
+    assert listed(staff) == {project.code, other.code}
+    assert listed(UserFactory()) == set()
+    client = Client()
+    client.force_login(staff)
+    client.get(url)
+    with assert_page_queries(5):  # the user, staff's permissions (two), the count, the page
+        client.get(url)
+    for n in range(2):
+        approve(make_proposal(call, cebu, cebu_lead, title=f"More {n}"), cebu_lead)
+    with assert_page_queries(5):
+        client.get(url)

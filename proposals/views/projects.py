@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -17,6 +18,7 @@ from ..permissions import (
     get_deliverable_for_user,
     get_project_for_user,
     is_programme_staff,
+    projects_visible_to,
 )
 from . import refusal_shown
 
@@ -31,6 +33,14 @@ class DeliverableReviewForm(forms.Form):
         required=False,
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+@login_required
+def my_projects(request):
+    paginator = Paginator(projects_visible_to(request.user).order_by("-created_at", "-pk"), 50)
+    return render(
+        request, "projects/list.html", {"page": paginator.get_page(request.GET.get("page"))}
     )
 
 
