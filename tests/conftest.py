@@ -233,3 +233,14 @@ def project(call, danang, danang_lead, approve):
     from .factories import make_proposal
 
     return approve(make_proposal(call, danang, danang_lead), danang_lead).project
+
+
+@pytest.fixture
+def deliver(django_capture_on_commit_callbacks):
+    """Run what the event's commit hands to Celery (tasks run in-process in tests)."""
+
+    def run(action, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action(*args, **kwargs)
+
+    return run

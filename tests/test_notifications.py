@@ -29,17 +29,6 @@ def sent(kind):
     return {n.email: n for n in Notification.objects.filter(kind=kind).order_by("email")}
 
 
-@pytest.fixture
-def deliver(django_capture_on_commit_callbacks):
-    """Run what the event's commit hands to Celery (tasks run in-process in tests)."""
-
-    def run(action, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action(*args, **kwargs)
-
-    return run
-
-
 def test_nothing_is_sent_inside_the_request_or_before_commit(
     client, django_capture_on_commit_callbacks
 ):

@@ -140,22 +140,13 @@ def test_only_staff_move_a_project(request, project, role):
     assert Project.objects.get(pk=project.pk).stage == ProjectStage.FORMATION_SURVEY
 
 
-def test_the_city_is_told_of_a_stage_change(project, staff, danang_lead, deliver_changes):
+def test_the_city_is_told_of_a_stage_change(project, staff, danang_lead, deliver):
     project.deliverables.filter(kind=DeliverableKind.FINAL).update(state=DeliverableState.ACCEPTED)
     mail.outbox.clear()
-    deliver_changes(move, project, "promote_investment", staff, message="Off to JBIC.")
+    deliver(move, project, "promote_investment", staff, message="Off to JBIC.")
     (message,) = [m for m in mail.outbox if m.to == [danang_lead.email]]
     assert "is now at “Investment promotion”" in message.subject
     assert "Off to JBIC." in message.body
-
-
-@pytest.fixture
-def deliver_changes(django_capture_on_commit_callbacks):
-    def run(action, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action(*args, **kwargs)
-
-    return run
 
 
 # Who sees a project ---------------------------------------------------------------------------

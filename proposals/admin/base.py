@@ -181,9 +181,14 @@ class OwnPages:
             },
         )
 
-    def action_page(self, request, template, title, **context):
+    def action_page(self, request, title, **context):
         """The page of an action that asks for a form before applying it to the selected rows
-        (they stay selected through `action_checkbox_name`)."""
+        (they stay selected through `action_checkbox_name`): admin/action_form.html, with
+        `action`, `intro`, `submit`, `rows` and `form`."""
         return self.page(
-            request, template, title, action_checkbox_name=helpers.ACTION_CHECKBOX_NAME, **context
+            request,
+            "admin/action_form.html",
+            title,
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            **context,
         )

@@ -236,9 +236,11 @@ class CityAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
             return None
         return self.action_page(
             request,
-            "admin/proposals/city/reject.html",
             _("Reject cities"),
-            cities=queryset,
+            action="reject_selected",
+            intro=_("These cities will be rejected. Their members see the reason."),
+            submit=_("Reject"),
+            rows=queryset,
             form=form,
         )
 

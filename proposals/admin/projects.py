@@ -153,9 +153,11 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
             return cancel(self, request, queryset)
         return self.action_page(
             request,
-            "admin/proposals/project/cancel.html",
             _("Cancel projects"),
-            projects=queryset,
+            action="cancel_projects",
+            intro=_("These projects will be cancelled. Their cities see the reason."),
+            submit=_("Cancel the projects"),
+            rows=queryset,
             form=form,
         )
 
@@ -172,9 +174,14 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
             return None
         return self.action_page(
             request,
-            "admin/proposals/project/invite.html",
             _("Invite a consultant"),
-            projects=queryset,
+            action="invite_consultant",
+            intro=_(
+                "The consultant is invited to these projects. An account with this verified "
+                "address joins at once; any other address is sent an invitation to sign up."
+            ),
+            submit=_("Invite"),
+            rows=queryset,
             form=form,
         )
 

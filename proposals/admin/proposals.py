@@ -342,11 +342,12 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
     def _intermediate(self, request, queryset, form, action, title):
         return self.action_page(
             request,
-            "admin/proposals/proposal/action_form.html",
             title,
-            proposals=queryset,
-            form=form,
             action=action,
+            intro=_("Selected proposals:"),
+            submit=_("Confirm"),
+            rows=queryset,
+            form=form,
         )
 
     @admin.action(description=_("Assign reviewers…"), permissions=["assign"])
