@@ -175,14 +175,14 @@ def projects_visible_to(user: User):
 
 def get_project_for_user(user: User, code: str) -> Project:
     """The project with `code` for its city's members, its consultants and programme staff;
-    404 for others. It comes with its proposal, call and city, and the reader's place:
+    404 for others. It comes with its proposal, call, city and kick-off, and the reader's place:
     `reader_is_member` (of the city) and `reader_is_consultant`."""
     if not user.is_authenticated:
         raise Http404("No such project.")
     membership = CityMembership.objects.filter(city=OuterRef("proposal__city"), user=user.pk)
     consultant = Project.consultants.through.objects.filter(project=OuterRef("pk"), user=user.pk)
     project = (
-        Project.objects.select_related("proposal__call", "proposal__city__country")
+        Project.objects.select_related("proposal__call", "proposal__city__country", "kickoff")
         .annotate(reader_is_member=Exists(membership), reader_is_consultant=Exists(consultant))
         .filter(code=code)
         .first()

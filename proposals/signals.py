@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from . import services
-from .models import Attachment, City, DeliverableVersion, Review, RubricCriterion
+from .models import Attachment, City, DeliverableVersion, KickOff, Review, RubricCriterion
 from .scoring import refresh_weighted_scores
 
 
@@ -30,6 +30,11 @@ def reweigh_reviews(sender, instance: RubricCriterion, raw=False, **kwargs) -> N
 @receiver(post_delete, sender=City, dispatch_uid="smartjamp_delete_city_letter")
 def delete_city_letter(sender, instance: City, **kwargs) -> None:
     _delete_after_commit(instance.authorisation_letter)
+
+
+@receiver(post_delete, sender=KickOff, dispatch_uid="smartjamp_delete_kickoff_minutes")
+def delete_kickoff_minutes(sender, instance: KickOff, **kwargs) -> None:
+    _delete_after_commit(instance.minutes)
 
 
 @receiver(post_delete, sender=Attachment, dispatch_uid="smartjamp_delete_attachment_file")

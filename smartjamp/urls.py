@@ -32,6 +32,7 @@ urlpatterns = [
         projects.deliverable_review,
         name="deliverable_review",
     ),
+    path("projects/<str:code>/minutes/", projects.kickoff_minutes, name="kickoff_minutes"),
     path(
         "projects/<str:code>/files/<str:file_code>/",
         projects.deliverable_file,

@@ -283,3 +283,63 @@ def test_my_projects_lists_ones_own_only_and_does_not_grow(
         approve(make_proposal(call, cebu, cebu_lead, title=f"More {n}"), cebu_lead)
     with assert_page_queries(5):
         client.get(url)
+
+
+def test_the_kick_off_with_its_signed_minutes(
+    project, staff, danang_lead, cebu_lead, private_files
+):
+    import datetime
+
+    from proposals.models import KickOff
+
+    from .factories import pdf_bytes, upload
+
+    client = Client()
+    client.force_login(staff)
+    change = reverse("admin:proposals_project_change", args=[project.pk])
+    data = {
+        "report_by": project.report_by.isoformat(),
+        "fiscal_year": project.fiscal_year,
+        "consultants": "",
+        "kickoff-TOTAL_FORMS": "1",
+        "kickoff-INITIAL_FORMS": "0",
+        "kickoff-0-held_on": "2026-05-20",
+        "kickoff-0-place": "Da Nang City Hall",
+        "kickoff-0-mlit_signatory": "Counsellor Ito",
+        "kickoff-0-city_signatory": "Mayor of Da Nang",
+        "kickoff-0-committee": "MLIT\nDa Nang DOST\n\nNippon Survey",
+        "kickoff-0-minutes": upload("minutes.html", b"<html>not a pdf</html>", "application/pdf"),
+        "kickoff-0-project": project.pk,
+    }
+    for prefix in ("deliverables", "financing_tracks", "invitations", "stage_changes"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    for n, deliverable in enumerate(project.deliverables.all()):
+        data |= {
+            f"deliverables-{n}-id": deliverable.pk,
+            f"deliverables-{n}-project": project.pk,
+            f"deliverables-{n}-due_on": deliverable.due_on.isoformat(),
+        }
+    data["deliverables-TOTAL_FORMS"] = data["deliverables-INITIAL_FORMS"] = "4"
+    response = client.post(change, data)
+    assert response.status_code == 200 and "not a PDF document" in response.content.decode()
+    assert not KickOff.objects.exists()
+    data["kickoff-0-minutes"] = upload("Biên bản ký.pdf", pdf_bytes("minutes"))
+    response = client.post(change, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    kickoff = KickOff.objects.get()
+    assert (kickoff.held_on, kickoff.minutes_name) == (
+        datetime.date(2026, 5, 20),
+        "Biên bản ký.pdf",
+    )
+    assert kickoff.committee_members() == ["MLIT", "Da Nang DOST", "Nippon Survey"]
+
+    lead = Client()
+    lead.force_login(danang_lead)
+    page = lead.get(reverse("project_detail", args=[project.code])).content.decode()
+    assert "Da Nang City Hall" in page and "Counsellor Ito" in page and "Nippon Survey" in page
+    minutes = reverse("kickoff_minutes", args=[project.code])
+    response = lead.get(minutes)
+    assert response.status_code == 200 and b"".join(response.streaming_content).startswith(b"%PDF")
+    other = Client()
+    other.force_login(cebu_lead)
+    assert other.get(minutes).status_code == 404

@@ -2,10 +2,13 @@
 stage changes, taken as actions through the same service as every other caller."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
+
+from smartjamp.uploads import PDF, check_upload, checked_file_name
 
 from .. import services
 from ..models import (
@@ -13,6 +16,7 @@ from ..models import (
     Deliverable,
     FinancingStatusChange,
     FinancingTrack,
+    KickOff,
     Project,
     ProjectStageChange,
 )
@@ -45,6 +49,28 @@ class DeliverableInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class KickOffForm(forms.ModelForm):
+    class Meta:
+        model = KickOff
+        fields = ("held_on", "place", "mlit_signatory", "city_signatory", "minutes", "committee")
+
+    def clean_minutes(self):
+        """The signed minutes, checked by content like every upload (a PDF)."""
+        minutes = self.cleaned_data.get("minutes")
+        if minutes and minutes != self.initial.get("minutes"):
+            check_upload(minutes, allowed={PDF: "PDF"}, max_bytes=settings.UPLOAD_HARD_LIMIT_BYTES)
+            self.instance.minutes_name = checked_file_name(minutes.name, PDF)
+        return minutes
+
+
+class KickOffInline(admin.StackedInline):
+    model = KickOff
+    form = KickOffForm
+    extra = 0
+    max_num = 1
+    can_delete = False
 
 
 class StageChangeInline(ReadOnlyInline, admin.TabularInline):
@@ -130,7 +156,13 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
     readonly_fields = ("code", "proposal", "stage", "cancel_reason")
     # Staff remove a consultant here (the change is audited); they are added by invitation.
     raw_id_fields = ("consultants",)
-    inlines = [DeliverableInline, FinancingInline, InvitationInline, StageChangeInline]
+    inlines = [
+        KickOffInline,
+        DeliverableInline,
+        FinancingInline,
+        InvitationInline,
+        StageChangeInline,
+    ]
     actions = [
         stage_action("promote_investment", _("Move to investment promotion")),
         stage_action("follow_up", _("Hand to the consultation desk")),

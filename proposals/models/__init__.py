@@ -22,6 +22,7 @@ from .project import (
     FinancingStatus,
     FinancingStatusChange,
     FinancingTrack,
+    KickOff,
     Project,
     ProjectStage,
     ProjectStageChange,

@@ -411,3 +411,37 @@ class FinancingStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}"
+
+
+def minutes_upload_to(instance: "KickOff", filename: str) -> str:
+    # A random name; the signed minutes are always a checked PDF.
+    return f"minutes/{uuid.uuid4().hex}.pdf"
+
+
+class KickOff(models.Model):
+    """The survey's kick-off meeting: when and where, who signed its minutes (the MLIT
+    counsellor and the mayor or governor), the signed minutes, and the Joint Coordinating
+    Committee that follows the survey."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="kickoff")
+    held_on = models.DateField(_("held on"))
+    place = models.CharField(_("place"), max_length=200)
+    mlit_signatory = models.CharField(_("signed for MLIT by"), max_length=200)
+    city_signatory = models.CharField(
+        _("signed for the city by"), max_length=200, help_text=_("The mayor or governor.")
+    )
+    minutes = models.FileField(_("signed minutes (PDF)"), upload_to=minutes_upload_to, blank=True)
+    minutes_name = models.CharField(max_length=120, blank=True, editable=False)
+    committee = models.TextField(
+        _("Joint Coordinating Committee"), blank=True, help_text=_("One member per line.")
+    )
+
+    class Meta:
+        verbose_name = _("kick-off meeting")
+        verbose_name_plural = _("kick-off meetings")
+
+    def __str__(self) -> str:
+        return f"{self.project.code} · {self.held_on}"
+
+    def committee_members(self) -> list[str]:
+        return [line.strip() for line in self.committee.splitlines() if line.strip()]

@@ -4,12 +4,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from smartjamp.uploads import file_download, report_oversized_uploads
+from smartjamp.uploads import PDF, file_download, report_oversized_uploads
 
 from .. import audit, services
 from ..models import DeliverableState, DeliverableVersion
@@ -125,6 +126,23 @@ def deliverable_review(request, code, kind):
     else:
         messages.error(request, _("Comments are at most 5,000 characters."))
     return _back(deliverable)
+
+
+@login_required
+def kickoff_minutes(request, code):
+    """The kick-off's signed minutes, for everyone who may see the project."""
+    project = get_project_for_user(request.user, code)
+    kickoff = getattr(project, "kickoff", None)
+    if kickoff is None or not kickoff.minutes:
+        raise Http404("No minutes.")
+    audit.record(
+        actor=request.user,
+        action="download.kickoff_minutes",
+        proposal=project.proposal,
+        request=request,
+        project=code,
+    )
+    return file_download(kickoff.minutes, kickoff.minutes_name or "minutes.pdf", PDF)
 
 
 @login_required
