@@ -1,4 +1,5 @@
-"""Jobs that Celery beat runs: deadline reminders, review reminders, call announcements.
+"""Jobs that Celery beat runs: deadline reminders, review and deliverable reminders, call
+announcements.
 
 Each may run any number of times, in several processes at once: every notification has a key
 that says which reminder of which call to which person, so a second run sends nothing twice.
@@ -18,12 +19,15 @@ from .models import (
     Call,
     City,
     CityMembership,
+    Deliverable,
+    DeliverableState,
+    ProjectStage,
     Proposal,
     ReviewAssignment,
     Status,
     VerificationStatus,
 )
-from .notifications import Kind, notify, notify_many
+from .notifications import Kind, notify, notify_many, programme_staff
 
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 
@@ -108,8 +112,17 @@ def announce_open_calls(now: datetime.datetime | None = None) -> int:
     return notify_many(items)
 
 
-REVIEW_WINDOWS = [(7, "7"), (3, "3")]
+REVIEW_WINDOWS = [7, 3]
+DELIVERABLE_WINDOWS = [14, 7, 1]
 OVERDUE_DAYS = 3
+
+
+def reminder_window(days_left: int, windows: list[int]) -> str | None:
+    """Which reminder is due `days_left` days before a date: the smallest of `windows` (days
+    before) that has come, "overdue" from OVERDUE_DAYS after it, None in between."""
+    if days_left <= -OVERDUE_DAYS:
+        return "overdue"
+    return next((str(days) for days in sorted(windows) if 0 <= days_left <= days), None)
 
 
 @transaction.atomic
@@ -124,12 +137,7 @@ def review_reminders(now: datetime.datetime | None = None) -> int:
     sent = 0
     for assignment in pending:
         days_left = (assignment.due - today).days
-        if days_left <= -OVERDUE_DAYS:
-            window = "overdue"
-        else:
-            window = next(
-                (key for limit, key in REVIEW_WINDOWS[::-1] if 0 <= days_left <= limit), None
-            )
+        window = reminder_window(days_left, REVIEW_WINDOWS)
         if window is None:
             continue
         created = notify(
@@ -145,4 +153,47 @@ def review_reminders(now: datetime.datetime | None = None) -> int:
             link=reverse("admin:proposals_reviewassignment_review", args=[assignment.pk]),
         )
         sent += created is not None
+    return sent
+
+
+@transaction.atomic
+def deliverable_reminders(now: datetime.datetime | None = None) -> int:
+    """Deliverables of surveys under way due in 14, 7 and 1 days (to the project's
+    consultants), and overdue by 3 days (to the consultants and programme staff); days
+    counted in JST."""
+    today = timezone.localtime(now or timezone.now(), JST).date()
+    pending = (
+        Deliverable.objects.filter(
+            state__in=[DeliverableState.PLANNED, DeliverableState.RETURNED],
+            project__stage=ProjectStage.FORMATION_SURVEY,
+            due_on__lte=today + datetime.timedelta(days=max(DELIVERABLE_WINDOWS)),
+        )
+        .select_related("project__proposal")
+        .prefetch_related("project__consultants")
+    )
+    staff = list(programme_staff())
+    sent = 0
+    for deliverable in pending:
+        days_left = (deliverable.due_on - today).days
+        window = reminder_window(days_left, DELIVERABLE_WINDOWS)
+        if window is None:
+            continue
+        people = list(deliverable.project.consultants.all())
+        if window == "overdue":
+            people += staff
+        for person in people:
+            created = notify(
+                kind=Kind.DELIVERABLE_DUE,
+                dedup_key=f"deliverable-due:{deliverable.pk}:{deliverable.due_on:%Y%m%d}:{window}:{person.pk}",
+                recipient=person,
+                context={
+                    "deliverable": deliverable,
+                    "project": deliverable.project,
+                    "proposal": deliverable.project.proposal,
+                    "days_left": days_left,
+                    "overdue": window == "overdue",
+                },
+                link=deliverable.project.get_absolute_url(),
+            )
+            sent += created is not None
     return sent

@@ -25,6 +25,11 @@ def send_review_reminders() -> int:
 
 
 @shared_task
+def send_deliverable_reminders() -> int:
+    return reminders.deliverable_reminders()
+
+
+@shared_task
 def announce_open_calls() -> int:
     return reminders.announce_open_calls()
 

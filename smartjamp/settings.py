@@ -344,6 +344,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "proposals.tasks.sweep_outbox", "schedule": 60.0},
     "deadline-reminders": {"task": "proposals.tasks.send_deadline_reminders", "schedule": 900.0},
     "review-reminders": {"task": "proposals.tasks.send_review_reminders", "schedule": 3600.0},
+    "deliverable-reminders": {
+        "task": "proposals.tasks.send_deliverable_reminders",
+        "schedule": 3600.0,
+    },
     "announce-open-calls": {"task": "proposals.tasks.announce_open_calls", "schedule": 300.0},
     "purge-exports": {"task": "proposals.tasks.purge_exports", "schedule": 3600.0},
 }

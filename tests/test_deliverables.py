@@ -356,3 +356,43 @@ def test_the_data_migration_makes_the_projects_of_earlier_approvals(project):
     assert made.proposal_id == project.proposal_id and made.deliverables.count() == 4
     migration.create_projects(apps, None)  # again: nothing more
     assert Project.objects.count() == 1
+
+
+def test_deliverable_reminders_14_7_1_days_before_and_3_after_once_each(
+    project, consultant, staff, django_capture_on_commit_callbacks
+):
+    import datetime
+
+    from proposals import reminders
+    from proposals.fiscal import JST
+
+    deliverable = inception(project)
+    due = deliverable.due_on
+
+    def run(days_before: int) -> list:
+        mail.outbox.clear()
+        when = datetime.datetime.combine(
+            due - datetime.timedelta(days=days_before), datetime.time(9), tzinfo=JST
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            reminders.deliverable_reminders(when)
+        return sorted((m.to[0], m.subject) for m in mail.outbox if "Inception report" in m.subject)
+
+    code = project.proposal.reference_code
+    assert run(20) == []
+    assert run(14) == [
+        (consultant.email, f"Smart JAMP: the Inception report of {code} is due in 14 days")
+    ]
+    assert run(14) == []  # once
+    assert run(7) == [
+        (consultant.email, f"Smart JAMP: the Inception report of {code} is due in 7 days")
+    ]
+    assert run(1) == [
+        (consultant.email, f"Smart JAMP: the Inception report of {code} is due in 1 day")
+    ]
+    assert run(-1) == []
+    overdue = f"Smart JAMP: the Inception report of {code} is overdue"
+    assert run(-3) == sorted([(consultant.email, overdue), (staff.email, overdue)])
+    # Once uploaded, no more.
+    services.upload_deliverable(user=consultant, deliverable=deliverable, upload=upload())
+    assert run(-10) == []

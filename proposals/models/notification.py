@@ -27,6 +27,7 @@ class NotificationKind(models.TextChoices):
     DELIVERABLE_UPLOADED = "deliverable_uploaded", _("Deliverable uploaded")
     DELIVERABLE_REVIEWED = "deliverable_reviewed", _("Deliverable accepted or returned")
     FINANCING_CHANGED = "financing_changed", _("Financing track changed")
+    DELIVERABLE_DUE = "deliverable_due", _("Deliverable due")
 
 
 class NotificationState(models.TextChoices):
