@@ -255,7 +255,7 @@ def test_the_project_page_query_count_does_not_grow_with_versions(
     client = signed_in(staff)
     url = reverse("project_detail", args=[project.code])
     client.get(url)
-    with assert_page_queries(8):  # the user, staff's permissions (two), and the page's five
+    with assert_page_queries(9):  # the user, staff's permissions (two), and the page's six
         client.get(url)
     deliverable = inception(project)
     for n in range(3):
@@ -263,7 +263,7 @@ def test_the_project_page_query_count_does_not_grow_with_versions(
         services.review_deliverable(
             actor=staff, deliverable=deliverable, accept=False, comment=f"Again {n}"
         )
-    with assert_page_queries(8):
+    with assert_page_queries(9):
         client.get(url)
 
 
@@ -396,3 +396,34 @@ def test_deliverable_reminders_14_7_1_days_before_and_3_after_once_each(
     # Once uploaded, no more.
     services.upload_deliverable(user=consultant, deliverable=deliverable, upload=upload())
     assert run(-10) == []
+
+
+def test_payments_follow_accepted_deliverables_within_the_contract(
+    project, consultant, staff, danang_lead
+):
+    from proposals.models import Payment
+
+    project.contract_amount_jpy = 40_000_000
+    project.save(update_fields=["contract_amount_jpy"])
+    deliverable = inception(project)
+    payment = Payment(project=project, deliverable=deliverable, amount_jpy=10_000_000)
+    payment.full_clean()
+    payment.save()
+    payment.paid_on = "2026-07-01"
+    with pytest.raises(ValidationError) as raised:
+        payment.full_clean()
+    assert raised.value.message_dict == {
+        "paid_on": ["An instalment is paid once its deliverable is accepted."]
+    }
+    services.upload_deliverable(user=consultant, deliverable=deliverable, upload=upload())
+    services.review_deliverable(actor=staff, deliverable=deliverable, accept=True)
+    payment.deliverable.refresh_from_db()
+    payment.full_clean()
+    payment.save()
+    with pytest.raises(ValidationError) as raised:
+        Payment(project=project, amount_jpy=30_000_001).full_clean()
+    assert "more than the contract amount (¥40,000,000)" in str(raised.value)
+    url = reverse("project_detail", args=[project.code])
+    assert "¥10,000,000" in signed_in(consultant).get(url).content.decode()
+    assert "¥10,000,000" in signed_in(staff).get(url).content.decode()
+    assert "¥10,000,000" not in signed_in(danang_lead).get(url).content.decode()

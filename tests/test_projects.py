@@ -311,7 +311,7 @@ def test_the_kick_off_with_its_signed_minutes(
         "kickoff-0-minutes": upload("minutes.html", b"<html>not a pdf</html>", "application/pdf"),
         "kickoff-0-project": project.pk,
     }
-    for prefix in ("deliverables", "financing_tracks", "invitations", "stage_changes"):
+    for prefix in ("deliverables", "payments", "financing_tracks", "invitations", "stage_changes"):
         data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
     for n, deliverable in enumerate(project.deliverables.all()):
         data |= {

@@ -17,6 +17,7 @@ from ..models import (
     FinancingStatusChange,
     FinancingTrack,
     KickOff,
+    Payment,
     Project,
     ProjectStageChange,
 )
@@ -71,6 +72,20 @@ class KickOffInline(admin.StackedInline):
     extra = 0
     max_num = 1
     can_delete = False
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    fields = ("deliverable", "amount_jpy", "paid_on")
+    extra = 0
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # The deliverables of the project shown (the model's clean checks it too).
+        if db_field.name == "deliverable" and request.resolver_match.kwargs.get("object_id"):
+            kwargs["queryset"] = Deliverable.objects.filter(
+                project_id=request.resolver_match.kwargs["object_id"]
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class StageChangeInline(ReadOnlyInline, admin.TabularInline):
@@ -159,6 +174,7 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
     inlines = [
         KickOffInline,
         DeliverableInline,
+        PaymentInline,
         FinancingInline,
         InvitationInline,
         StageChangeInline,

@@ -23,6 +23,7 @@ from .project import (
     FinancingStatusChange,
     FinancingTrack,
     KickOff,
+    Payment,
     Project,
     ProjectStage,
     ProjectStageChange,

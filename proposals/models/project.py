@@ -445,3 +445,50 @@ class KickOff(models.Model):
 
     def committee_members(self) -> list[str]:
         return [line.strip() for line in self.committee.splitlines() if line.strip()]
+
+
+class Payment(models.Model):
+    """An instalment of the survey's contract, usually tied to a deliverable: paid only once
+    that deliverable is accepted, and all of them together at most the contract amount."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="payments")
+    deliverable = models.ForeignKey(
+        Deliverable,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("for the deliverable"),
+    )
+    amount_jpy = models.PositiveBigIntegerField(_("amount (JPY)"))
+    paid_on = models.DateField(_("paid on"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+
+    def __str__(self) -> str:
+        return f"¥{self.amount_jpy:,} ({self.project.code})"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.deliverable_id and self.deliverable.project_id != self.project_id:
+            errors["deliverable"] = _("Choose a deliverable of this project.")
+        elif (
+            self.paid_on
+            and self.deliverable_id
+            and self.deliverable.state != DeliverableState.ACCEPTED
+        ):
+            errors["paid_on"] = _("An instalment is paid once its deliverable is accepted.")
+        contract = self.project.contract_amount_jpy
+        if contract is not None and self.amount_jpy is not None:
+            others = self.project.payments.exclude(pk=self.pk).aggregate(
+                total=models.Sum("amount_jpy")
+            )["total"]
+            if (others or 0) + self.amount_jpy > contract:
+                errors["amount_jpy"] = _(
+                    "The instalments would come to more than the contract amount (¥%(amount)s)."
+                ) % {"amount": f"{contract:,}"}
+        if errors:
+            raise ValidationError(errors)

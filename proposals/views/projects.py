@@ -60,6 +60,10 @@ def project_detail(request, code):
             "deliverables": deliverables,
             "changes": project.stage_changes.select_related("actor"),
             "financing": project.financing_tracks.all(),
+            # The contract's instalments: for staff and the consultants, not the city.
+            "payments": project.payments.select_related("deliverable")
+            if staff or project.reader_is_consultant
+            else [],
             "show_names": staff,
             # Who may do what here: the consultants upload, staff review; files are theirs.
             "can_upload": project.reader_is_consultant and project.stage == "formation_survey",
