@@ -1,6 +1,8 @@
 """Side concerns kept out of the main workflow."""
 
+from allauth.account.models import EmailAddress
 from allauth.account.signals import email_confirmed
+from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -47,3 +49,13 @@ def delete_attachment_file(sender, instance, **kwargs) -> None:
 def claim_consultant_invitations(sender, request, email_address, **kwargs) -> None:
     """A confirmed address with invitations to projects: its account joins them."""
     services.claim_invitations(email_address.user, email_address.email)
+
+
+@receiver(user_logged_in, dispatch_uid="smartjamp_claim_invitations_at_sign_in")
+def claim_invitations_at_sign_in(sender, request, user, **kwargs) -> None:
+    """Invitations sent to a verified address while it was being confirmed (neither saw the
+    other) are claimed at the next sign-in."""
+    for email in EmailAddress.objects.filter(user=user, verified=True).values_list(
+        "email", flat=True
+    ):
+        services.claim_invitations(user, email)

@@ -18,7 +18,7 @@ from proposals.models import (
 )
 
 from .conftest import in_group
-from .factories import UserFactory, docx_bytes, pdf_bytes, upload
+from .factories import PASSWORD, UserFactory, docx_bytes, pdf_bytes, upload
 
 
 @pytest.fixture
@@ -427,3 +427,13 @@ def test_payments_follow_accepted_deliverables_within_the_contract(
     assert "¥10,000,000" in signed_in(consultant).get(url).content.decode()
     assert "¥10,000,000" in signed_in(staff).get(url).content.decode()
     assert "¥10,000,000" not in signed_in(danang_lead).get(url).content.decode()
+
+
+def test_an_invitation_missed_at_confirmation_is_claimed_at_sign_in(project, staff):
+    invited = UserFactory(email="late.confirm@survey.example")
+    # The invitation was written while the address was being confirmed: nobody claimed it.
+    ConsultantInvitation.objects.create(project=project, email=invited.email, invited_by=staff)
+    assert not project.consultants.exists()
+    client = Client()
+    client.post(reverse("account_login"), {"login": invited.email, "password": PASSWORD})
+    assert list(project.consultants.all()) == [invited]
