@@ -172,7 +172,7 @@ def deliverable_reminders(now: datetime.datetime | None = None) -> int:
         .prefetch_related("project__consultants")
     )
     staff = list(programme_staff())
-    sent = 0
+    items = []
     for deliverable in pending:
         days_left = (deliverable.due_on - today).days
         window = reminder_window(days_left, DELIVERABLE_WINDOWS)
@@ -181,19 +181,21 @@ def deliverable_reminders(now: datetime.datetime | None = None) -> int:
         people = list(deliverable.project.consultants.all())
         if window == "overdue":
             people += staff
-        for person in people:
-            created = notify(
-                kind=Kind.DELIVERABLE_DUE,
-                dedup_key=f"deliverable-due:{deliverable.pk}:{deliverable.due_on:%Y%m%d}:{window}:{person.pk}",
-                recipient=person,
-                context={
+        key = f"deliverable-due:{deliverable.pk}:{deliverable.due_on:%Y%m%d}:{window}"
+        items += [
+            {
+                "kind": Kind.DELIVERABLE_DUE,
+                "dedup_key": f"{key}:{person.pk}",
+                "recipient": person,
+                "context": {
                     "deliverable": deliverable,
                     "project": deliverable.project,
                     "proposal": deliverable.project.proposal,
                     "days_left": days_left,
                     "overdue": window == "overdue",
                 },
-                link=deliverable.project.get_absolute_url(),
-            )
-            sent += created is not None
-    return sent
+                "link": deliverable.project.get_absolute_url(),
+            }
+            for person in people
+        ]
+    return notify_many(items)

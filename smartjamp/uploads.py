@@ -24,6 +24,9 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PNG = "image/png"
 JPEG = "image/jpeg"
+# The office documents accepted as uploads (attachments, deliverables), by the name people
+# know each format by.
+DOCUMENTS = {PDF: "PDF", DOCX: "DOCX", XLSX: "XLSX"}
 
 # The extension each checked type is stored and downloaded with; the first is added to a name
 # that has none of them ("photo.jpeg" keeps its ".jpeg").

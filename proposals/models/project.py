@@ -60,8 +60,15 @@ def default_plan(year: int) -> list[tuple[str, datetime.date]]:
     return [*plan, (DeliverableKind.FINAL, fiscal_year_end(year))]
 
 
-def staff_may_manage(project: "Project", user) -> bool:
+def may_manage(user) -> bool:
+    """Programme staff who may change projects (the project admin's permission): the one
+    rule for the stage transitions, the services and the pages."""
     return user.is_active and user.has_perm("proposals.change_project")
+
+
+def staff_may_manage(project: "Project", user) -> bool:
+    # django-fsm asks (instance, user); the rule itself is may_manage's.
+    return may_manage(user)
 
 
 def final_report_accepted(project: "Project") -> bool:
@@ -139,6 +146,11 @@ class Project(FSMModelMixin, models.Model):
     @property
     def is_open(self) -> bool:
         return self.stage in OPEN_STAGES
+
+    @property
+    def takes_deliverables(self) -> bool:
+        """Deliverables are uploaded while the formation survey is under way."""
+        return self.stage == ProjectStage.FORMATION_SURVEY
 
     @property
     def seeks_financing(self) -> bool:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
-from smartjamp.uploads import check_upload, checked_file_name
+from smartjamp.uploads import DOCUMENTS, check_upload, checked_file_name
 
 from .. import audit as audit_trail
 from .. import notifications
@@ -30,7 +30,7 @@ from ..models import (
     Proposal,
     User,
 )
-from ..models.project import default_plan
+from ..models.project import default_plan, may_manage
 from .cities import delete_stored
 from .transitions import check_transition
 
@@ -87,11 +87,6 @@ def take_project_transition(
     )
     transaction.on_commit(lambda: notifications.project_stage_changed(change))
     return change  # change.project is the project in its new stage
-
-
-def may_manage(user: User) -> bool:
-    """Programme staff who may change projects (the project admin's permission)."""
-    return user.is_active and user.has_perm("proposals.change_project")
 
 
 @transaction.atomic
@@ -175,11 +170,7 @@ def _join(invitation: ConsultantInvitation, user: User) -> None:
     transaction.on_commit(lambda: notifications.consultant_joined(invitation.project, user))
 
 
-DELIVERABLE_TYPES = {
-    "application/pdf": "PDF",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "XLSX",
-}
+DELIVERABLE_TYPES = DOCUMENTS
 MAX_DELIVERABLE_BYTES = settings.UPLOAD_HARD_LIMIT_BYTES  # what the upload handler lets in
 
 
@@ -200,7 +191,7 @@ def upload_deliverable(
             project = current.project
             if not project.consultants.filter(pk=user.pk).exists():
                 raise PermissionDenied
-            if project.stage != ProjectStage.FORMATION_SURVEY:
+            if not project.takes_deliverables:
                 raise ValidationError(_("The survey of this project is over."))
             if current.state not in (DeliverableState.PLANNED, DeliverableState.RETURNED):
                 raise ValidationError(

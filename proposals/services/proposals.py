@@ -11,7 +11,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from smartjamp.uploads import check_upload, checked_file_name
+from smartjamp.uploads import DOCUMENTS, JPEG, PNG, check_upload, checked_file_name
 
 from .. import audit as audit_trail
 from .. import notifications
@@ -219,13 +219,7 @@ def save_draft(
     return current
 
 
-ATTACHMENT_TYPES = {
-    "application/pdf": "PDF",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "XLSX",
-    "image/png": "PNG",
-    "image/jpeg": "JPEG",
-}
+ATTACHMENT_TYPES = {**DOCUMENTS, PNG: "PNG", JPEG: "JPEG"}
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 MAX_ATTACHMENTS = 10
 

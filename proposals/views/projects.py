@@ -14,6 +14,7 @@ from smartjamp.uploads import PDF, file_download, report_oversized_uploads
 
 from .. import audit, services
 from ..models import DeliverableState, DeliverableVersion
+from ..models.project import may_manage
 from ..permissions import (
     get_deliverable_file_for_user,
     get_deliverable_for_user,
@@ -66,8 +67,8 @@ def project_detail(request, code):
             else [],
             "show_names": staff,
             # Who may do what here: the consultants upload, staff review; files are theirs.
-            "can_upload": project.reader_is_consultant and project.stage == "formation_survey",
-            "can_review": staff and services.projects.may_manage(request.user),
+            "can_upload": project.reader_is_consultant and project.takes_deliverables,
+            "can_review": staff and may_manage(request.user),
             "can_download": staff or project.reader_is_consultant,
             "uploadable": (DeliverableState.PLANNED, DeliverableState.RETURNED),
             "upload_form": DeliverableUploadForm(),
