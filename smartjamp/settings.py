@@ -348,9 +348,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "proposals.tasks.send_deliverable_reminders",
         "schedule": 3600.0,
     },
+    "desk-overdue": {"task": "proposals.tasks.send_desk_overdue", "schedule": 3600.0},
     "announce-open-calls": {"task": "proposals.tasks.announce_open_calls", "schedule": 300.0},
     "purge-exports": {"task": "proposals.tasks.purge_exports", "schedule": 3600.0},
 }
+# The consultation desk's target for the first answer, in Japanese working days (JST).
+DESK_FIRST_ANSWER_WORKING_DAYS = env_int("DESK_FIRST_ANSWER_WORKING_DAYS", 5)
 # The outbox (proposals.notifications): attempts, backoff and the sweeper's patience.
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6)
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "30"))

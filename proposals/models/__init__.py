@@ -1,4 +1,5 @@
 from .call import Aggregation, Call, CallQuerySet, DeadlineExtension, RubricCriterion, Stage
+from .desk import DeskFile, DeskMessage, DeskRequest, DeskState, DeskTopic
 from .geo import (
     AscnStatus,
     City,
@@ -18,6 +19,7 @@ from .project import (
     DeliverableKind,
     DeliverableState,
     DeliverableVersion,
+    Facility,
     FinancingKind,
     FinancingStatus,
     FinancingStatusChange,

@@ -28,6 +28,9 @@ class NotificationKind(models.TextChoices):
     DELIVERABLE_REVIEWED = "deliverable_reviewed", _("Deliverable accepted or returned")
     FINANCING_CHANGED = "financing_changed", _("Financing track changed")
     DELIVERABLE_DUE = "deliverable_due", _("Deliverable due")
+    DESK_OPENED = "desk_opened", _("Desk request opened")
+    DESK_ANSWERED = "desk_answered", _("Desk request answered")
+    DESK_OVERDUE = "desk_overdue", _("Desk request overdue")
 
 
 class NotificationState(models.TextChoices):

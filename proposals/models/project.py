@@ -83,6 +83,11 @@ def has_cancel_reason(project: "Project") -> bool:
     return bool(project.cancel_reason.strip())
 
 
+def public_image_upload_to(instance: "Project", filename: str) -> str:
+    # A random name with the extension of the checked content, never the uploader's.
+    return f"public/{uuid.uuid4().hex}.{EXTENSIONS[instance.public_image_type][0]}"
+
+
 OPEN_STAGES = [ProjectStage.FORMATION_SURVEY, ProjectStage.INVESTMENT, ProjectStage.CONSULTATION]
 
 
@@ -123,6 +128,22 @@ class Project(FSMModelMixin, models.Model):
     contract_amount_jpy = models.PositiveBigIntegerField(
         _("contract amount (JPY)"), null=True, blank=True
     )
+    # The public summary on /projects/ (unpublished by default; staff publish it).
+    published = models.BooleanField(
+        _("published"), default=False, help_text=_("Shown on the public page of projects.")
+    )
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    public_title = models.CharField(
+        _("public title"),
+        max_length=200,
+        blank=True,
+        help_text=_("The proposal's title unless set."),
+    )
+    public_summary = models.TextField(_("public summary"), max_length=2000, blank=True)
+    public_image = models.FileField(
+        _("public image (PNG or JPEG)"), upload_to=public_image_upload_to, blank=True
+    )
+    public_image_type = models.CharField(max_length=100, blank=True, editable=False)
     consultants = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
@@ -404,6 +425,25 @@ class FinancingTrack(FSMModelMixin, models.Model):
     )
     def disburse(self) -> None:
         """The committed amount was disbursed."""
+
+
+class Facility(models.Model):
+    """A facility that finances projects from an envelope (JOIN's ¥50 bn for equity, JBIC's
+    ¥200 bn for loans): data staff edit. Tracks of its kind draw on it."""
+
+    kind = models.CharField(
+        _("financing"), max_length=20, choices=FinancingKind.choices, unique=True
+    )
+    name = models.CharField(_("name"), max_length=200)
+    envelope_jpy = models.PositiveBigIntegerField(_("envelope (JPY)"))
+
+    class Meta:
+        ordering = ["kind"]
+        verbose_name = _("facility")
+        verbose_name_plural = _("facilities")
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class FinancingStatusChange(models.Model):

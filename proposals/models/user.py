@@ -83,6 +83,15 @@ class User(AbstractUser):
         help_text=_("Dates and times are shown to you in this time zone."),
     )
 
+    company = models.CharField(
+        _("Japanese company"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Set by programme staff for the account of a Japanese company, which may then ask "
+            "the consultation desk."
+        ),
+    )
     notify_calls = models.BooleanField(
         _("email me when a call opens"),
         default=True,
