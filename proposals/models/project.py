@@ -91,6 +91,12 @@ def public_image_upload_to(instance: "Project", filename: str) -> str:
 OPEN_STAGES = [ProjectStage.FORMATION_SURVEY, ProjectStage.INVESTMENT, ProjectStage.CONSULTATION]
 
 
+class ProjectQuerySet(models.QuerySet):
+    def published(self):
+        """What the public page of projects shows: projects staff published, never others."""
+        return self.filter(published=True)
+
+
 class Project(FSMModelMixin, models.Model):
     """One per approved proposal. Its stage changes only through the transitions below, taken
     by services.projects.take_project_transition, which records each."""
@@ -152,6 +158,8 @@ class Project(FSMModelMixin, models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
