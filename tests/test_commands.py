@@ -22,12 +22,26 @@ def test_seed_demo_creates_the_demo_accounts_once(reference_data, capsys):
     )
     assert counts == (7, 3, 7)
     assert "0 new objects" in capsys.readouterr().out.splitlines()[-1]
-    # The demo's approved proposal is a project, with its consultant and an accepted report.
+    # Da Nang's approved proposal is a project in its survey: kick-off held, inception report
+    # accepted, interim report due; one of Cebu City's is in the promotion of investment.
+    from proposals.fiscal import jst_today
     from proposals.models import Project
 
-    (project,) = Project.objects.all()
-    assert [u.email for u in project.consultants.all()] == ["consultant@example.org"]
-    assert project.deliverables.get(kind="inception").state == "accepted"
+    danang_project, cebu_project = Project.objects.order_by("proposal__city__name").reverse()
+    assert danang_project.proposal.city.name == "Da Nang"
+    assert [u.email for u in danang_project.consultants.all()] == ["consultant@example.org"]
+    assert (danang_project.stage, danang_project.kickoff.place) == (
+        "formation_survey",
+        "Da Nang City People's Committee",
+    )
+    assert danang_project.deliverables.get(kind="inception").state == "accepted"
+    interim = danang_project.deliverables.get(kind="interim")
+    assert interim.state == "planned" and interim.due_on > jst_today()
+    assert cebu_project.stage == "investment"
+    assert sorted(cebu_project.financing_tracks.values_list("kind", "status")) == [
+        ("jica_loan", "referred"),
+        ("join_equity", "under_appraisal"),
+    ]
 
     lead = User.objects.get(email="lead.danang@example.org")
     assert lead.check_password("smartjamp-demo")

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from proposals import services
+from proposals.fiscal import jst_today
 from proposals.models import (
     ELIGIBILITY_CHECKS,
     AttachmentKind,
@@ -17,14 +18,19 @@ from proposals.models import (
     CityKind,
     CityMembership,
     Country,
+    DeliverableKind,
+    DeliverableState,
+    FinancingKind,
     FocusArea,
     Instrument,
+    KickOff,
     MemberRole,
     PartnerKind,
     Proposal,
     RubricCriterion,
     Sector,
     Stage,
+    Status,
     User,
 )
 from proposals.roles import PROGRAMME_STAFF, REVIEWERS, ensure_role_groups
@@ -179,6 +185,7 @@ class Command(BaseCommand):
                 )
                 created += was_created
         created += self.seed_calls_and_proposals(users)
+        created += self.seed_projects(users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready ({created} new objects). Password: {DEMO_PASSWORD}. "
@@ -405,6 +412,79 @@ class Command(BaseCommand):
             letter="Thank you for your proposal. It was not selected in this round.",
         )
         return 1
+
+    def seed_projects(self, users) -> int:
+        """After selection: Da Nang's project in its survey (kick-off held, inception report
+        accepted, interim report due), one of Cebu City's in the promotion of investment (a
+        JOIN track under appraisal, a JICA track referred)."""
+        staff = users["staff@example.org"]
+        consultant = users["consultant@example.org"]
+        created = 0
+        danang = Proposal.objects.filter(
+            title="Digital twin of the city centre", status=Status.APPROVED
+        ).first()
+        if danang is not None and not KickOff.objects.filter(project=danang.project).exists():
+            project = danang.project
+            KickOff.objects.create(
+                project=project,
+                held_on=jst_today() - datetime.timedelta(days=20),
+                place="Da Nang City People's Committee",
+                mlit_signatory="Counsellor, Embassy of Japan in Viet Nam (for MLIT)",
+                city_signatory="Chairman of the Da Nang City People's Committee",
+                committee="Da Nang DOST (chair)\nDa Nang DOC\nMLIT\nNippon Survey Consultants",
+            )
+            project.deliverables.filter(
+                kind=DeliverableKind.INTERIM, state=DeliverableState.PLANNED
+            ).update(due_on=jst_today() + datetime.timedelta(days=12))
+            created += 1
+        cebu = Proposal.objects.filter(
+            title="Flood-resilient drainage", status=Status.SHORTLISTED
+        ).first()
+        if cebu is not None:
+            cebu = services.approve_proposal(
+                actor=staff,
+                proposal=cebu,
+                amount=45_000_000,
+                letter="Your proposal has been selected for a project formation survey.",
+            )
+            project = cebu.project
+            project.consultant_company = "Nippon Survey Consultants Co., Ltd."
+            project.contract_amount_jpy = 42_000_000
+            project.save(update_fields=["consultant_company", "contract_amount_jpy"])
+            services.invite_consultant(actor=staff, project=project, email=consultant.email)
+            for deliverable in project.deliverables.all():
+                services.upload_deliverable(
+                    user=consultant,
+                    deliverable=deliverable,
+                    upload=demo_letter(deliverable.get_kind_display()),
+                )
+                services.review_deliverable(actor=staff, deliverable=deliverable, accept=True)
+            services.take_project_transition(
+                actor=staff,
+                project=project,
+                name="promote_investment",
+                message="Final report accepted; JOIN and JICA approached.",
+            )
+            project.refresh_from_db()
+            join = services.add_financing_track(
+                actor=staff,
+                project=project,
+                kind=FinancingKind.JOIN_EQUITY,
+                counterpart="JOIN, Infrastructure Investment Department",
+                sought_jpy=1_500_000_000,
+            )
+            for name in ("refer", "appraise"):
+                services.change_financing_status(actor=staff, track=join, name=name)
+            jica = services.add_financing_track(
+                actor=staff,
+                project=project,
+                kind=FinancingKind.JICA_LOAN,
+                counterpart="JICA Philippines Office",
+                sought_jpy=4_000_000_000,
+            )
+            services.change_financing_status(actor=staff, track=jica, name="refer")
+            created += 1
+        return created
 
     def fill(self, proposal, user, values, sectors, partner):
         return services.save_draft(
