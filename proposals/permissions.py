@@ -18,11 +18,14 @@ from .models import (
     CityMembership,
     Deliverable,
     DeliverableVersion,
+    DeskFile,
+    DeskRequest,
     ExportJob,
     Project,
     Proposal,
     ReviewAssignment,
     User,
+    VerificationStatus,
 )
 from .models.geo import is_city_lead
 from .models.proposal import is_programme_staff
@@ -217,3 +220,88 @@ def get_deliverable_file_for_user(user: User, project_code: str, code: str) -> D
     if version is None:
         raise Http404("No such file.")
     return version
+
+
+# The consultation desk -------------------------------------------------------------------------
+
+
+def desk_cities(user: User):
+    """The verified cities `user` is a member of: those they may ask the desk for."""
+    if not user.is_authenticated:
+        return City.objects.none()
+    return City.objects.filter(
+        memberships__user=user.pk, verification_status=VerificationStatus.VERIFIED
+    ).order_by("name", "pk")
+
+
+def is_consultant(user: User) -> bool:
+    return (
+        user.is_authenticated and Project.consultants.through.objects.filter(user=user.pk).exists()
+    )
+
+
+def may_ask_desk(user: User) -> bool:
+    """Who may open a request at the consultation desk: a member of a verified city (for that
+    city), a consultant (on any project), or the account of a Japanese company (`company`,
+    set by staff). The one rule for the pages, the nav and services.open_request."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return bool(user.company) or desk_cities(user).exists() or is_consultant(user)
+
+
+def is_desk_staff(user: User) -> bool:
+    """Programme staff who see every desk request (and answer it: may_answer_desk)."""
+    return (
+        user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm("proposals.view_deskrequest")
+    )
+
+
+def may_answer_desk(user: User) -> bool:
+    return is_desk_staff(user) and user.has_perm("proposals.change_deskrequest")
+
+
+def desk_requests_visible_to(user: User):
+    """The desk requests `user` may open: those they asked and their cities' (any city they
+    are a member of); all of them for staff (the list's counterpart of
+    get_desk_request_for_user)."""
+    requests = DeskRequest.objects.select_related("requester", "city__country", "project")
+    if is_desk_staff(user):
+        return requests
+    if not user.is_authenticated:
+        return requests.none()
+    cities = CityMembership.objects.filter(user=user.pk).values("city")
+    return requests.filter(Q(requester=user.pk) | Q(city__in=cities))
+
+
+def get_desk_request_for_user(user: User, code: str) -> DeskRequest:
+    """The request with `code` for its asker, the members of its city and staff; 404 for
+    everybody else. It comes with the reader's place: `reader_is_asker` (the asker or, for a
+    city's request, one of its members: they follow up and close it)."""
+    if not user.is_authenticated:
+        raise Http404("No such request.")
+    membership = CityMembership.objects.filter(city=OuterRef("city"), user=user.pk)
+    found = (
+        DeskRequest.objects.select_related("requester", "city__country", "project__proposal")
+        .annotate(reader_is_member=Exists(membership))
+        .filter(code=code)
+        .first()
+    )
+    if found is None:
+        raise Http404("No such request.")
+    found.reader_is_asker = found.requester_id == user.pk or found.reader_is_member
+    if not (found.reader_is_asker or is_desk_staff(user)):
+        raise Http404("No such request.")
+    return found
+
+
+def get_desk_file_for_user(user: User, code: str, file_code: str) -> DeskFile:
+    """A file of a request `user` may see (get_desk_request_for_user); 404 for others."""
+    desk_request = get_desk_request_for_user(user, code)
+    desk_file = desk_request.files.filter(code=file_code).first()
+    if desk_file is None:
+        raise Http404("No such file.")
+    desk_file.request = desk_request
+    return desk_file

@@ -1,5 +1,5 @@
 """Jobs that Celery beat runs: deadline reminders, review and deliverable reminders, call
-announcements.
+announcements, the desk's overdue requests.
 
 Each may run any number of times, in several processes at once: every notification has a key
 that says which reminder of which call to which person, so a second run sends nothing twice.
@@ -21,6 +21,7 @@ from .models import (
     CityMembership,
     Deliverable,
     DeliverableState,
+    DeskRequest,
     ProjectStage,
     Proposal,
     ReviewAssignment,
@@ -28,6 +29,7 @@ from .models import (
     VerificationStatus,
 )
 from .notifications import Kind, notify, notify_many, programme_staff
+from .services.desk import age_in_working_days, overdue
 
 JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
 
@@ -197,5 +199,32 @@ def deliverable_reminders(now: datetime.datetime | None = None) -> int:
                 "link": deliverable.project.get_absolute_url(),
             }
             for person in people
+        ]
+    return notify_many(items)
+
+
+@transaction.atomic
+def desk_overdue(now: datetime.datetime | None = None) -> int:
+    """Desk requests still without a first answer past the target's working days
+    (services.desk.overdue): programme staff are told, once per request."""
+    now = now or timezone.now()
+    late = DeskRequest.objects.filter(overdue(now)).select_related("requester", "city")
+    staff = list(programme_staff())
+    items = []
+    for desk_request in late:
+        age = age_in_working_days(desk_request, now)
+        items += [
+            {
+                "kind": Kind.DESK_OVERDUE,
+                "dedup_key": f"desk-overdue:{desk_request.pk}:{person.pk}",
+                "recipient": person,
+                "context": {
+                    "desk_request": desk_request,
+                    "age": age,
+                    "target": settings.DESK_FIRST_ANSWER_WORKING_DAYS,
+                },
+                "link": desk_request.get_absolute_url(),
+            }
+            for person in staff
         ]
     return notify_many(items)

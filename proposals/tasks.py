@@ -30,6 +30,11 @@ def send_deliverable_reminders() -> int:
 
 
 @shared_task
+def send_desk_overdue() -> int:
+    return reminders.desk_overdue()
+
+
+@shared_task
 def announce_open_calls() -> int:
     return reminders.announce_open_calls()
 

@@ -4,7 +4,8 @@
 - `cities`: registration, joining, verification, members' roles;
 - `proposals`: starting, drafting, attachments, submission, withdrawal, messages, transitions;
 - `review`: screening, revisions, decisions, assignments, conflicts of interest, scores;
-- `projects`: the project an approved proposal becomes, and its stages.
+- `projects`: the project an approved proposal becomes, and its stages;
+- `desk`: the consultation desk's requests, answers and follow-ups.
 
 Views, the admin, commands and tasks all call these functions (as `services.<name>`); none
 of them writes a status field itself. Each takes the acting user, checks that the user may
@@ -20,6 +21,15 @@ from .cities import (
     remove_member,
     request_to_join,
     verify_city,
+)
+from .desk import (
+    age_in_working_days,
+    answer_request,
+    close_request,
+    follow_up_request,
+    is_overdue,
+    link_request_to_project,
+    open_request,
 )
 from .projects import (
     add_financing_track,
