@@ -132,6 +132,18 @@ def test_generate_load_data_fills_every_status_and_retires_cached_pages(
     approved = Proposal.objects.filter(status=Status.APPROVED)
     assert Project.objects.count() == approved.count() > 0
     assert Deliverable.objects.count() == 4 * approved.count()
+    # Projects are spread over the stages, with financing tracks and desk requests.
+    from proposals.models import DeskRequest, FinancingTrack
+
+    assert {"formation_survey", "investment"} <= set(
+        Project.objects.values_list("stage", flat=True)
+    )
+    assert FinancingTrack.objects.exists() and Project.objects.filter(published=True).exists()
+    assert set(DeskRequest.objects.values_list("state", flat=True)) == {
+        "open",
+        "answered",
+        "closed",
+    }
     # Each review's stored weighted score is that of its generated scores.
     from proposals.scoring import refresh_weighted_scores
 

@@ -29,6 +29,9 @@ from proposals.models import (
     CityMembership,
     Country,
     Deliverable,
+    DeskRequest,
+    DeskTopic,
+    FinancingTrack,
     FocusArea,
     JapanesePartner,
     Notification,
@@ -112,19 +115,93 @@ def add_tags_and_partners(proposals, areas, sectors) -> None:
     )
 
 
-def add_projects(approved) -> None:
+# Share of projects in each stage, and how far along their survey is.
+PROJECT_STAGES = [
+    ("formation_survey", 50),
+    ("investment", 25),
+    ("consultation", 10),
+    ("closed", 10),
+    ("cancelled", 5),
+]
+FINANCING = ["join_equity", "jbic_loan", "jica_loan", "jica_grant", "private"]
+FINANCING_STATUSES = ["identified", "referred", "under_appraisal", "approved", "declined"]
+CONSULTANTS = ["Nippon Koei", "Oriental Consultants", "Pacific Consultants", "Yachiyo Engineering"]
+
+
+def add_projects(approved, rng) -> None:
     """The project of each of the `approved` proposals, with its plan, as approving makes it
-    (services.projects.create_project), in two bulk inserts."""
+    (services.projects.create_project), then moved along: stages, accepted deliverables, the
+    survey's contract, financing tracks, and most of them published; in bulk inserts."""
+    stages = [stage for stage, weight in PROJECT_STAGES for _ in range(weight)]
     projects = Project.objects.bulk_create(
-        Project(proposal=p, fiscal_year=year, report_by=fiscal_year_end(year))
-        for p in approved
+        Project(
+            proposal=p,
+            fiscal_year=year,
+            report_by=fiscal_year_end(year),
+            stage=stage,
+            cancel_reason="Generated." if stage == "cancelled" else "",
+            consultant_company=f"{CONSULTANTS[i % len(CONSULTANTS)]} Co., Ltd.",
+            contract_amount_jpy=p.approved_jpy,
+            published=stage != "cancelled" and i % 5 != 0,
+            public_summary="A generated project. " * 4,
+        )
+        for i, p in enumerate(approved)
         for year in [fiscal_year(p.decided_at)]
+        for stage in [stages[i % len(stages)]]
     )
-    Deliverable.objects.bulk_create(
-        Deliverable(project=project, kind=kind, due_on=due)
-        for project in projects
-        for kind, due in default_plan(project.fiscal_year)
+    deliverables = []
+    for project in projects:
+        accepted = 4 if project.stage != "formation_survey" else rng.randrange(0, 4)
+        for n, (kind, due) in enumerate(default_plan(project.fiscal_year)):
+            state = "accepted" if n < accepted else ("uploaded" if n == accepted else "planned")
+            deliverables.append(Deliverable(project=project, kind=kind, due_on=due, state=state))
+    Deliverable.objects.bulk_create(deliverables)
+    tracks = []
+    for project in projects:
+        if project.stage not in ("investment", "consultation", "closed"):
+            continue
+        for n in range(rng.randrange(1, 4)):
+            status = rng.choice(FINANCING_STATUSES)
+            sought = rng.randrange(100, 5000) * 1_000_000
+            tracks.append(
+                FinancingTrack(
+                    project=project,
+                    kind=FINANCING[(project.pk + n) % len(FINANCING)],
+                    counterpart="Generated counterpart",
+                    sought_jpy=sought,
+                    committed_jpy=sought // 2 if status == "approved" else None,
+                    status="disbursed" if status == "approved" and n == 0 else status,
+                )
+            )
+    FinancingTrack.objects.bulk_create(tracks)
+
+
+def add_desk_requests(count, leads, projects, rng) -> None:
+    """`count` consultation-desk requests of city leads, some linked to a project, open,
+    answered or closed, opened over the last two months (so some are overdue)."""
+    now = timezone.now()
+    topics = [choice for choice, _label in DeskTopic.choices]
+    cities = list(leads.items())
+    requests = DeskRequest.objects.bulk_create(
+        DeskRequest(
+            topic=topics[n % len(topics)],
+            subject=f"Generated question #{n}",
+            body="Question. " * 20,
+            requester=lead,
+            city_id=city_id,
+            project=projects[n % len(projects)] if projects and n % 3 == 0 else None,
+            state=["open", "answered", "closed"][n % 3],
+            first_answered_at=now if n % 3 else None,
+            closed_at=now if n % 3 == 2 else None,
+        )
+        for n in range(count)
+        for city_id, lead in [cities[n % len(cities)]]
     )
+    # auto_now_add sets the opening time at insert: spread them over the last 60 days.
+    for start in range(0, len(requests), BATCH):
+        for request in requests[start : start + BATCH]:
+            request.created_at = now - datetime.timedelta(hours=rng.randrange(1, 60 * 24))
+        DeskRequest.objects.bulk_update(requests[start : start + BATCH], ["created_at"])
 
 
 class Command(BaseCommand):
@@ -135,10 +212,21 @@ class Command(BaseCommand):
         parser.add_argument("--proposals", type=int, default=20000)
         parser.add_argument("--reviews-per-proposal", type=int, default=3)
         parser.add_argument("--reviewers", type=int, default=30)
+        parser.add_argument("--desk-requests", type=int, default=1000)
         parser.add_argument("--seed", type=int, default=2026)
 
     @transaction.atomic
-    def handle(self, *args, cities, proposals, reviews_per_proposal, reviewers, seed, **options):
+    def handle(
+        self,
+        *args,
+        cities,
+        proposals,
+        reviews_per_proposal,
+        reviewers,
+        desk_requests,
+        seed,
+        **options,
+    ):
         rng = random.Random(seed)
         ensure_role_groups()
         started = timezone.now()
@@ -150,6 +238,7 @@ class Command(BaseCommand):
         self._proposals(
             proposals, calls, city_rows, members, reviewer_rows, reviews_per_proposal, rng
         )
+        add_desk_requests(desk_requests, members, list(Project.objects.all()[:500]), rng)
         if connection.vendor == "postgresql":
             # After a bulk load the planner's statistics still describe the empty tables (until
             # autovacuum gets round to them): with them, the admin's proposal list planned a
@@ -162,7 +251,9 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Generated {len(city_rows)} cities, {Proposal.objects.count()} proposals, "
-                f"{Review.objects.count()} reviews, {Notification.objects.count()} notifications "
+                f"{Review.objects.count()} reviews, {Project.objects.count()} projects, "
+                f"{DeskRequest.objects.count()} desk requests, "
+                f"{Notification.objects.count()} notifications "
                 f"in {elapsed:.1f} s."
             )
         )
@@ -356,7 +447,7 @@ class Command(BaseCommand):
                 for p in created
             )
             self._reviews([p for p in created if p.status in REVIEWED], reviewers, reviews, rng)
-            add_projects([p for p in created if p.status == "approved"])
+            add_projects([p for p in created if p.status == "approved"], rng)
 
     def _reviews(self, proposals, reviewers, per, rng):
         if not proposals:
