@@ -160,8 +160,19 @@ SCRIPT_URLS = tuple(
     for scheme in (b"javascript", b"vbscript")
     for colon in (b":", b"&colon;", b"&#58;", b"&#x3a;")
 )
+
+
+def _pdf_name(name: str) -> bytes:
+    # A PDF name may write any of its characters as #xx (/J#61vaScript is /JavaScript): each
+    # letter literally (the window is lower-cased) or as the escape of either of its cases.
+    return b"".join(
+        b"(?:%s|#%02x|#%02x)" % (re.escape(c.encode()), ord(c.lower()), ord(c.upper()))
+        for c in name
+    )
+
+
 # A PDF's own scripts and launch actions (the names are long: no chance match).
-PDF_ACTIONS = (b"/javascript", b"/launch")
+PDF_ACTIONS = re.compile(b"/(?:%s|%s)" % (_pdf_name("javascript"), _pdf_name("launch")))
 MAX_MATCH_BYTES = 2048  # longer than any match of ACTIVE_CONTENT: windows overlap by this much
 
 
@@ -183,7 +194,7 @@ def _refuse_active_content(uploaded: UploadedFile, label: str, *, pdf: bool = Fa
         if (
             ACTIVE_CONTENT.search(window)
             or any(url in window for url in SCRIPT_URLS)
-            or (pdf and any(action in window for action in PDF_ACTIONS))
+            or (pdf and PDF_ACTIONS.search(window))
         ):
             raise ValidationError(
                 _(

@@ -418,8 +418,18 @@ def test_check_upload_finds_an_embedded_workbook_behind_a_leading_byte():
         ("a.pdf", pdf_bytes() + b'<a href="javascript&colon;alert(1)">x</a>'),
         ("a.pdf", pdf_bytes() + b"<< /S /JavaScript /JS (app.alert(1)) >>"),
         ("a.pdf", pdf_bytes() + b"<< /S /Launch /F (cmd.exe) >>"),
+        ("a.pdf", pdf_bytes() + b"<< /S /J#61vaScr#49pt /JS (app.alert(1)) >>"),
+        ("a.pdf", pdf_bytes() + b"<< /S /#4C#61#75#6e#63#68 /F (cmd.exe) >>"),
     ],
-    ids=["padded-handler", "quoted-gt", "entity-colon", "pdf-javascript", "pdf-launch"],
+    ids=[
+        "padded-handler",
+        "quoted-gt",
+        "entity-colon",
+        "pdf-javascript",
+        "pdf-launch",
+        "pdf-javascript-escaped",
+        "pdf-launch-escaped",
+    ],
 )
 def test_check_upload_refuses_active_content_the_review_found(name, content):
     assert refusal(name, content)
