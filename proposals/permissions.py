@@ -7,7 +7,8 @@ who may not see the object, so that nobody learns whether it exists.
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.http import Http404
 
 from .models import (
@@ -174,6 +175,27 @@ def projects_visible_to(user: User):
     cities = CityMembership.objects.filter(user=user.pk).values("city")
     consulted = Project.consultants.through.objects.filter(user=user.pk).values("project")
     return projects.filter(Q(proposal__city__in=cities) | Q(pk__in=consulted))
+
+
+def public_projects():
+    """The projects anybody may see on the public page of projects, with what their public
+    summary shows: Project.objects.published() (the list's counterpart of
+    get_public_project_or_404). `shown_title` is the public title, or the proposal's."""
+    return (
+        Project.objects.published()
+        .select_related("proposal__city__country")
+        .annotate(
+            shown_title=Coalesce(NullIf("public_title", Value("")), "proposal__title"),
+        )
+    )
+
+
+def get_public_project_or_404(code: str) -> Project:
+    """A published project, which anybody may read on its public page; 404 for any other."""
+    project = public_projects().filter(code=code).first()
+    if project is None:
+        raise Http404("No such project.")
+    return project
 
 
 def get_project_for_user(user: User, code: str) -> Project:

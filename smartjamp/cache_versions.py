@@ -22,6 +22,11 @@ What is cached, and what each number stands for:
   deadline extensions.
 - `city_proposals(pk)`: a city's proposals as every member sees them on My proposals: its
   proposals (status, title, order by the last change), its name and its deadline extensions.
+- `PUBLIC_PROJECTS`: the public page of selected projects and each published project's public
+  page (proposals/views/public_projects.py), the same for every reader: projects (published or
+  not, their public summary, stage, fiscal year, consultant), the titles and cities of approved
+  proposals (the only ones with a project), their focus areas, cities, countries and focus
+  area names. Unpublishing a project bumps it, so no copy showing it is read again.
 
 Bulk inserts and queryset updates send no signal: code that changes these objects that way
 bumps the numbers itself (the benchmark's data generator does).
@@ -35,6 +40,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 
 REPORTS = "versions:reports"
 CALLS = "versions:calls"
+PUBLIC_PROJECTS = "versions:public-projects"
 
 
 def proposal(pk) -> str:
@@ -106,6 +112,27 @@ def _proposal_tags_changed(sender, instance, action, reverse, pk_set, **kwargs) 
         bump(*(proposal(pk) for pk in Proposal.objects.values_list("pk", flat=True)))
 
 
+def _public_projects_changed(sender, **kwargs) -> None:
+    bump(PUBLIC_PROJECTS)
+
+
+def _project_proposal_changed(sender, instance, **kwargs) -> None:
+    # Only an approved proposal has a project: a draft's saves leave the public pages alone.
+    from proposals.models import Status
+
+    if instance.status == Status.APPROVED:
+        bump(PUBLIC_PROJECTS)
+
+
+def _project_focus_areas_changed(sender, instance, action, reverse, **kwargs) -> None:
+    if not action.startswith("post_"):
+        return
+    from proposals.models import Status
+
+    if reverse or instance.status == Status.APPROVED:  # focus_area.proposals.add(...): any
+        bump(PUBLIC_PROJECTS)
+
+
 def _city_changed(sender, instance, **kwargs) -> None:
     bump(city_proposals(instance.pk))
 
@@ -137,6 +164,7 @@ def connect() -> None:
         FocusArea,
         JapanesePartner,
         Message,
+        Project,
         Proposal,
         Review,
         ReviewAssignment,
@@ -153,6 +181,8 @@ def connect() -> None:
         (_part_of_proposal_changed, (StatusChange, Message, Attachment, JapanesePartner)),
         (_city_changed, (City,)),
         (_extension_changed, (DeadlineExtension,)),
+        (_public_projects_changed, (Project, City, Country, FocusArea)),
+        (_project_proposal_changed, (Proposal,)),
     ]
     for receiver, models in receivers:
         for model in models:
@@ -176,6 +206,11 @@ def connect() -> None:
         m2m_changed.connect(
             _proposal_tags_changed, sender=through, dispatch_uid=f"versions-tags-{through.__name__}"
         )
+    m2m_changed.connect(
+        _project_focus_areas_changed,
+        sender=Proposal.focus_areas.through,
+        dispatch_uid="versions-public-projects-focus-areas",
+    )
 
     for model in (
         Proposal,

@@ -5,12 +5,15 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from smartjamp.uploads import PDF, check_upload, checked_file_name
+from smartjamp.uploads import JPEG, PDF, PNG, check_upload, checked_file_name
 
-from .. import services
+from .. import audit, services
 from ..models import (
     ConsultantInvitation,
     Deliverable,
@@ -29,6 +32,117 @@ INVITED = ngettext_lazy(
     "The consultant is invited to %(count)d projects.",
     "count",
 )
+
+
+PUBLISHED = ngettext_lazy("%(count)d project published.", "%(count)d projects published.", "count")
+UNPUBLISHED = ngettext_lazy(
+    "%(count)d project taken off the public page.",
+    "%(count)d projects taken off the public page.",
+    "count",
+)
+# The public image: a photo or drawing of the project, checked by content like every upload
+# (smartjamp/uploads.py, which also bounds its pixels).
+PUBLIC_IMAGE_TYPES = {PNG: "PNG", JPEG: "JPEG"}
+MAX_PUBLIC_IMAGE_BYTES = 5 * 1024 * 1024
+NEEDS_SUMMARY = _("Write the public summary before publishing the project.")
+
+
+# Publishing ------------------------------------------------------------------------------
+
+
+def publication_refusal(summary: str) -> str | None:
+    """Why a project with this public summary may not be published, or None: the public page
+    is its summary."""
+    return None if (summary or "").strip() else NEEDS_SUMMARY
+
+
+def mark_published(project: Project, published: bool) -> bool:
+    """Set `project` published or not (published_at is when it was first published); returns
+    whether that changed. Saved by the caller, then recorded with `record_publication`."""
+    if project.published == published:
+        return False
+    project.published = published
+    if published and project.published_at is None:
+        project.published_at = timezone.now()
+    return True
+
+
+def record_publication(*, actor, project: Project, request=None) -> None:
+    audit.record(
+        actor=actor,
+        action="project.published" if project.published else "project.unpublished",
+        proposal=project.proposal,
+        request=request,
+        project=project.code,
+    )
+
+
+@transaction.atomic
+def set_published(*, actor, project: Project, published: bool, request=None) -> bool:
+    """Publish `project` on the public page of projects, or take it off; audited. Refuses to
+    publish without a public summary (ValidationError). Returns whether anything changed."""
+    current = Project.objects.select_for_update().select_related("proposal").get(pk=project.pk)
+    if published and (refusal := publication_refusal(current.public_summary)):
+        raise ValidationError(refusal)
+    if not mark_published(current, published):
+        return False
+    current.save(update_fields=["published", "published_at", "updated_at"])
+    record_publication(actor=actor, project=current, request=request)
+    return True
+
+
+def publication_action(published: bool, description, done):
+    def action(model_admin, request, queryset):
+        changed = 0
+        for project in queryset:
+            try:
+                if set_published(
+                    actor=request.user, project=project, published=published, request=request
+                ):
+                    model_admin.log_change(
+                        request, project, "Published" if published else "Unpublished"
+                    )
+                    changed += 1
+            except ValidationError as exc:
+                model_admin.message_user(
+                    request, f"{project}: {' '.join(exc.messages)}", messages.ERROR
+                )
+        if changed:
+            report_count(model_admin, request, done, changed)
+
+    action.__name__ = "publish" if published else "unpublish"
+    return admin.action(description=description, permissions=["change"])(action)
+
+
+class ProjectForm(forms.ModelForm):
+    # The names of the file fields the upload handler skipped as too large (set per request
+    # by ProjectAdmin.get_form): they would otherwise look like no file at all.
+    oversized_uploads: list[str] = []
+
+    def clean_public_image(self):
+        """The public image, checked by content: PNG or JPEG, at most 5 MB (its stored name
+        and type are those of the checked content)."""
+        image = self.cleaned_data.get("public_image")
+        if image is False:  # cleared
+            self.instance.public_image_type = ""
+        elif image and image != self.initial.get("public_image"):
+            self.instance.public_image_type = check_upload(
+                image, allowed=PUBLIC_IMAGE_TYPES, max_bytes=MAX_PUBLIC_IMAGE_BYTES
+            )
+        return image
+
+    def clean(self):
+        cleaned = super().clean()
+        if "public_image" in self.oversized_uploads:
+            self.add_error(
+                "public_image",
+                _("The file is larger than %(limit)s and was not accepted.")
+                % {"limit": filesizeformat(settings.UPLOAD_HARD_LIMIT_BYTES)},
+            )
+        publishing = cleaned.get("published") and not self.instance.published
+        if publishing and (refusal := publication_refusal(cleaned.get("public_summary", ""))):
+            self.add_error("public_summary", refusal)
+        return cleaned
 
 
 class InviteForm(forms.Form):
@@ -152,23 +266,49 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
     list_filter = ("stage", "fiscal_year")
     list_select_related = ("proposal",)
     search_fields = ("code", "proposal__title", "proposal__reference_code")
-    fields = (
-        "code",
-        "proposal",
-        "stage",
-        "fiscal_year",
-        "report_by",
-        "cancel_reason",
-        "consultant_company",
-        "corporate_number",
-        "consultant_contact",
-        "procurement_method",
-        "procured_on",
-        "contract_date",
-        "contract_amount_jpy",
-        "consultants",
-    )
-    readonly_fields = ("code", "proposal", "stage", "cancel_reason")
+    form = ProjectForm
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": (
+                    "code",
+                    "proposal",
+                    "stage",
+                    "fiscal_year",
+                    "report_by",
+                    "cancel_reason",
+                    "consultant_company",
+                    "corporate_number",
+                    "consultant_contact",
+                    "procurement_method",
+                    "procured_on",
+                    "contract_date",
+                    "contract_amount_jpy",
+                    "consultants",
+                )
+            },
+        ),
+        (
+            _("Public summary"),
+            {
+                "fields": (
+                    "published",
+                    "published_at",
+                    "public_title",
+                    "public_summary",
+                    "public_image",
+                ),
+                "description": _(
+                    "What the public page of projects (/projects/) shows once the project is "
+                    "published: the title, city, country, focus areas, stage, fiscal year and "
+                    "consultant's company, this summary and the image (PNG or JPEG, at most "
+                    "5 MB). Nothing else of the project is public."
+                ),
+            },
+        ),
+    ]
+    readonly_fields = ("code", "proposal", "stage", "cancel_reason", "published_at")
     # Staff remove a consultant here (the change is audited); they are added by invitation.
     raw_id_fields = ("consultants",)
     inlines = [
@@ -185,7 +325,29 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
         stage_action("close", _("Close")),
         "invite_consultant",
         "cancel_projects",
+        publication_action(True, _("Publish on the public page of projects"), PUBLISHED),
+        publication_action(False, _("Take off the public page of projects"), UNPUBLISHED),
     ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)  # a new class on each call
+        form.oversized_uploads = getattr(request, "oversized_uploads", [])
+        return form
+
+    def save_model(self, request, obj, form, change):
+        # Publishing from the form is publishing (published_at, the audit trail); a replaced
+        # or cleared image's file is deleted once the change is committed.
+        published = "published" in form.changed_data
+        if published:
+            obj.published = form.initial["published"]  # as it was, for mark_published
+            mark_published(obj, form.cleaned_data["published"])
+        previous = form.initial.get("public_image")
+        super().save_model(request, obj, form, change)
+        if published:
+            record_publication(actor=request.user, project=obj, request=request)
+        if previous and previous.name != obj.public_image.name:
+            storage, name = previous.storage, previous.name
+            transaction.on_commit(lambda: storage.delete(name))
 
     @admin.action(description=_("Cancel the selected projects…"), permissions=["change"])
     def cancel_projects(self, request, queryset):

@@ -22,6 +22,7 @@ from ..permissions import (
     is_programme_staff,
     projects_visible_to,
 )
+from . import public_projects as public_projects_views
 from . import refusal_shown
 
 
@@ -46,9 +47,14 @@ def my_projects(request):
     )
 
 
-@login_required
 def project_detail(request, code):
-    project = get_project_for_user(request.user, code)
+    # Readers who may not open the project (visitors, other cities, reviewers) get its public
+    # page if it is published, and 404 otherwise: the same answer as for a code that does not
+    # exist.
+    try:
+        project = get_project_for_user(request.user, code)
+    except Http404:
+        return public_projects_views.public_project(request, code)
     staff = is_programme_staff(request.user)
     versions = DeliverableVersion.objects.select_related("uploaded_by").order_by("-uploaded_at")
     deliverables = project.deliverables.prefetch_related(Prefetch("versions", queryset=versions))
