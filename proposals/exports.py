@@ -9,17 +9,31 @@ from celery import shared_task
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import BooleanField, Case, Q, Value, When
 from django.http import FileResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import audit, reports
 from .filters import filtered_proposals
-from .fiscal import JST
-from .models import ExportJob, NotificationKind, Proposal
+from .fiscal import JST, jst_today
+from .models import (
+    Deliverable,
+    DeliverableKind,
+    DeliverableState,
+    ExportJob,
+    FinancingKind,
+    FinancingStatus,
+    FinancingTrack,
+    NotificationKind,
+    ProjectStage,
+    Proposal,
+)
 from .notifications import notify
+from .portfolio import overdue
+from .reports import Column
 
 OFFERED_FOR = datetime.timedelta(days=1)
 STALE_AFTER = datetime.timedelta(minutes=30)
@@ -167,3 +181,123 @@ def purge() -> int:
             job.file.delete(save=False)
         job.delete()
     return len(expired)
+
+
+# The portfolio's exports: projects, deliverables, financing tracks ---------------------------
+
+
+def _date(value: datetime.date | None) -> str:
+    """A date as "2027-03-31" (JSON has no dates); '' for none."""
+    return "" if value is None else value.isoformat()
+
+
+def _leverage(value: float | None) -> float | str:
+    return "" if value is None else round(value, 2)
+
+
+def _or_blank(value):
+    return "" if value is None else value
+
+
+PROJECT_COLUMNS = [
+    Column("code", _("Project code"), "code"),
+    Column("title", _("Title"), "proposal__title"),
+    Column("reference", _("Proposal reference"), "proposal__reference_code", convert=_or_blank),
+    Column("city", _("City"), "proposal__city__name"),
+    Column("country", _("Country"), "proposal__city__country__name"),
+    Column("call", _("Call"), "proposal__call__title"),
+    Column("stage", _("Stage"), "stage", choices=dict(ProjectStage.choices)),
+    Column("fiscal_year", _("Fiscal year funded"), "fiscal_year"),
+    Column("report_by", _("Survey reports by"), "report_by", convert=_date),
+    Column("consultant", _("Consultant (company)"), "consultant_company"),
+    Column("corporate_number", _("Corporate number"), "corporate_number"),
+    Column("contract_date", _("Contract date"), "contract_date", convert=_date),
+    Column("contract_jpy", _("Survey contract (JPY)"), "contract_amount_jpy", convert=_or_blank),
+    Column("approved_jpy", _("Approved (JPY)"), "proposal__approved_jpy", convert=_or_blank),
+    # ProjectQuerySet.with_financing
+    Column("committed_jpy", _("Committed (JPY)"), "financing_committed_jpy"),
+    Column("disbursed_jpy", _("Disbursed (JPY)"), "financing_disbursed_jpy"),
+    Column("leverage", _("Leverage (yen committed per yen of survey)"), "leverage", _leverage),
+    Column("published", _("Published"), "published"),
+    Column("created", _("Created (JST)"), "created_at", convert=reports.jst),
+]
+
+DELIVERABLE_COLUMNS = [
+    Column("project", _("Project code"), "project__code"),
+    Column("title", _("Title"), "project__proposal__title"),
+    Column("city", _("City"), "project__proposal__city__name"),
+    Column("country", _("Country"), "project__proposal__city__country__name"),
+    Column("stage", _("Stage"), "project__stage", choices=dict(ProjectStage.choices)),
+    Column("kind", _("Deliverable"), "kind", choices=dict(DeliverableKind.choices)),
+    Column("due_on", _("Due"), "due_on", convert=_date),
+    Column("state", _("State"), "state", choices=dict(DeliverableState.choices)),
+    Column("overdue", _("Overdue"), "overdue"),  # portfolio.overdue, on the day of the export
+]
+
+TRACK_COLUMNS = [
+    Column("project", _("Project code"), "project__code"),
+    Column("title", _("Title"), "project__proposal__title"),
+    Column("city", _("City"), "project__proposal__city__name"),
+    Column("country", _("Country"), "project__proposal__city__country__name"),
+    Column("kind", _("Financing"), "kind", choices=dict(FinancingKind.choices)),
+    Column("counterpart", _("Counterpart"), "counterpart"),
+    Column("sought_jpy", _("Sought (JPY)"), "sought_jpy"),
+    Column("committed_jpy", _("Committed (JPY)"), "committed_jpy", convert=_or_blank),
+    Column("status", _("Status"), "status", choices=dict(FinancingStatus.choices)),
+    Column("created", _("Created (JST)"), "created_at", convert=reports.jst),
+    Column("updated", _("Updated (JST)"), "updated_at", convert=reports.jst),
+]
+
+
+def table_rows(queryset, columns: list[Column]):
+    """The values of `columns` for each row of `queryset`, as lists, from one query read in
+    chunks (as reports.proposal_rows does for proposals)."""
+    fields = list(dict.fromkeys(column.value for column in columns))
+    indexes = [fields.index(column.value) for column in columns]
+    converters = [(n, convert) for n, c in enumerate(columns) if (convert := c.converter())]
+    for row in queryset.values_list(*fields).iterator(chunk_size=reports.CHUNK):
+        values = [row[index] for index in indexes]
+        for n, convert in converters:
+            values[n] = convert(values[n])
+        yield values
+
+
+def _table(request, queryset, columns: list[Column], fmt: str, name: str):
+    # The rows are few (one per project, four deliverables each), so Excel too is written
+    # in the request, like the summaries; CSV and JSON stream.
+    header = [column.label for column in columns]
+    keys = [column.key for column in columns]
+    return download(request, header, table_rows(queryset, columns), fmt, name, keys=keys)
+
+
+def export_projects(request, projects, fmt: str):
+    """`projects` with their financing and leverage (ProjectQuerySet.with_financing)."""
+    return _table(
+        request, projects.with_financing().order_by("pk"), PROJECT_COLUMNS, fmt, "projects"
+    )
+
+
+def export_deliverables(request, projects, fmt: str):
+    """The deliverables of `projects`, and whether each is overdue today (JST)."""
+    deliverables = Deliverable.objects.filter(
+        project__in=projects.order_by().values("pk")
+    ).annotate(
+        overdue=Case(
+            When(overdue(jst_today()), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+    )
+    return _table(
+        request,
+        deliverables.order_by("project", "due_on", "pk"),
+        DELIVERABLE_COLUMNS,
+        fmt,
+        "deliverables",
+    )
+
+
+def export_financing_tracks(request, projects, fmt: str):
+    """The financing tracks of `projects`."""
+    tracks = FinancingTrack.objects.filter(project__in=projects.order_by().values("pk"))
+    return _table(request, tracks.order_by("project", "pk"), TRACK_COLUMNS, fmt, "financing-tracks")

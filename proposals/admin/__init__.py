@@ -1,3 +1,3 @@
 """The admin panel, where programme staff and MLIT reviewers work."""
 
-from . import calls, cities, deliverables, desk, outbox, projects, proposals, reviews  # noqa: F401  (registers)
+from . import calls, cities, deliverables, desk, facilities, outbox, projects, proposals, reviews  # noqa: F401  (registers)

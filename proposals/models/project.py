@@ -8,6 +8,8 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Case, Exists, F, FloatField, OuterRef, Subquery, Sum, When
+from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -91,10 +93,59 @@ def public_image_upload_to(instance: "Project", filename: str) -> str:
 OPEN_STAGES = [ProjectStage.FORMATION_SURVEY, ProjectStage.INVESTMENT, ProjectStage.CONSULTATION]
 
 
+def _track_total(tracks, statuses, field: str = "committed_jpy") -> Coalesce:
+    """The sum of `field` over `tracks` (correlated to the outer row) whose status is one of
+    `statuses`; 0 when there is none. A subquery rather than a join: the outer rows are not
+    multiplied by their tracks, so other sums over them stay right."""
+    return Coalesce(
+        Subquery(
+            tracks.filter(status__in=statuses)
+            .order_by()
+            .annotate(total=Sum(field))
+            .values("total")[:1]
+        ),
+        0,
+        output_field=models.BigIntegerField(),
+    )
+
+
 class ProjectQuerySet(models.QuerySet):
     def published(self):
         """What the public page of projects shows: projects staff published, never others."""
         return self.filter(published=True)
+
+    def with_financing(self):
+        """Annotate what investors put in each project, the one definition of it for the
+        portfolio and its exports: `financing_committed_jpy` (committed on its tracks that
+        investors approved or disbursed), `financing_disbursed_jpy` (on those disbursed),
+        `has_financing` and `has_disbursement` (whether there is any such track, whatever the
+        amount), and `leverage`: yen committed per yen of survey funding (the contract
+        amount), None while the project has no contract amount."""
+        tracks = FinancingTrack.objects.filter(project=OuterRef("pk")).values("project")
+        committed = _track_total(tracks, COMMITTED_STATUSES)
+        return self.annotate(
+            financing_committed_jpy=committed,
+            financing_disbursed_jpy=_track_total(tracks, [FinancingStatus.DISBURSED]),
+            has_financing=Exists(tracks.filter(status__in=COMMITTED_STATUSES)),
+            has_disbursement=Exists(tracks.filter(status=FinancingStatus.DISBURSED)),
+            leverage=Case(
+                When(
+                    contract_amount_jpy__gt=0,
+                    then=Cast(committed, FloatField())
+                    / Cast(F("contract_amount_jpy"), FloatField()),
+                ),
+                default=None,
+                output_field=FloatField(),
+            ),
+        )
+
+    def with_survey_reported(self):
+        """Annotate `survey_reported`: whether the survey's final report is accepted (the
+        many-row form of final_report_accepted, which investment promotion waits for)."""
+        final = Deliverable.objects.filter(
+            project=OuterRef("pk"), kind=DeliverableKind.FINAL, state=DeliverableState.ACCEPTED
+        )
+        return self.annotate(survey_reported=Exists(final))
 
 
 class Project(FSMModelMixin, models.Model):
@@ -337,6 +388,16 @@ class FinancingStatus(models.TextChoices):
     DISBURSED = "disbursed", _("Disbursed")
 
 
+# Where an investor's money stands: committed once approved (and still once disbursed); sought,
+# "in the pipeline", while the track is open.
+COMMITTED_STATUSES = [FinancingStatus.APPROVED, FinancingStatus.DISBURSED]
+PIPELINE_STATUSES = [
+    FinancingStatus.IDENTIFIED,
+    FinancingStatus.REFERRED,
+    FinancingStatus.UNDER_APPRAISAL,
+]
+
+
 def has_committed_amount(track: "FinancingTrack") -> bool:
     """Give the amount the investor committed."""
     return track.committed_jpy is not None
@@ -435,6 +496,21 @@ class FinancingTrack(FSMModelMixin, models.Model):
         """The committed amount was disbursed."""
 
 
+class FacilityQuerySet(models.QuerySet):
+    def with_use(self, projects=None):
+        """Annotate each facility's use, for the portfolio: `committed_jpy` (committed on the
+        tracks of its kind that investors approved or disbursed) and `pipeline_jpy` (sought
+        on its open tracks: identified, referred, under appraisal); over the tracks of
+        `projects` (a queryset) when given, of every project otherwise."""
+        tracks = FinancingTrack.objects.filter(kind=OuterRef("kind")).values("kind")
+        if projects is not None:
+            tracks = tracks.filter(project__in=projects.order_by().values("pk"))
+        return self.annotate(
+            committed_jpy=_track_total(tracks, COMMITTED_STATUSES),
+            pipeline_jpy=_track_total(tracks, PIPELINE_STATUSES, "sought_jpy"),
+        )
+
+
 class Facility(models.Model):
     """A facility that finances projects from an envelope (JOIN's ¥50 bn for equity, JBIC's
     ¥200 bn for loans): data staff edit. Tracks of its kind draw on it."""
@@ -445,6 +521,8 @@ class Facility(models.Model):
     name = models.CharField(_("name"), max_length=200)
     envelope_jpy = models.PositiveBigIntegerField(_("envelope (JPY)"))
 
+    objects = FacilityQuerySet.as_manager()
+
     class Meta:
         ordering = ["kind"]
         verbose_name = _("facility")
@@ -452,6 +530,16 @@ class Facility(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def share_of_envelope(self, amount_jpy: int | None) -> float:
+        """`amount_jpy` as a percentage of the envelope (one decimal), at most 100."""
+        if not self.envelope_jpy or not amount_jpy:
+            return 0.0
+        return min(round(100 * amount_jpy / self.envelope_jpy, 1), 100.0)
+
+    def left_jpy(self, committed_jpy: int) -> int:
+        """What the envelope has left once `committed_jpy` is drawn (never below 0)."""
+        return max(self.envelope_jpy - committed_jpy, 0)
 
 
 class FinancingStatusChange(models.Model):
