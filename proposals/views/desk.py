@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from smartjamp.uploads import file_download, report_oversized_uploads
@@ -229,7 +229,12 @@ def desk_new(request):
             else:
                 messages.success(
                     request,
-                    _("Your request is sent. Programme staff answer within %(days)d working days.")
+                    ngettext(
+                        "Your request is sent. Programme staff answer within %(days)d working day.",
+                        "Your request is sent. Programme staff answer within %(days)d working "
+                        "days.",
+                        _target(),
+                    )
                     % {"days": _target()},
                 )
                 return redirect(desk_request)
