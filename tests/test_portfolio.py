@@ -65,7 +65,7 @@ def submitted_at(proposal, moment):
     Proposal.objects.filter(pk=proposal.pk).update(submitted_at=moment)
 
 
-def bulk_projects(call, city, count, *, moment, prefix="Bulk"):
+def bulk_projects(call, city, count, *, moment, prefix="Bulk", stage=ProjectStage.FORMATION_SURVEY):
     """`count` approved proposals of `city` submitted at `moment`, each with its project
     (contract ¥10,000,000), an interim report due on the 20th of `moment`'s month and a JOIN
     track that committed ¥50,000,000: rows written directly, for the query counts."""
@@ -87,7 +87,7 @@ def bulk_projects(call, city, count, *, moment, prefix="Bulk"):
             fiscal_year=2026,
             report_by=datetime.date(2027, 3, 31),
             contract_amount_jpy=10_000_000,
-            stage=ProjectStage.INVESTMENT,
+            stage=stage,
         )
         for proposal in proposals
     )
@@ -110,8 +110,10 @@ def bulk_projects(call, city, count, *, moment, prefix="Bulk"):
     return projects
 
 
-@pytest.fixture
-def pipeline(call, danang, danang_lead, cebu, cebu_lead, staff, reviewer2, project, approve):
+@pytest.fixture(name="pipeline")
+def pipeline_fixture(
+    call, danang, danang_lead, cebu, cebu_lead, staff, reviewer2, project, approve
+):
     """A known pipeline in one call, all submitted in JFY 2026:
     - Da Nang's flood warning: approved (¥40,000,000 requested, ¥30,000,000 approved), its
       survey reported (contract ¥20,000,000), JBIC approved ¥3,000,000,000, JOIN disbursed
