@@ -263,7 +263,7 @@ class FinancingInline(ReadOnlyInline, admin.TabularInline):
 @admin.register(Project)
 class ProjectAdmin(OwnPages, admin.ModelAdmin):
     list_display = ("code", "proposal", "stage", "fiscal_year", "report_by")
-    list_filter = ("stage", "fiscal_year")
+    list_filter = ("stage", "fiscal_year", "published")
     list_select_related = ("proposal",)
     search_fields = ("code", "proposal__title", "proposal__reference_code")
     form = ProjectForm

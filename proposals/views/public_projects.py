@@ -10,9 +10,11 @@ inside them (no form that posts, no token, no name), so signed-in readers share 
 
 import django_filters
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from smartjamp import cache_versions
@@ -60,9 +62,21 @@ class PublicProjectFilter(django_filters.FilterSet):
             .values_list("fiscal_year", flat=True)
             .distinct()
         )
-        self.form.fields["fiscal_year"].choices = [(year, f"JFY {year}") for year in years]
+        self.form.fields["fiscal_year"].choices = [
+            (year, gettext("JFY %(year)s") % {"year": year}) for year in years
+        ]
         for field in self.form.fields.values():
             field.widget.attrs["class"] = "form-select"
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        # A field in error names its message, for screen readers (the template's ids).
+        for name in self.form.errors:
+            if name in self.form.fields:
+                attrs = self.form.fields[name].widget.attrs
+                attrs["aria-describedby"] = f"{self.form[name].auto_id}_error"
+                attrs["class"] += " is-invalid"
+        return valid
 
     def chosen(self) -> dict[str, str]:
         """The valid filters chosen, as they appear in the address (for the pages' links and
@@ -87,7 +101,9 @@ def project_list(request):
     valid = not filterset.is_bound or filterset.is_valid()
     projects = filterset.qs if valid else Project.objects.none()
     paginator = Paginator(
-        projects.prefetch_related("proposal__focus_areas").order_by("-published_at", "-pk"),
+        projects.prefetch_related("proposal__focus_areas").order_by(
+            F("published_at").desc(nulls_last=True), "-pk"
+        ),
         PAGE_SIZE,
     )
     page = paginator.get_page(request.GET.get("page"))

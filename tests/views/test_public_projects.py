@@ -280,6 +280,8 @@ def test_an_invalid_filter_is_said_and_shows_no_project(two_published):
     page = text(response)
     assert titles(response) == []
     assert page.count("Select a valid choice.") == 2
+    assert 'aria-describedby="id_country_error"' in page
+    assert '<div class="invalid-feedback d-block" id="id_country_error">' in page
     assert "No published project matches these filters." in page
 
 
@@ -548,6 +550,10 @@ def test_staff_publish_from_the_form_with_a_checked_image(
         AuditEvent.objects.filter(action="project.published", proposal=project.proposal).count()
         == 1
     )
+
+    form = text(client.get(change))
+    assert 'class="fieldset-heading">Public summary</h2>' in form
+    assert project.public_image.name in form
 
     image = Client().get(reverse("public_project_image", args=[project.code]))
     assert (image.status_code, image["Content-Type"]) == (200, "image/jpeg")
