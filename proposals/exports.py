@@ -191,18 +191,15 @@ def _date(value: datetime.date | None) -> str:
     return "" if value is None else value.isoformat()
 
 
-def _leverage(value: float | None) -> float | str:
-    return "" if value is None else round(value, 2)
-
-
-def _or_blank(value):
-    return "" if value is None else value
-
-
 PROJECT_COLUMNS = [
     Column("code", _("Project code"), "code"),
     Column("title", _("Title"), "proposal__title"),
-    Column("reference", _("Proposal reference"), "proposal__reference_code", convert=_or_blank),
+    Column(
+        "reference",
+        _("Proposal reference"),
+        "proposal__reference_code",
+        convert=reports._blank_if_none,
+    ),
     Column("city", _("City"), "proposal__city__name"),
     Column("country", _("Country"), "proposal__city__country__name"),
     Column("call", _("Call"), "proposal__call__title"),
@@ -212,12 +209,14 @@ PROJECT_COLUMNS = [
     Column("consultant", _("Consultant (company)"), "consultant_company"),
     Column("corporate_number", _("Corporate number"), "corporate_number"),
     Column("contract_date", _("Contract date"), "contract_date", convert=_date),
-    Column("contract_jpy", _("Survey contract (JPY)"), "contract_amount_jpy", convert=_or_blank),
-    Column("approved_jpy", _("Approved (JPY)"), "proposal__approved_jpy", convert=_or_blank),
+    Column("contract_jpy", _("Survey contract (JPY)"), "contract_amount_jpy"),
+    Column("approved_jpy", _("Approved (JPY)"), "proposal__approved_jpy"),
     # ProjectQuerySet.with_financing
     Column("committed_jpy", _("Committed (JPY)"), "financing_committed_jpy"),
     Column("disbursed_jpy", _("Disbursed (JPY)"), "financing_disbursed_jpy"),
-    Column("leverage", _("Leverage (yen committed per yen of survey)"), "leverage", _leverage),
+    Column(
+        "leverage", _("Leverage (yen committed per yen of survey)"), "leverage", reports._rounded
+    ),
     Column("published", _("Published"), "published"),
     Column("created", _("Created (JST)"), "created_at", convert=reports.jst),
 ]
@@ -242,7 +241,7 @@ TRACK_COLUMNS = [
     Column("kind", _("Financing"), "kind", choices=dict(FinancingKind.choices)),
     Column("counterpart", _("Counterpart"), "counterpart"),
     Column("sought_jpy", _("Sought (JPY)"), "sought_jpy"),
-    Column("committed_jpy", _("Committed (JPY)"), "committed_jpy", convert=_or_blank),
+    Column("committed_jpy", _("Committed (JPY)"), "committed_jpy"),
     Column("status", _("Status"), "status", choices=dict(FinancingStatus.choices)),
     Column("created", _("Created (JST)"), "created_at", convert=reports.jst),
     Column("updated", _("Updated (JST)"), "updated_at", convert=reports.jst),

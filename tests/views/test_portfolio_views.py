@@ -262,6 +262,12 @@ def test_the_projects_export_in_three_formats(staff, pipeline):
     }
     event = AuditEvent.objects.filter(action="export.downloaded").first()
     assert event.details["export"] == "projects" and event.actor == staff
+    # Without a contract amount there is no leverage: empty in CSV, null in JSON.
+    Project.objects.filter(pk=project.pk).update(contract_amount_jpy=None)
+    (row,) = read_csv(client.get(url))[1:]
+    assert row[12:17] == ["", "30000000", "4000000000", "1000000000", ""]
+    (data,) = read_json(client.get(reverse("staff_export_projects", args=["json"])))
+    assert (data["contract_jpy"], data["leverage"]) == (None, None)
 
 
 def test_the_deliverables_and_tracks_exports(staff, pipeline, clock):
