@@ -30,7 +30,6 @@ from ..models import (
 from ..permissions import (
     desk_cities,
     is_consultant,
-    is_desk_staff,
     may_answer_desk,
     may_ask_desk,
     projects_visible_to,
@@ -273,7 +272,7 @@ def link_request_to_project(
     """Link a request to a project (None: unlink it): staff any project, the asker (or a
     member of the request's city) one they may see (permissions.projects_visible_to)."""
     current = _locked(desk_request)
-    staff = is_desk_staff(actor) and actor.has_perm("proposals.change_deskrequest")
+    staff = may_answer_desk(actor)
     if not (staff or may_follow_up(actor, current)):
         raise PermissionDenied
     if (
