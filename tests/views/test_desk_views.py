@@ -5,7 +5,9 @@ import datetime
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from proposals import services
@@ -360,3 +362,27 @@ def test_the_admin_lists_requests_with_their_age_and_links_a_project(
 def test_staff_without_the_desks_permission_see_no_request(city_request, reference_data):
     clerk = in_group(UserFactory(email="clerk@mlit.example", is_staff=True), "MLIT reviewers")
     assert signed_in(clerk).get(city_request.get_absolute_url()).status_code == 404
+
+
+def test_the_admin_list_query_count_does_not_grow_with_rows(
+    danang, danang_lead, company, staff, django_assert_num_queries
+):
+    def add(n):
+        for i in range(n):
+            services.open_request(
+                user=danang_lead, topic="other", subject=f"Q{i}", body="?", city=danang
+            )
+            services.open_request(user=company, topic="regulation", subject=f"C{i}", body="?")
+
+    client = signed_in(staff)
+    url = reverse("admin:proposals_deskrequest_changelist")
+    add(1)
+    client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    expected = len(one.captured_queries)  # read now: the next request empties the log
+    add(4)
+    client.get(url)
+    with django_assert_num_queries(expected):
+        page = text(client.get(url))
+    assert page.count("Tokyo Water Co.") == 5
