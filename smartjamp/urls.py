@@ -2,7 +2,18 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from proposals.views import calls, cities, notifications, pages, projects, proposals, staff
+from proposals.views import (
+    calls,
+    cities,
+    desk,
+    notifications,
+    pages,
+    portfolio,
+    projects,
+    proposals,
+    public_projects,
+    staff,
+)
 from smartjamp import views
 
 urlpatterns = [
@@ -20,6 +31,7 @@ urlpatterns = [
     path("calls/", calls.call_list, name="call_list"),
     path("calls/<str:code>/", calls.call_detail, name="call_detail"),
     path("calls/<str:code>/start/", calls.start_proposal, name="call_start_proposal"),
+    path("projects/", public_projects.project_list, name="public_projects"),
     path("projects/mine/", projects.my_projects, name="my_projects"),
     path("projects/<str:code>/", projects.project_detail, name="project_detail"),
     path(
@@ -33,6 +45,11 @@ urlpatterns = [
         name="deliverable_review",
     ),
     path("projects/<str:code>/minutes/", projects.kickoff_minutes, name="kickoff_minutes"),
+    path(
+        "projects/<str:code>/image/",
+        public_projects.project_image,
+        name="public_project_image",
+    ),
     path(
         "projects/<str:code>/files/<str:file_code>/",
         projects.deliverable_file,
@@ -61,8 +78,31 @@ urlpatterns = [
         proposals.attachment_delete,
         name="proposal_attachment_delete",
     ),
+    path("desk/", desk.desk, name="desk"),
+    path("desk/new/", desk.desk_new, name="desk_new"),
+    path("desk/<str:code>/", desk.desk_request, name="desk_request"),
+    path("desk/<str:code>/reply/", desk.desk_reply, name="desk_reply"),
+    path("desk/<str:code>/close/", desk.desk_close, name="desk_close"),
+    path("desk/<str:code>/project/", desk.desk_link, name="desk_link"),
+    path("desk/<str:code>/files/<str:file_code>/", desk.desk_file, name="desk_file"),
     path("notifications/", notifications.notification_list, name="notifications"),
     path("staff/", staff.dashboard, name="staff_dashboard"),
+    path("staff/portfolio/", portfolio.portfolio_page, name="staff_portfolio"),
+    path(
+        "staff/exports/projects.<str:fmt>",
+        portfolio.export_projects,
+        name="staff_export_projects",
+    ),
+    path(
+        "staff/exports/deliverables.<str:fmt>",
+        portfolio.export_deliverables,
+        name="staff_export_deliverables",
+    ),
+    path(
+        "staff/exports/financing-tracks.<str:fmt>",
+        portfolio.export_financing_tracks,
+        name="staff_export_financing_tracks",
+    ),
     path(
         "staff/exports/proposals.<str:fmt>", staff.export_proposals, name="staff_export_proposals"
     ),
