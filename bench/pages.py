@@ -177,7 +177,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from proposals import reports
-    from proposals.models import Call, Proposal, ReviewAssignment, User
+    from proposals.models import Call, Project, Proposal, ReviewAssignment, User
 
     open_call = (
         Call.objects.filter(closes_at__gt=django.utils.timezone.now()).order_by("closes_at").first()
@@ -186,6 +186,7 @@ def main() -> None:
     proposal = Proposal.objects.filter(city__memberships__user=lead).exclude(status="draft").first()
     reviewer = User.objects.get(email="reviewer1@example.org")
     assignment = ReviewAssignment.objects.filter(reviewer=reviewer, state="submitted").first()
+    published = Project.objects.published().order_by("pk").first()
     pages = [
         ("reference (50-row table from memory)", "/bench/reference/", None, "portal"),
         ("home", "/", None, "portal"),
@@ -194,6 +195,9 @@ def main() -> None:
         ("My proposals", "/proposals/", "lead.danang@example.org", "portal"),
         ("a proposal page", f"/proposals/{proposal.code}/", "lead.danang@example.org", "portal"),
         ("staff dashboard", "/staff/", "staff@example.org", "portal"),
+        ("staff portfolio", "/staff/portfolio/", "staff@example.org", "portal"),
+        ("public projects (anonymous)", "/projects/", None, "portal"),
+        ("a public project page (anonymous)", f"/projects/{published.code}/", None, "portal"),
         ("admin: proposals (staff)", "/admin/proposals/proposal/", "staff@example.org", "admin"),
         (
             "admin: assignments (staff)",
@@ -351,7 +355,7 @@ def main() -> None:
     )
     text = (
         f"# Benchmark, {datetime.date.today().isoformat()}\n\nMachine: {machine}. Data: "
-        f"{args.cities:,} cities, {rows_count:,} proposals. gunicorn, 2 sync workers, DEBUG off; "
+        f"{args.cities:,} cities, {rows_count:,} proposals, {Project.objects.count():,} projects. gunicorn, 2 sync workers, DEBUG off; "
         f"wrk, 2 threads, 16 connections, {args.seconds} s per page. Targets: portal pages "
         f"≥ 50% of the reference and p99 < 250 ms; admin ≥ 15% and p99 < 500 ms.\n\n{table}\n"
     )

@@ -42,6 +42,13 @@ def test_seed_demo_creates_the_demo_accounts_once(reference_data, capsys):
         ("jica_loan", "referred"),
         ("join_equity", "under_appraisal"),
     ]
+    # Three desk requests, one of them overdue.
+    from proposals.models import DeskRequest
+    from proposals.services.desk import is_overdue
+
+    requests = DeskRequest.objects.all()
+    assert sorted(r.state for r in requests) == ["answered", "open", "open"]
+    assert [r.city.name for r in requests if is_overdue(r)] == ["Cebu City"]
 
     lead = User.objects.get(email="lead.danang@example.org")
     assert lead.check_password("smartjamp-demo")

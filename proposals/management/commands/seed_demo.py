@@ -20,12 +20,15 @@ from proposals.models import (
     Country,
     DeliverableKind,
     DeliverableState,
+    DeskRequest,
+    DeskTopic,
     FinancingKind,
     FocusArea,
     Instrument,
     KickOff,
     MemberRole,
     PartnerKind,
+    Project,
     Proposal,
     RubricCriterion,
     Sector,
@@ -186,6 +189,7 @@ class Command(BaseCommand):
                 created += was_created
         created += self.seed_calls_and_proposals(users)
         created += self.seed_projects(users)
+        created += self.seed_desk(users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready ({created} new objects). Password: {DEMO_PASSWORD}. "
@@ -485,6 +489,47 @@ class Command(BaseCommand):
             services.change_financing_status(actor=staff, track=jica, name="refer")
             created += 1
         return created
+
+    def seed_desk(self, users) -> int:
+        """Three requests at the consultation desk: Da Nang's on financing, answered; Cebu
+        City's on regulation, open and overdue (opened ten working days ago); the consultant's
+        on partner matching, open and still within the target."""
+        if DeskRequest.objects.exists():
+            return 0
+        staff = users["staff@example.org"]
+        danang = City.objects.get(country_id="VN", name="Da Nang")
+        cebu = City.objects.get(country_id="PH", name="Cebu City")
+        answered = services.open_request(
+            user=users["lead.danang@example.org"],
+            topic=DeskTopic.FINANCING,
+            subject="Which JBIC window fits a digital-twin platform?",
+            body="Our survey ends in March. Could JBIC finance the platform's operator?",
+            city=danang,
+            project=Project.objects.filter(proposal__city=danang).first(),
+        )
+        services.answer_request(
+            actor=staff,
+            desk_request=answered,
+            body="JBIC's overseas investment loans fit an operator with Japanese equity; "
+            "we can introduce you to their infrastructure team.",
+        )
+        overdue = services.open_request(
+            user=users["lead.cebu@example.org"],
+            topic=DeskTopic.REGULATION,
+            subject="Public–private partnership rules for the drainage works",
+            body="Does the PPP Code of 2023 allow an unsolicited proposal for drainage?",
+            city=cebu,
+        )
+        DeskRequest.objects.filter(pk=overdue.pk).update(
+            created_at=timezone.now() - datetime.timedelta(days=14)
+        )
+        services.open_request(
+            user=users["consultant@example.org"],
+            topic=DeskTopic.PARTNER_MATCHING,
+            subject="A local partner for the sensor network in Da Nang",
+            body="We look for a Vietnamese installer with experience of river sensors.",
+        )
+        return 3
 
     def fill(self, proposal, user, values, sectors, partner):
         return services.save_draft(
