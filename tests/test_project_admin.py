@@ -125,3 +125,11 @@ def test_the_timeline_tells_a_project_s_history_in_order(
     assert [event.at for event in events] == sorted(event.at for event in events)
     stage = events[whats.index("Stage: Formation survey → Investment promotion")]
     assert (stage.by, stage.note) == (str(staff), "Ready for investors.")
+
+
+def test_the_project_s_admin_page_shows_its_timeline(uploaded, project, staff):
+    page = staff_client(staff).get(reverse("admin:proposals_project_change", args=[project.pk]))
+    text = page.content.decode()
+    assert "Timeline" in text
+    assert "Inception report uploaded: inception.pdf" in text
+    assert text.index("Project created on the proposal") < text.index("Inception report uploaded")

@@ -8,6 +8,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
@@ -24,6 +26,7 @@ from ..models import (
     Project,
     ProjectStageChange,
 )
+from ..timeline import project_timeline
 from .base import OwnPages, ReadOnlyInline, report_count
 
 MOVED = ngettext_lazy("%(count)d row moved on.", "%(count)d rows moved on.", "count")
@@ -307,8 +310,9 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
                 ),
             },
         ),
+        (_("Timeline"), {"fields": ("timeline",), "classes": ("collapse",)}),
     ]
-    readonly_fields = ("code", "proposal", "stage", "cancel_reason", "published_at")
+    readonly_fields = ("code", "proposal", "stage", "cancel_reason", "published_at", "timeline")
     # Staff remove a consultant here (the change is audited); they are added by invitation.
     raw_id_fields = ("consultants",)
     inlines = [
@@ -328,6 +332,28 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
         publication_action(True, _("Publish on the public page of projects"), PUBLISHED),
         publication_action(False, _("Take off the public page of projects"), UNPUBLISHED),
     ]
+
+    @admin.display(description=_("everything that happened, oldest first"))
+    def timeline(self, project):
+        if project.pk is None:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (localtime(event.at).strftime("%Y-%m-%d %H:%M"), event.what, event.by, event.note)
+                for event in project_timeline(project)
+            ),
+        )
+        return format_html(
+            '<table><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{}</tbody></table>',
+            _("when"),
+            _("what"),
+            _("by"),
+            _("note"),
+            rows,
+        )
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)  # a new class on each call
