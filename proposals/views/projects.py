@@ -83,11 +83,15 @@ def project_detail(request, code):
     )
 
 
+# The pages of one project's objects have no login_required: the gate answers 404 to anyone
+# who may not see the project, signed in or not (issue 16), and the 404 page offers visitors
+# to sign in and come back.
+
+
 def _back(deliverable):
     return redirect(deliverable.project.get_absolute_url() + f"#deliverable-{deliverable.kind}")
 
 
-@login_required
 @require_POST
 def deliverable_upload(request, code, kind):
     deliverable = get_deliverable_for_user(request.user, code, kind)
@@ -110,7 +114,6 @@ def deliverable_upload(request, code, kind):
     return _back(deliverable)
 
 
-@login_required
 @require_POST
 def deliverable_review(request, code, kind):
     deliverable = get_deliverable_for_user(request.user, code, kind)
@@ -139,7 +142,6 @@ def deliverable_review(request, code, kind):
     return _back(deliverable)
 
 
-@login_required
 def kickoff_minutes(request, code):
     """The kick-off's signed minutes, for everyone who may see the project."""
     project = get_project_for_user(request.user, code)
@@ -156,7 +158,6 @@ def kickoff_minutes(request, code):
     return file_download(kickoff.minutes, kickoff.minutes_name or "minutes.pdf", PDF)
 
 
-@login_required
 def deliverable_file(request, code, file_code):
     version = get_deliverable_file_for_user(request.user, code, file_code)
     audit.record(
