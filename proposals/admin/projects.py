@@ -7,7 +7,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
@@ -15,7 +14,7 @@ from django.utils.translation import ngettext_lazy
 
 from smartjamp.uploads import JPEG, PDF, PNG, check_upload, checked_file_name
 
-from .. import audit, services
+from .. import services
 from ..models import (
     ConsultantInvitation,
     Deliverable,
@@ -47,51 +46,6 @@ UNPUBLISHED = ngettext_lazy(
 # (smartjamp/uploads.py, which also bounds its pixels).
 PUBLIC_IMAGE_TYPES = {PNG: "PNG", JPEG: "JPEG"}
 MAX_PUBLIC_IMAGE_BYTES = 5 * 1024 * 1024
-NEEDS_SUMMARY = _("Write the public summary before publishing the project.")
-
-
-# Publishing ------------------------------------------------------------------------------
-
-
-def publication_refusal(summary: str) -> str | None:
-    """Why a project with this public summary may not be published, or None: the public page
-    is its summary."""
-    return None if (summary or "").strip() else NEEDS_SUMMARY
-
-
-def mark_published(project: Project, published: bool) -> bool:
-    """Set `project` published or not (published_at is when it was first published); returns
-    whether that changed. Saved by the caller, then recorded with `record_publication`."""
-    if project.published == published:
-        return False
-    project.published = published
-    if published and project.published_at is None:
-        project.published_at = timezone.now()
-    return True
-
-
-def record_publication(*, actor, project: Project, request=None) -> None:
-    audit.record(
-        actor=actor,
-        action="project.published" if project.published else "project.unpublished",
-        proposal=project.proposal,
-        request=request,
-        project=project.code,
-    )
-
-
-@transaction.atomic
-def set_published(*, actor, project: Project, published: bool, request=None) -> bool:
-    """Publish `project` on the public page of projects, or take it off; audited. Refuses to
-    publish without a public summary (ValidationError). Returns whether anything changed."""
-    current = Project.objects.select_for_update().select_related("proposal").get(pk=project.pk)
-    if published and (refusal := publication_refusal(current.public_summary)):
-        raise ValidationError(refusal)
-    if not mark_published(current, published):
-        return False
-    current.save(update_fields=["published", "published_at", "updated_at"])
-    record_publication(actor=actor, project=current, request=request)
-    return True
 
 
 def publication_action(published: bool, description, done):
@@ -99,7 +53,7 @@ def publication_action(published: bool, description, done):
         changed = 0
         for project in queryset:
             try:
-                if set_published(
+                if services.set_published(
                     actor=request.user, project=project, published=published, request=request
                 ):
                     model_admin.log_change(
@@ -143,7 +97,9 @@ class ProjectForm(forms.ModelForm):
                 % {"limit": filesizeformat(settings.UPLOAD_HARD_LIMIT_BYTES)},
             )
         publishing = cleaned.get("published") and not self.instance.published
-        if publishing and (refusal := publication_refusal(cleaned.get("public_summary", ""))):
+        if publishing and (
+            refusal := services.publication_refusal(cleaned.get("public_summary", ""))
+        ):
             self.add_error("public_summary", refusal)
         return cleaned
 
@@ -366,11 +322,11 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
         published = "published" in form.changed_data
         if published:
             obj.published = form.initial["published"]  # as it was, for mark_published
-            mark_published(obj, form.cleaned_data["published"])
+            services.mark_published(obj, form.cleaned_data["published"])
         previous = form.initial.get("public_image")
         super().save_model(request, obj, form, change)
         if published:
-            record_publication(actor=request.user, project=obj, request=request)
+            services.record_publication(actor=request.user, project=obj, request=request)
         if previous and previous.name != obj.public_image.name:
             storage, name = previous.storage, previous.name
             transaction.on_commit(lambda: storage.delete(name))

@@ -37,7 +37,11 @@ from .projects import (
     claim_invitations,
     create_project,
     invite_consultant,
+    mark_published,
+    publication_refusal,
+    record_publication,
     review_deliverable,
+    set_published,
     take_project_transition,
     upload_deliverable,
 )

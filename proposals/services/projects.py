@@ -350,3 +350,52 @@ def change_financing_status(
     )
     transaction.on_commit(lambda: notifications.financing_changed(current, change))
     return change
+
+
+NEEDS_SUMMARY = _lazy("Write the public summary before publishing the project.")
+
+
+# Publishing ------------------------------------------------------------------------------
+
+
+def publication_refusal(summary: str) -> str | None:
+    """Why a project with this public summary may not be published, or None: the public page
+    is its summary."""
+    return None if (summary or "").strip() else NEEDS_SUMMARY
+
+
+def mark_published(project: Project, published: bool) -> bool:
+    """Set `project` published or not (published_at is when it was first published); returns
+    whether that changed. Saved by the caller, then recorded with `record_publication`."""
+    if project.published == published:
+        return False
+    project.published = published
+    if published and project.published_at is None:
+        project.published_at = timezone.now()
+    return True
+
+
+def record_publication(*, actor, project: Project, request=None) -> None:
+    audit_trail.record(
+        actor=actor,
+        action="project.published" if project.published else "project.unpublished",
+        proposal=project.proposal,
+        request=request,
+        project=project.code,
+    )
+
+
+@transaction.atomic
+def set_published(*, actor, project: Project, published: bool, request=None) -> bool:
+    """Publish `project` on the public page of projects, or take it off; audited. Refuses to
+    publish without a public summary (ValidationError). Returns whether anything changed."""
+    if not may_manage(actor):
+        raise PermissionDenied
+    current = Project.objects.select_for_update().select_related("proposal").get(pk=project.pk)
+    if published and (refusal := publication_refusal(current.public_summary)):
+        raise ValidationError(refusal)
+    if not mark_published(current, published):
+        return False
+    current.save(update_fields=["published", "published_at", "updated_at"])
+    record_publication(actor=actor, project=current, request=request)
+    return True

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from proposals import services
-from proposals.admin.projects import MAX_PUBLIC_IMAGE_BYTES, set_published
+from proposals.admin.projects import MAX_PUBLIC_IMAGE_BYTES
 from proposals.models import (
     AuditEvent,
     DeliverableKind,
@@ -21,6 +21,7 @@ from proposals.models import (
     FocusArea,
     Project,
 )
+from proposals.services import set_published
 from smartjamp import cache_versions
 
 from ..factories import UserFactory, image_bytes, make_call, make_proposal, pdf_bytes, upload
