@@ -241,7 +241,8 @@ def desk_new(request):
     return render(request, "desk/new.html", {"form": form, "target": _target()})
 
 
-@login_required
+# A request's pages have no login_required: the gate answers 404 to anyone who may not see
+# the request, signed in or not (issue 16), and the 404 page offers visitors to sign in.
 def desk_request(request, code):
     desk_request = get_desk_request_for_user(request.user, code)
     files = DeskFile.objects.filter(request=desk_request).order_by("uploaded_at", "pk")
@@ -286,7 +287,6 @@ def desk_request(request, code):
     )
 
 
-@login_required
 @require_POST
 def desk_reply(request, code):
     """Staff answer; the asker (or a member of the request's city) follows up."""
@@ -317,7 +317,6 @@ def desk_reply(request, code):
     return redirect(desk_request.get_absolute_url() + "#reply")
 
 
-@login_required
 @require_POST
 def desk_close(request, code):
     desk_request = get_desk_request_for_user(request.user, code)
@@ -327,7 +326,6 @@ def desk_close(request, code):
     return redirect(desk_request)
 
 
-@login_required
 @require_POST
 def desk_link(request, code):
     """The asker links the request to one of the projects they may see (or unlinks it)."""
@@ -346,7 +344,6 @@ def desk_link(request, code):
     return redirect(desk_request)
 
 
-@login_required
 def desk_file(request, code, file_code):
     desk_file = get_desk_file_for_user(request.user, code, file_code)
     audit.record(
