@@ -127,6 +127,7 @@ def test_generate_load_data_fills_every_status_and_retires_cached_pages(
 
     call_command("seed_demo")
     before = client.get(reverse("call_list")).content  # cached from here on
+    public_before = client.get(reverse("public_projects")).content
     call_command(
         "generate_load_data", cities=12, proposals=120, reviews_per_proposal=2, reviewers=4
     )
@@ -146,6 +147,7 @@ def test_generate_load_data_fills_every_status_and_retires_cached_pages(
         Project.objects.values_list("stage", flat=True)
     )
     assert FinancingTrack.objects.exists() and Project.objects.filter(published=True).exists()
+    assert client.get(reverse("public_projects")).content != public_before  # not the cached one
     assert set(DeskRequest.objects.values_list("state", flat=True)) == {
         "open",
         "answered",

@@ -143,6 +143,7 @@ def add_projects(approved, rng) -> None:
             consultant_company=f"{CONSULTANTS[i % len(CONSULTANTS)]} Co., Ltd.",
             contract_amount_jpy=p.approved_jpy,
             published=stage != "cancelled" and i % 5 != 0,
+            published_at=p.decided_at if stage != "cancelled" and i % 5 != 0 else None,
             public_summary="A generated project. " * 4,
         )
         for i, p in enumerate(approved)
@@ -245,8 +246,9 @@ class Command(BaseCommand):
             # full scan of the reviews per row and took 2.8 s instead of 60 ms.
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-        # Bulk inserts send no signal: a new number retires the dashboard cached before.
+        # Bulk inserts send no signal: new numbers retire the dashboard and public projects cached before.
         cache_versions.bump(cache_versions.REPORTS)
+        cache_versions.bump(cache_versions.PUBLIC_PROJECTS)
         elapsed = (timezone.now() - started).total_seconds()
         self.stdout.write(
             self.style.SUCCESS(
