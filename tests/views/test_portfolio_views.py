@@ -107,7 +107,7 @@ def test_the_page_shows_the_funnel_map_facilities_leverage_and_desk(staff, pipel
         ("disbursed", 1, 1_000_000_000),
     ]
     assert f"{call.title} · JFY 2026" in page
-    assert "¥120,000,000 <span" in page and "¥4,000,000,000 <span" in page
+    assert "¥120,000,000</span>" in page and "¥4,000,000,000</span>" in page
     # The map: drawn on the server, with the same figures in a table beside it.
     assert '<svg viewBox="0 0 500 400"' in page and "<script" not in page
     assert "<title>Viet Nam: 1 project</title>" in page
