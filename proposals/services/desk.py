@@ -182,7 +182,9 @@ def open_request(
 
 def _locked(desk_request: DeskRequest) -> DeskRequest:
     return (
-        DeskRequest.objects.select_for_update()
+        # Only the request's row is locked: its asker and city are nullable (outer joins,
+        # which PostgreSQL does not lock).
+        DeskRequest.objects.select_for_update(of=("self",))
         .select_related("requester", "city")
         .get(pk=desk_request.pk)
     )
