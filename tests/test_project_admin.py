@@ -133,3 +133,24 @@ def test_the_project_s_admin_page_shows_its_timeline(uploaded, project, staff):
     assert "Timeline" in text
     assert "Inception report uploaded: inception.pdf" in text
     assert text.index("Project created on the proposal") < text.index("Inception report uploaded")
+
+
+def test_the_deliverables_admin_list_does_not_grow_with_rows(
+    project, staff, call, cebu, cebu_lead, approve
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .factories import make_proposal
+
+    client = staff_client(staff)
+    changelist = reverse("admin:proposals_deliverable_changelist")
+    client.get(changelist)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(changelist).status_code == 200
+    for n in range(3):
+        approve(make_proposal(call, cebu, cebu_lead, title=f"Project {n}"), cebu_lead)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(changelist).content.decode()
+    assert page.count("Inception report") >= 4
+    assert len(many.captured_queries) == len(few.captured_queries)
