@@ -1232,3 +1232,74 @@ def test_the_new_request_form_offers_only_the_reader_s_cities_and_projects(
     for user in (company, consultant_elsewhere):
         page = page_text(signed_in(user).get(reverse("desk_new")))
         assert "Flood early warning" not in page and project.code not in page
+
+
+def test_the_desk_admin_form_changes_only_the_project(city_request, staff, cebu_lead, project):
+    import re
+
+    client = signed_in(staff)
+    change = reverse("admin:proposals_deskrequest_change", args=[city_request.pk])
+    page = page_text(client.get(change))
+    management = dict(re.findall(r'name="([^"]+_FORMS)"[^>]*value="(\d+)"', page))
+    response = client.post(
+        change,
+        {
+            "project": project.pk,
+            "state": "closed",
+            "requester": cebu_lead.pk,
+            "city": "",
+            "company": "Evil Corp",
+            "subject": "Rewritten",
+            "body": "Rewritten",
+            **management,
+        },
+    )
+    assert response.status_code == 302
+    city_request.refresh_from_db()
+    assert city_request.project == project
+    assert (city_request.state, city_request.requester_id, city_request.subject) == (
+        DeskState.OPEN,
+        city_request.requester_id,
+        "JBIC loan terms",
+    )
+    assert city_request.requester.email == "lead.danang@example.org"
+    assert city_request.company == "" and city_request.city is not None
+
+
+def test_the_deliverable_admin_form_cannot_set_the_state(project, version, staff):
+    deliverable = version.deliverable
+    response = signed_in(staff).post(
+        reverse("admin:proposals_deliverable_change", args=[deliverable.pk]),
+        {
+            "due_on": deliverable.due_on.isoformat(),
+            "state": "accepted",
+            "project": 999,
+            "kind": "final",
+            "versions-TOTAL_FORMS": "1",
+            "versions-INITIAL_FORMS": "1",
+        },
+    )
+    assert response.status_code in (200, 302)
+    deliverable.refresh_from_db()
+    assert (deliverable.state, deliverable.kind, deliverable.project_id) == (
+        "uploaded",
+        "inception",
+        project.pk,
+    )
+
+
+def test_project_notifications_stay_with_the_project_s_city_and_consultants(
+    project, version, staff, cebu_lead, consultant_elsewhere, reviewer, deliver
+):
+    before = set(Notification.objects.values_list("pk", flat=True))
+    deliver(
+        services.review_deliverable,
+        actor=staff,
+        deliverable=version.deliverable,
+        accept=False,
+        comment="Da Nang's figures are wrong.",
+    )
+    new = Notification.objects.exclude(pk__in=before)
+    assert new.exists()
+    recipients = set(new.values_list("email", flat=True))
+    assert not recipients & {cebu_lead.email, consultant_elsewhere.email, reviewer.email}
