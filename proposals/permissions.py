@@ -22,6 +22,7 @@ from .models import (
     DeskFile,
     DeskRequest,
     ExportJob,
+    FinancingDocument,
     Project,
     Proposal,
     ReviewAssignment,
@@ -242,6 +243,22 @@ def get_deliverable_file_for_user(user: User, project_code: str, code: str) -> D
     if version is None:
         raise Http404("No such file.")
     return version
+
+
+def get_financing_document_for_user(user: User, project_code: str, code: str):
+    """A document of one of a project's financing tracks: for programme staff only (investors'
+    papers; the city and the consultants see the tracks' status); 404 for others."""
+    project = get_project_for_user(user, project_code)
+    if not is_programme_staff(user):
+        raise Http404("No such file.")
+    document = (
+        FinancingDocument.objects.filter(track__project=project, code=code)
+        .select_related("track__project__proposal")
+        .first()
+    )
+    if document is None:
+        raise Http404("No such file.")
+    return document
 
 
 # The consultation desk -------------------------------------------------------------------------

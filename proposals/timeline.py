@@ -1,6 +1,6 @@
 """The timeline of a project: everything that happened to it, oldest first, from the records
 the services keep (stage changes, invitations, the kick-off, deliverables' versions and their
-reviews, payments, financing tracks and their status changes, desk requests). Staff read it in
+reviews, payments, financing tracks, their status changes and documents, desk requests). Staff read it in
 the project's admin page. A fixed number of queries, however long the project's history."""
 
 import datetime
@@ -13,6 +13,7 @@ from .models import (
     ConsultantInvitation,
     DeliverableVersion,
     DeskRequest,
+    FinancingDocument,
     FinancingStatusChange,
     FinancingTrack,
     KickOff,
@@ -119,6 +120,17 @@ def project_timeline(project: Project) -> list[Event]:
                 f"{change.get_to_status_display()}",
                 _name(change.actor),
                 change.note,
+            )
+        )
+    for document in FinancingDocument.objects.filter(track__project=project).select_related(
+        "track", "uploaded_by"
+    ):
+        events.append(
+            Event(
+                document.uploaded_at,
+                _("%(track)s: document %(name)s")
+                % {"track": document.track, "name": document.name},
+                _name(document.uploaded_by),
             )
         )
     for request in DeskRequest.objects.filter(project=project).select_related("requester"):

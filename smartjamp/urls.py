@@ -55,6 +55,11 @@ urlpatterns = [
         projects.deliverable_file,
         name="deliverable_file",
     ),
+    path(
+        "projects/<str:code>/financing/<str:file_code>/",
+        projects.financing_document,
+        name="financing_document",
+    ),
     path("proposals/", proposals.my_proposals, name="my_proposals"),
     path("proposals/<str:code>/", proposals.proposal_detail, name="proposal_detail"),
     path("proposals/<str:code>/edit/", proposals.proposal_edit, name="proposal_edit"),

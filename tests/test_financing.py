@@ -11,9 +11,12 @@ from proposals.models import (
     AuditEvent,
     DeliverableKind,
     DeliverableState,
+    FinancingDocument,
     FinancingStatus,
     FinancingTrack,
 )
+
+from .factories import UserFactory, pdf_bytes, upload
 
 
 @pytest.fixture
@@ -140,6 +143,8 @@ def test_staff_add_a_track_and_take_the_investors_decision_in_the_admin(promoted
             "above_sought_reason": "",
             "status_changes-TOTAL_FORMS": "0",
             "status_changes-INITIAL_FORMS": "0",
+            "documents-TOTAL_FORMS": "0",
+            "documents-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -154,3 +159,62 @@ def test_staff_add_a_track_and_take_the_investors_decision_in_the_admin(promoted
     assert (
         client.get(reverse("admin:proposals_project_change", args=[promoted.pk])).status_code == 200
     )
+
+
+def change_form(track, upload_file) -> dict:
+    return {
+        "counterpart": track.counterpart,
+        "contact": "",
+        "sought_jpy": str(track.sought_jpy),
+        "committed_jpy": "",
+        "above_sought_reason": "",
+        "status_changes-TOTAL_FORMS": "0",
+        "status_changes-INITIAL_FORMS": "0",
+        "documents-TOTAL_FORMS": "1",
+        "documents-INITIAL_FORMS": "0",
+        "documents-0-file": upload_file,
+    }
+
+
+def test_staff_keep_a_track_s_documents_which_only_staff_read(
+    promoted, staff, danang_lead, cebu_lead, reviewer, private_files
+):
+    track = add(promoted, staff)
+    client = Client()
+    client.force_login(staff)
+    change = reverse("admin:proposals_financingtrack_change", args=[track.pk])
+    response = client.post(change, change_form(track, upload("term-sheet.pdf", pdf_bytes())))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    document = FinancingDocument.objects.get()
+    assert (document.track, document.name, document.uploaded_by) == (track, "term-sheet.pdf", staff)
+    assert AuditEvent.objects.filter(action="financing.document_added").count() == 1
+    url = reverse("financing_document", args=[promoted.code, document.code])
+    assert url in client.get(change).content.decode()
+    download = client.get(url)
+    assert download.status_code == 200
+    assert download["Content-Type"] == "application/pdf"
+    assert b"".join(download.streaming_content).startswith(b"%PDF")
+    consultant = UserFactory(email="firm@survey.example")
+    promoted.consultants.add(consultant)
+    for user in (danang_lead, cebu_lead, reviewer, consultant):
+        other = Client()
+        other.force_login(user)
+        assert other.get(url).status_code == 404, user
+    assert Client().get(url).status_code == 404
+
+
+def test_a_track_document_that_is_not_what_its_name_says_is_refused(promoted, staff, private_files):
+    track = add(promoted, staff)
+    client = Client()
+    client.force_login(staff)
+    change = reverse("admin:proposals_financingtrack_change", args=[track.pk])
+    response = client.post(change, change_form(track, upload("term-sheet.pdf", b"<html>x</html>")))
+    assert response.status_code == 200
+    assert (
+        "is not a PDF" in response.content.decode() or "not accepted" in response.content.decode()
+    )
+    assert not FinancingDocument.objects.exists()
+    with pytest.raises(PermissionDenied):
+        services.add_financing_document(
+            actor=UserFactory(), track=track, upload=upload("a.pdf", pdf_bytes())
+        )

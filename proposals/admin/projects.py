@@ -7,17 +7,19 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from smartjamp.uploads import JPEG, PDF, PNG, check_upload, checked_file_name
+from smartjamp.uploads import DOCUMENTS, JPEG, PDF, PNG, check_upload, checked_file_name
 
 from .. import services
 from ..models import (
     ConsultantInvitation,
     Deliverable,
+    FinancingDocument,
     FinancingStatusChange,
     FinancingTrack,
     KickOff,
@@ -389,6 +391,43 @@ class FinancingChangeInline(ReadOnlyInline, admin.TabularInline):
     fields = ("created_at", "from_status", "to_status", "actor", "note")
 
 
+class FinancingDocumentForm(forms.ModelForm):
+    class Meta:
+        model = FinancingDocument
+        fields = ("file",)
+
+    def clean_file(self):
+        """Checked by content here, to say so on the form; stored by the service."""
+        upload = self.cleaned_data.get("file")
+        if upload and self.instance.pk is None:
+            check_upload(upload, allowed=DOCUMENTS, max_bytes=settings.UPLOAD_HARD_LIMIT_BYTES)
+        return upload
+
+
+class FinancingDocumentInline(admin.TabularInline):
+    """Staff add a track's documents (services.add_financing_document, in save_formset) and
+    download them through the gate; none is changed or deleted once kept."""
+
+    model = FinancingDocument
+    form = FinancingDocumentForm
+    fields = ("file", "download", "size", "uploaded_by", "uploaded_at")
+    extra = 1
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("download", "size", "uploaded_by", "uploaded_at")
+
+    def has_change_permission(self, request, obj=None):
+        return False  # kept as uploaded; new rows are added (has_add_permission)
+
+    @admin.display(description=_("document"))
+    def download(self, document):
+        if document.pk is None:
+            return ""
+        url = reverse("financing_document", args=[document.track.project.code, document.code])
+        return format_html('<a href="{}">{}</a>', url, document.name)
+
+
 class FinancingTrackForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
@@ -421,7 +460,7 @@ class FinancingTrackAdmin(admin.ModelAdmin):
     readonly_fields = ("status",)
     raw_id_fields = ("project",)  # works without JavaScript
     form = FinancingTrackForm
-    inlines = [FinancingChangeInline]
+    inlines = [FinancingDocumentInline, FinancingChangeInline]
     actions = [
         financing_action("refer", _("Referred to the investor")),
         financing_action("appraise", _("Under the investor's appraisal")),
@@ -433,6 +472,18 @@ class FinancingTrackAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A track's project and kind are set when it is added.
         return ("project", "kind", "status") if obj else ("status",)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not FinancingDocument:
+            return super().save_formset(request, form, formset, change)
+        # What Django's change message reads of a saved formset.
+        formset.new_objects = [
+            services.add_financing_document(actor=request.user, track=form.instance, upload=upload)
+            for document_form in formset.extra_forms
+            if (upload := document_form.cleaned_data.get("file"))
+        ]
+        formset.changed_objects, formset.deleted_objects = [], []
+        return None
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -20,6 +20,7 @@ from .project import (
     DeliverableState,
     DeliverableVersion,
     Facility,
+    FinancingDocument,
     FinancingKind,
     FinancingStatus,
     FinancingStatusChange,

@@ -561,6 +561,33 @@ class FinancingStatusChange(models.Model):
         return f"{self.from_status} → {self.to_status}"
 
 
+def financing_upload_to(instance: "FinancingDocument", filename: str) -> str:
+    # A random name with the extension of the checked content, never the uploader's.
+    return f"financing/{uuid.uuid4().hex}.{EXTENSIONS[instance.content_type][0]}"
+
+
+class FinancingDocument(models.Model):
+    """A document of a financing track (a term sheet, an appraisal, a letter of intent),
+    uploaded by programme staff and read by them only: investors' papers are not the city's."""
+
+    track = models.ForeignKey(FinancingTrack, on_delete=models.CASCADE, related_name="documents")
+    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
+    file = models.FileField(_("file"), upload_to=financing_upload_to)
+    name = models.CharField(_("file name"), max_length=120)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(_("size"))
+    uploaded_by = user_link(_("uploaded by"))
+    uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "pk"]
+        verbose_name = _("financing document")
+        verbose_name_plural = _("financing documents")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def minutes_upload_to(instance: "KickOff", filename: str) -> str:
     # A random name; the signed minutes are always a checked PDF.
     return f"minutes/{uuid.uuid4().hex}.pdf"

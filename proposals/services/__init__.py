@@ -32,6 +32,7 @@ from .desk import (
     open_request,
 )
 from .projects import (
+    add_financing_document,
     add_financing_track,
     change_financing_status,
     claim_invitations,

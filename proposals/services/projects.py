@@ -21,6 +21,7 @@ from ..models import (
     Deliverable,
     DeliverableState,
     DeliverableVersion,
+    FinancingDocument,
     FinancingStatus,
     FinancingStatusChange,
     FinancingTrack,
@@ -267,6 +268,39 @@ def review_deliverable(
     )
     transaction.on_commit(lambda: notifications.deliverable_reviewed(version))
     return version
+
+
+def add_financing_document(
+    *, actor: User, track: FinancingTrack, upload: UploadedFile
+) -> FinancingDocument:
+    """Staff keep a document of a financing track (checked by content, like deliverables);
+    read by staff only."""
+    if not may_manage(actor):
+        raise PermissionDenied
+    content_type = check_upload(upload, allowed=DELIVERABLE_TYPES, max_bytes=MAX_DELIVERABLE_BYTES)
+    document = FinancingDocument(
+        track=track,
+        name=checked_file_name(upload.name, content_type),
+        content_type=content_type,
+        size=upload.size,
+        uploaded_by=actor,
+    )
+    document.file.save("upload", upload, save=False)
+    try:
+        with transaction.atomic():
+            document.save()
+            audit_trail.record(
+                actor=actor,
+                action="financing.document_added",
+                proposal=track.project.proposal,
+                project=track.project.code,
+                track=track.pk,
+                name=document.name,
+            )
+    except BaseException:
+        delete_stored(document.file.name)  # rolled back: nothing refers to the stored file
+        raise
+    return document
 
 
 NOT_SEEKING_FINANCING = _lazy("Financing is sought once the project is in investment promotion.")

@@ -18,6 +18,7 @@ from ..models.project import may_manage
 from ..permissions import (
     get_deliverable_file_for_user,
     get_deliverable_for_user,
+    get_financing_document_for_user,
     get_project_for_user,
     is_programme_staff,
     projects_visible_to,
@@ -170,3 +171,18 @@ def deliverable_file(request, code, file_code):
         name=version.name,
     )
     return file_download(version.file, version.name, version.content_type)
+
+
+def financing_document(request, code, file_code):
+    """A financing track's document, for programme staff (the gate); audited."""
+    document = get_financing_document_for_user(request.user, code, file_code)
+    audit.record(
+        actor=request.user,
+        action="download.financing_document",
+        proposal=document.track.project.proposal,
+        request=request,
+        project=code,
+        file=document.code,
+        name=document.name,
+    )
+    return file_download(document.file, document.name, document.content_type)
