@@ -1,7 +1,8 @@
 """The timeline of a project: everything that happened to it, oldest first, from the records
 the services keep (stage changes, invitations, the kick-off, deliverables' versions and their
-reviews, payments, financing tracks, their status changes and documents, desk requests). Staff read it in
-the project's admin page. A fixed number of queries, however long the project's history."""
+reviews, payments, financing tracks with their status changes and documents, desk requests).
+Staff read it in the project's admin page. A fixed number of queries, however long the
+project's history."""
 
 import datetime
 from dataclasses import dataclass
