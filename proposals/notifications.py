@@ -414,7 +414,11 @@ def city_members(city):
 
 
 def programme_staff():
-    return User.objects.filter(groups__name=PROGRAMME_STAFF, is_active=True).order_by("pk")
+    """Who hears what programme staff must know: active staff accounts of the staff group (an
+    account taken off staff hears nothing more, even while still in the group)."""
+    return User.objects.filter(
+        groups__name=PROGRAMME_STAFF, is_active=True, is_staff=True
+    ).order_by("pk")
 
 
 def proposal_link(proposal) -> str:

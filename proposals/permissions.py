@@ -302,23 +302,32 @@ def may_answer_desk(user: User) -> bool:
     return is_desk_staff(user) and user.has_perm("proposals.change_deskrequest")
 
 
+def on_asking_side(desk_request: DeskRequest, user: User, *, is_member: bool) -> bool:
+    """Who asks with a request (reads it, follows it up, closes it, hears its answers): for a
+    city's request the city's members, today's (`is_member`: of the request's city; the asker
+    too only while a member); for a consultant's or a company's, the account that asked."""
+    if desk_request.city_id is not None:
+        return is_member
+    return desk_request.requester_id == user.pk
+
+
 def desk_requests_visible_to(user: User):
-    """The desk requests `user` may open: those they asked and their cities' (any city they
-    are a member of); all of them for staff (the list's counterpart of
-    get_desk_request_for_user)."""
+    """The desk requests `user` may open: their cities' (any city they are a member of today)
+    and those they asked for no city; all of them for staff (the list's counterpart of
+    get_desk_request_for_user and on_asking_side)."""
     requests = DeskRequest.objects.select_related("requester", "city__country", "project")
     if is_desk_staff(user):
         return requests
     if not user.is_authenticated:
         return requests.none()
     cities = CityMembership.objects.filter(user=user.pk).values("city")
-    return requests.filter(Q(requester=user.pk) | Q(city__in=cities))
+    return requests.filter(Q(city=None, requester=user.pk) | Q(city__in=cities))
 
 
 def get_desk_request_for_user(user: User, code: str) -> DeskRequest:
-    """The request with `code` for its asker, the members of its city and staff; 404 for
-    everybody else. It comes with the reader's place: `reader_is_asker` (the asker or, for a
-    city's request, one of its members: they follow up and close it)."""
+    """The request with `code` for those on its asking side (on_asking_side) and staff; 404 for
+    everybody else. It comes with the reader's place: `reader_is_asker` (they follow up and
+    close it)."""
     if not user.is_authenticated:
         raise Http404("No such request.")
     membership = CityMembership.objects.filter(city=OuterRef("city"), user=user.pk)
@@ -330,7 +339,7 @@ def get_desk_request_for_user(user: User, code: str) -> DeskRequest:
     )
     if found is None:
         raise Http404("No such request.")
-    found.reader_is_asker = found.requester_id == user.pk or found.reader_is_member
+    found.reader_is_asker = on_asking_side(found, user, is_member=found.reader_is_member)
     if not (found.reader_is_asker or is_desk_staff(user)):
         raise Http404("No such request.")
     return found

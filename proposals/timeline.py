@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from .fiscal import JST
 from .models import (
+    AuditEvent,
     ConsultantInvitation,
     DeliverableVersion,
     DeskRequest,
@@ -69,6 +70,16 @@ def project_timeline(project: Project) -> list[Event]:
                     _("Consultant joined: %(email)s") % {"email": invitation.email},
                 )
             )
+    for removal in AuditEvent.objects.filter(
+        proposal=project.proposal_id, action="project.consultant_removed"
+    ).select_related("actor"):
+        events.append(
+            Event(
+                removal.created_at,
+                _("Consultant removed: %(email)s") % {"email": removal.details.get("email", "")},
+                _name(removal.actor),
+            )
+        )
     kickoff = KickOff.objects.filter(project=project).first()
     if kickoff is not None:
         events.append(

@@ -1,5 +1,6 @@
 """Checks on uploaded files: by their content and size, never by the name the uploader gave."""
 
+import io
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import zlib
 import filetype
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import FileResponse
 from django.template.defaultfilters import filesizeformat
@@ -224,6 +225,23 @@ def _check_png_end(uploaded: UploadedFile, label: str) -> None:
             % {"format": label},
             code="trailing_data",
         )
+
+
+def reencoded_image(uploaded: UploadedFile, content_type: str) -> SimpleUploadedFile:
+    """Only the pixels of an image check_upload accepted (PNG or JPEG): decoded and encoded
+    again, without its metadata (text chunks, EXIF) or anything after its end, so that what the
+    portal serves to the public is an image and nothing else (a page in a PNG's text chunk or
+    after a JPEG's end would pass the content checks). For images shown to anybody."""
+    uploaded.seek(0)
+    with Image.open(uploaded, formats=["PNG", "JPEG"]) as image:
+        image.load()
+        buffer = io.BytesIO()
+        if content_type == PNG:
+            image.save(buffer, format="PNG", optimize=True)
+        else:
+            image.save(buffer, format="JPEG", quality=90)
+    extension = EXTENSIONS[content_type][0]
+    return SimpleUploadedFile(f"image.{extension}", buffer.getvalue(), content_type=content_type)
 
 
 def _check_pixels(uploaded) -> int:

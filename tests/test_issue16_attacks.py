@@ -4,7 +4,8 @@ project's timeline.
 
 Every passing test documents a defence. Each weakness found is a test marked
 `xfail(strict=True)` that fails while the weakness is there (and so turns the suite red once it
-is fixed, to be unmarked)."""
+is fixed, to be unmarked). The six weaknesses the first review found are fixed; their tests now
+document the defences."""
 
 import csv
 import io
@@ -324,12 +325,6 @@ def test_desk_only_staff_cannot_open_the_project_itself(project, desk_only_staff
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The desk page shows the linked project's proposal title (and a link) to every desk "
-    "staff member (show_project is True for is_desk_staff), even to staff who may not read "
-    "proposals or projects (no view_proposal): permissions.projects_visible_to is bypassed.",
-)
 def test_desk_only_staff_do_not_see_the_title_of_a_project_they_may_not_open(
     city_request, project, desk_only_staff
 ):
@@ -705,40 +700,31 @@ PHISHING_PAGE = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A JPEG public image may carry data after its end-of-image marker (here a web "
-    "page with a form): smartjamp/uploads.py checks a PNG's end (_check_png_end) but not a "
-    "JPEG's, so the admin accepts a JPEG/HTML polyglot and /projects/<code>/image/ serves it "
-    "to anybody.",
-)
-def test_a_jpeg_with_a_web_page_after_its_end_is_refused(project, staff):
-    polyglot = jpeg_then(PHISHING_PAGE)
-    # What the admin's form calls ...
-    from django.core.exceptions import ValidationError
-
-    refused = False
-    try:
-        check_upload(
-            upload("river.jpg", polyglot, "image/jpeg"),
-            allowed=PUBLIC_IMAGE_TYPES,
-            max_bytes=MAX_PUBLIC_IMAGE_BYTES,
-        )
-    except ValidationError:
-        refused = True
-    # ... and the whole way, to the public address.
+def served_public_image(project, staff, name, content, content_type) -> bytes:
+    """Upload `content` as the project's public image through the admin; what the public
+    address then serves."""
     signed_in(staff).post(
         reverse("admin:proposals_project_change", args=[project.pk]),
         change_form(
             project,
             published="on",
             public_summary=SUMMARY,
-            public_image=upload("river.jpg", polyglot, "image/jpeg"),
+            public_image=upload(name, content, content_type),
         ),
     )
     response = Client().get(reverse("public_project_image", args=[project.code]))
-    served = b"".join(response.streaming_content) if response.status_code == 200 else b""
-    assert refused and PHISHING_PAGE not in served
+    assert response.status_code == 200
+    return b"".join(response.streaming_content)
+
+
+def test_a_jpeg_with_a_web_page_after_its_end_is_served_as_its_pixels_only(project, staff):
+    from PIL import Image
+
+    served = served_public_image(
+        project, staff, "river.jpg", jpeg_then(PHISHING_PAGE), "image/jpeg"
+    )
+    assert PHISHING_PAGE not in served and b"<form" not in served.lower()
+    assert Image.open(io.BytesIO(served)).format == "JPEG"
 
 
 def test_the_public_image_is_served_with_its_checked_type_and_nosniff(project, staff):
@@ -1107,13 +1093,6 @@ def test_view_only_desk_staff_and_askers_of_a_closed_request_post_nothing(
     assert not DeskMessage.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Desk emails (a request's full question, its city and asker) go to every active "
-    "member of the 'Programme staff' group (notifications.programme_staff), also to one whose "
-    "staff status was taken away (is_staff=False), whom the desk's gate (is_desk_staff) "
-    "refuses.",
-)
 def test_a_former_staff_member_still_in_the_group_hears_nothing_of_the_desk(
     danang, danang_lead, staff, deliver
 ):
@@ -1155,13 +1134,6 @@ def test_desk_files_keep_their_checked_type_and_a_safe_name(city_request, danang
     assert response["Content-Type"] == "application/pdf"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The project admin's consultants field (raw ids) adds any account (here another "
-    "city's lead) as a consultant of the project, bypassing the invitation by email: it then "
-    "reads the project and its deliverables' drafts, and neither the project's timeline nor "
-    'the audit trail names who was added (only "Changed Consultants\' accounts").',
-)
 def test_a_consultant_added_in_the_admin_form_is_named_on_the_timeline(project, staff, cebu_lead):
     from proposals.timeline import project_timeline
 
@@ -1174,14 +1146,6 @@ def test_a_consultant_added_in_the_admin_form_is_named_on_the_timeline(project, 
     assert not added or named
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A member removed from a city keeps the city's desk requests they opened: "
-    "permissions.get_desk_request_for_user lets the requester in whatever their membership "
-    "(requester_id == user), so they still read staff's answers to the city and its files, "
-    "write in the thread, and services.desk._tell_askers still emails them each answer; a "
-    "proposal of the city, by contrast, is closed to them at once.",
-)
 def test_a_member_removed_from_the_city_loses_its_desk_requests(
     danang, danang_editor, staff, deliver
 ):
@@ -1210,28 +1174,16 @@ def test_a_member_removed_from_the_city_loses_its_desk_requests(
     assert statuses == [404, 404] and not heard
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A PNG public image may carry a web page inside a text chunk (tEXt) before its "
-    "end: only scripts, frames and event handlers are searched for, so a page with a form "
-    "passes and is published as the image. Re-encoding the image (Pillow, metadata dropped) "
-    "would remove it, as it would the JPEG's trailing data.",
-)
-def test_a_png_with_a_web_page_in_a_text_chunk_is_refused():
-    from django.core.exceptions import ValidationError
+def test_a_png_with_a_web_page_in_a_text_chunk_is_served_as_its_pixels_only(project, staff):
+    from PIL import Image
 
     png = image_bytes()
     at = png.index(b"IDAT") - 4
     polyglot = png[:at] + png_chunk(b"tEXt", b"Comment\x00" + PHISHING_PAGE) + png[at:]
-    from PIL import Image
-
     Image.open(io.BytesIO(polyglot)).load()  # a valid image
-    with pytest.raises(ValidationError):
-        check_upload(
-            upload("river.png", polyglot, "image/png"),
-            allowed=PUBLIC_IMAGE_TYPES,
-            max_bytes=MAX_PUBLIC_IMAGE_BYTES,
-        )
+    served = served_public_image(project, staff, "river.png", polyglot, "image/png")
+    assert PHISHING_PAGE not in served and b"tEXt" not in served
+    assert Image.open(io.BytesIO(served)).size == Image.open(io.BytesIO(png)).size
 
 
 def test_the_reviewer_of_the_proposal_gets_404_on_its_project(project, version, reviewer2):

@@ -111,7 +111,7 @@ def test_the_timeline_tells_a_project_s_history_in_order(
         sought_jpy=2_000_000_000,
     )
     deliver(services.change_financing_status, actor=staff, track=track, name="refer")
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         events = project_timeline(project)
     whats = [event.what for event in events]
     assert whats[0] == "Project created on the proposal's approval"

@@ -13,9 +13,17 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from smartjamp.uploads import DOCUMENTS, JPEG, PDF, PNG, check_upload, checked_file_name
+from smartjamp.uploads import (
+    DOCUMENTS,
+    JPEG,
+    PDF,
+    PNG,
+    check_upload,
+    checked_file_name,
+    reencoded_image,
+)
 
-from .. import services
+from .. import audit, services
 from ..models import (
     ConsultantInvitation,
     Deliverable,
@@ -78,9 +86,22 @@ class ProjectForm(forms.ModelForm):
     # by ProjectAdmin.get_form): they would otherwise look like no file at all.
     oversized_uploads: list[str] = []
 
+    def clean_consultants(self):
+        """Staff remove consultants here; a consultant joins only by invitation (the action
+        "Invite a consultant…"), which checks the address is theirs."""
+        chosen = self.cleaned_data.get("consultants")
+        if chosen is None:
+            return chosen
+        before = {user.pk for user in self.initial.get("consultants", [])}
+        if {user.pk for user in chosen} - before:
+            raise forms.ValidationError(
+                _("A consultant joins by invitation: use the action “Invite a consultant…”.")
+            )
+        return chosen
+
     def clean_public_image(self):
         """The public image, checked by content: PNG or JPEG, at most 5 MB (its stored name
-        and type are those of the checked content)."""
+        and type are those of the checked content), stored re-encoded."""
         image = self.cleaned_data.get("public_image")
         if image is False:  # cleared
             self.instance.public_image_type = ""
@@ -88,6 +109,8 @@ class ProjectForm(forms.ModelForm):
             self.instance.public_image_type = check_upload(
                 image, allowed=PUBLIC_IMAGE_TYPES, max_bytes=MAX_PUBLIC_IMAGE_BYTES
             )
+            # Its pixels only, shown to anybody: nothing it carried besides.
+            image = reencoded_image(image, self.instance.public_image_type)
         return image
 
     def clean(self):
@@ -317,6 +340,22 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
         form = super().get_form(request, obj, **kwargs)  # a new class on each call
         form.oversized_uploads = getattr(request, "oversized_uploads", [])
         return form
+
+    def save_related(self, request, form, formsets, change):
+        before = {user.pk: user for user in form.initial.get("consultants", [])}
+        super().save_related(request, form, formsets, change)
+        after = set(form.instance.consultants.values_list("pk", flat=True))
+        for pk in before.keys() - after:
+            # Named in the audit trail and so on the project's timeline.
+            audit.record(
+                actor=request.user,
+                action="project.consultant_removed",
+                proposal=form.instance.proposal,
+                user=before[pk],
+                request=request,
+                project=form.instance.code,
+                email=before[pk].email,
+            )
 
     def save_model(self, request, obj, form, change):
         # Publishing from the form is publishing (published_at, the audit trail); a replaced

@@ -32,6 +32,7 @@ from ..permissions import (
     is_consultant,
     may_answer_desk,
     may_ask_desk,
+    on_asking_side,
     projects_visible_to,
 )
 from .cities import delete_stored
@@ -191,15 +192,14 @@ def _locked(desk_request: DeskRequest) -> DeskRequest:
 
 
 def may_follow_up(user: User, desk_request: DeskRequest) -> bool:
-    """The asker, and for a city's request its members, follow up and close it."""
+    """Those on the request's asking side (permissions.on_asking_side) follow up and close it."""
     if not user.is_authenticated:
         return False
-    if desk_request.requester_id == user.pk:
-        return True
-    return (
+    is_member = (
         desk_request.city_id is not None
         and desk_request.city.memberships.filter(user=user.pk).exists()
     )
+    return on_asking_side(desk_request, user, is_member=is_member)
 
 
 def _post(
@@ -326,13 +326,13 @@ def _tell_staff(desk_request: DeskRequest, *, message: DeskMessage | None) -> No
 
 
 def _tell_askers(desk_request: DeskRequest, message: DeskMessage) -> None:
-    """An answer: the asker and, for a city's request, its members."""
-    people = {}
+    """An answer: the asking side (permissions.on_asking_side): a city's members, or the
+    account that asked for no city."""
     if desk_request.city_id is not None:
         people = {person.pk: person for person in notifications.city_members(desk_request.city)}
-    asker = desk_request.requester
-    if asker is not None and asker.is_active:
-        people[asker.pk] = asker
+    else:
+        asker = desk_request.requester
+        people = {asker.pk: asker} if asker is not None and asker.is_active else {}
     people.pop(message.author_id, None)
     _notify_each(
         people.values(),

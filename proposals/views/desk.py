@@ -279,10 +279,7 @@ def desk_request(request, code):
             "link_form": link_form,
             # Staff may link any project: the reader sees it named only if they may open it.
             "show_project": desk_request.project_id is not None
-            and (
-                staff
-                or projects_visible_to(request.user).filter(pk=desk_request.project_id).exists()
-            ),
+            and projects_visible_to(request.user).filter(pk=desk_request.project_id).exists(),
         },
     )
 

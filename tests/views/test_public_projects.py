@@ -3,6 +3,7 @@ project's public page at /projects/<code>/, for anybody who may not open the pro
 published by staff in the admin with a checked image; cached for every reader alike, and never
 showing a project that is not published."""
 
+import io
 import re
 
 import pytest
@@ -559,7 +560,11 @@ def test_staff_publish_from_the_form_with_a_checked_image(
     image = Client().get(reverse("public_project_image", args=[project.code]))
     assert (image.status_code, image["Content-Type"]) == (200, "image/jpeg")
     assert image["Content-Disposition"] == f'inline; filename="{project.code}.jpg"'
-    assert b"".join(image.streaming_content) == jpeg
+    # Stored re-encoded (its pixels only: uploads.reencoded_image), the same picture.
+    from PIL import Image
+
+    served = Image.open(io.BytesIO(b"".join(image.streaming_content)))
+    assert (served.format, served.size) == ("JPEG", Image.open(io.BytesIO(jpeg)).size)
     page = text(Client().get(reverse("project_detail", args=[project.code])))
     assert f'src="/projects/{project.code}/image/"' in page and "Han river flood warnings" in page
 
