@@ -12,6 +12,9 @@ What is cached, and what each number stands for:
   that the dashboard shows or filters by (reviews, scores, assignments, status changes,
   calls, extensions, criteria, cities, countries, sectors, focus areas).
 
+- `PORTFOLIO`, with `REPORTS` (its funnel counts proposals): the staff portfolio: projects,
+  deliverables, payments' deliverables, financing tracks, facilities and desk requests.
+
 - `CALLS`: the calls as every reader sees them (the call list's rows, a call page's
   description, rubric and eligible countries, the call titles on My proposals): calls,
   criteria, countries and the calls' eligible countries.
@@ -41,6 +44,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 REPORTS = "versions:reports"
 CALLS = "versions:calls"
 PUBLIC_PROJECTS = "versions:public-projects"
+PORTFOLIO = "versions:portfolio"
 
 
 def proposal(pk) -> str:
@@ -84,6 +88,10 @@ def bump(*keys: str) -> None:
 
 def _reports_changed(sender, **kwargs) -> None:
     bump(REPORTS)
+
+
+def _portfolio_changed(sender, **kwargs) -> None:
+    bump(PORTFOLIO)
 
 
 def _calls_changed(sender, **kwargs) -> None:
@@ -161,6 +169,10 @@ def connect() -> None:
         City,
         Country,
         DeadlineExtension,
+        Deliverable,
+        DeskRequest,
+        Facility,
+        FinancingTrack,
         FocusArea,
         JapanesePartner,
         Message,
@@ -183,6 +195,7 @@ def connect() -> None:
         (_extension_changed, (DeadlineExtension,)),
         (_public_projects_changed, (Project, City, Country, FocusArea)),
         (_project_proposal_changed, (Proposal,)),
+        (_portfolio_changed, (Project, Deliverable, FinancingTrack, Facility, DeskRequest)),
     ]
     for receiver, models in receivers:
         for model in models:

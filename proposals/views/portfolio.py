@@ -5,7 +5,10 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET
+
+from smartjamp import cache_versions
 
 from .. import exports, portfolio
 from ..fiscal import jst_today
@@ -26,33 +29,47 @@ def _desk_url() -> str | None:
 @staff_only
 @require_GET
 def portfolio_page(request):
-    filterset, proposals = portfolio.filtered_portfolio(request.GET)
-    projects = portfolio.projects_of(proposals)
-    today = jst_today()
-    countries = portfolio.projects_by_country(projects)
-    # The filters without the page, for the exports and the pages of the leverage table.
-    query = request.GET.copy()
-    query.pop("page", None)
-    leverage = Paginator(portfolio.leverage_table(projects), LEVERAGE_ROWS)
+    # Like the dashboard, the page below its heading is one cached fragment built only when
+    # missing (staff/portfolio.html): 290 ms of queries and rendering at 2,400 projects. It
+    # depends on the filters, the data and the JST date alone, never on the reader.
+    query = request.GET
     return render(
         request,
         "staff/portfolio.html",
         {
-            "filter": filterset,
-            "query": query.urlencode(),
-            "today": today,
-            "funnels": portfolio.funnel(proposals),
-            "countries": countries,
-            "project_count": sum(row["count"] for row in countries),
-            "map": portfolio.country_map(countries),
-            "deliverables": portfolio.deliverables_this_month(projects, today),
-            "facilities": portfolio.facilities_use(projects),
-            "leverage": leverage.get_page(request.GET.get("page")),
-            "desk": portfolio.desk_backlog(),
-            "desk_target": settings.DESK_FIRST_ANSWER_WORKING_DAYS,
-            "desk_url": _desk_url(),
+            "portfolio": SimpleLazyObject(lambda: _portfolio_context(query)),
+            "versions": cache_versions.current(cache_versions.REPORTS, cache_versions.PORTFOLIO),
+            # The deliverables' and the desk's overdue counts depend on today's date in JST.
+            "today_key": jst_today().isoformat(),
+            "query_key": query.urlencode(),
         },
     )
+
+
+def _portfolio_context(query) -> dict:
+    filterset, proposals = portfolio.filtered_portfolio(query)
+    projects = portfolio.projects_of(proposals)
+    today = jst_today()
+    countries = portfolio.projects_by_country(projects)
+    # The filters without the page, for the exports and the pages of the leverage table.
+    links = query.copy()
+    links.pop("page", None)
+    leverage = Paginator(portfolio.leverage_table(projects), LEVERAGE_ROWS)
+    return {
+        "filter": filterset,
+        "query": links.urlencode(),
+        "today": today,
+        "funnels": portfolio.funnel(proposals),
+        "countries": countries,
+        "project_count": sum(row["count"] for row in countries),
+        "map": portfolio.country_map(countries),
+        "deliverables": portfolio.deliverables_this_month(projects, today),
+        "facilities": portfolio.facilities_use(projects),
+        "leverage": leverage.get_page(query.get("page")),
+        "desk": portfolio.desk_backlog(),
+        "desk_target": settings.DESK_FIRST_ANSWER_WORKING_DAYS,
+        "desk_url": _desk_url(),
+    }
 
 
 @_export

@@ -246,9 +246,9 @@ class Command(BaseCommand):
             # full scan of the reviews per row and took 2.8 s instead of 60 ms.
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-        # Bulk inserts send no signal: new numbers retire the dashboard and public projects cached before.
+        # Bulk inserts send no signal: new numbers retire the dashboard, the portfolio and public projects cached before.
         cache_versions.bump(cache_versions.REPORTS)
-        cache_versions.bump(cache_versions.PUBLIC_PROJECTS)
+        cache_versions.bump(cache_versions.PUBLIC_PROJECTS, cache_versions.PORTFOLIO)
         elapsed = (timezone.now() - started).total_seconds()
         self.stdout.write(
             self.style.SUCCESS(
