@@ -13,7 +13,7 @@ What is cached, and what each number stands for:
   calls, extensions, criteria, cities, countries, sectors, focus areas).
 
 - `PORTFOLIO`, with `REPORTS` (its funnel counts proposals): the staff portfolio: projects,
-  deliverables, payments' deliverables, financing tracks, facilities and desk requests.
+  deliverables, financing tracks, facilities and desk requests.
 
 - `CALLS`: the calls as every reader sees them (the call list's rows, a call page's
   description, rubric and eligible countries, the call titles on My proposals): calls,

@@ -246,7 +246,8 @@ class Command(BaseCommand):
             # full scan of the reviews per row and took 2.8 s instead of 60 ms.
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-        # Bulk inserts send no signal: new numbers retire the dashboard, the portfolio and public projects cached before.
+        # Bulk inserts send no signal: new numbers retire the dashboard, the portfolio and the
+        # public projects cached before.
         cache_versions.bump(cache_versions.REPORTS)
         cache_versions.bump(cache_versions.PUBLIC_PROJECTS, cache_versions.PORTFOLIO)
         elapsed = (timezone.now() - started).total_seconds()
