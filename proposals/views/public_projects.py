@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import F
 from django.http import FileResponse, Http404
 from django.shortcuts import render
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +25,18 @@ from ..models import Country, FocusArea, Project, ProjectStage
 from ..permissions import get_public_project_or_404, public_projects
 
 PAGE_SIZE = 24
+MAX_PAGE = 10_000  # bounds the pages' cache keys
+
+
+def published_years() -> list[tuple[int, str]]:
+    """The years of the published projects (April to March), newest first."""
+    years = (
+        Project.objects.published()
+        .order_by("-fiscal_year")
+        .values_list("fiscal_year", flat=True)
+        .distinct()
+    )
+    return [(year, gettext("JFY %(year)s") % {"year": year}) for year in years]
 
 
 class PublicProjectFilter(django_filters.FilterSet):
@@ -55,16 +68,9 @@ class PublicProjectFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The years of the published projects (April to March), newest first.
-        years = (
-            Project.objects.published()
-            .order_by("-fiscal_year")
-            .values_list("fiscal_year", flat=True)
-            .distinct()
-        )
-        self.form.fields["fiscal_year"].choices = [
-            (year, gettext("JFY %(year)s") % {"year": year}) for year in years
-        ]
+        # Read when the form is drawn or a year is given (a callable: the cached list asks
+        # for no query of its own).
+        self.form.fields["fiscal_year"].choices = published_years
         for field in self.form.fields.values():
             field.widget.attrs["class"] = "form-select"
 
@@ -95,8 +101,9 @@ class PublicProjectFilter(django_filters.FilterSet):
 
 def project_list(request):
     """The published projects, filtered and paginated. The filters and the page number are
-    read here (a few small queries); the rows, their focus areas and the form's options only
-    when the fragment is built (projects/public_list.html)."""
+    read here (the filters' choices asked only for what is given: none for the bare list);
+    the rows, their count, their focus areas and the form's options only when the fragment is
+    built (projects/public_list.html)."""
     filterset = PublicProjectFilter(request.GET or None, queryset=public_projects())
     valid = not filterset.is_bound or filterset.is_valid()
     projects = filterset.qs if valid else Project.objects.none()
@@ -106,7 +113,11 @@ def project_list(request):
         ),
         PAGE_SIZE,
     )
-    page = paginator.get_page(request.GET.get("page"))
+    # The page number as asked (1 unless a plausible one): its page, counted, only when the
+    # fragment is built; a number past the last page shows the last, as Paginator.get_page.
+    asked = request.GET.get("page", "")
+    number = int(asked) if asked.isdigit() and 0 < int(asked) <= MAX_PAGE else 1
+    page = SimpleLazyObject(lambda: paginator.get_page(number))
     chosen = filterset.chosen() if valid else {}
     return render(
         request,
@@ -118,7 +129,7 @@ def project_list(request):
             "versions": cache_versions.current(cache_versions.PUBLIC_PROJECTS),
             # An invalid filter is shown with its error and not cached (its message may
             # repeat what the address held).
-            "fragment": f"{urlencode(chosen)}&page={page.number}" if valid else None,
+            "fragment": f"{urlencode(chosen)}&page={number}" if valid else None,
         },
     )
 
