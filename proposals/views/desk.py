@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from smartjamp.uploads import file_download, report_oversized_uploads
+from smartjamp.uploads import report_oversized_uploads
 
-from .. import audit, services
+from .. import services
 from ..models import DeskFile, DeskState, DeskTopic
 from ..permissions import (
     desk_cities,
@@ -30,7 +30,7 @@ from ..permissions import (
     projects_visible_to,
 )
 from ..services.desk import MAX_DESK_FILES, age_in_working_days, is_overdue, overdue
-from . import refusal_shown
+from . import audited_download, refusal_shown
 
 PER_PAGE = 50
 FILES_HELP = gettext_lazy("Optional: up to %(count)d files, each a PDF, DOCX or XLSX document.")
@@ -343,14 +343,11 @@ def desk_link(request, code):
 
 def desk_file(request, code, file_code):
     desk_file = get_desk_file_for_user(request.user, code, file_code)
-    audit.record(
-        actor=request.user,
-        action="download.desk_file",
+    return audited_download(
+        request,
+        "download.desk_file",
+        desk_file,
         city=desk_file.request.city,
-        request=request,
         target=f"desk {code}",
         desk_request=code,
-        file=desk_file.code,
-        name=desk_file.name,
     )
-    return file_download(desk_file.file, desk_file.name, desk_file.content_type)

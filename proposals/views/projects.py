@@ -23,8 +23,8 @@ from ..permissions import (
     is_programme_staff,
     projects_visible_to,
 )
+from . import audited_download, refusal_shown
 from . import public_projects as public_projects_views
-from . import refusal_shown
 
 
 class DeliverableUploadForm(forms.Form):
@@ -161,28 +161,22 @@ def kickoff_minutes(request, code):
 
 def deliverable_file(request, code, file_code):
     version = get_deliverable_file_for_user(request.user, code, file_code)
-    audit.record(
-        actor=request.user,
-        action="download.deliverable",
+    return audited_download(
+        request,
+        "download.deliverable",
+        version,
         proposal=version.deliverable.project.proposal,
-        request=request,
         project=code,
-        file=version.code,
-        name=version.name,
     )
-    return file_download(version.file, version.name, version.content_type)
 
 
 def financing_document(request, code, file_code):
     """A financing track's document, for programme staff (the gate); audited."""
     document = get_financing_document_for_user(request.user, code, file_code)
-    audit.record(
-        actor=request.user,
-        action="download.financing_document",
+    return audited_download(
+        request,
+        "download.financing_document",
+        document,
         proposal=document.track.project.proposal,
-        request=request,
         project=code,
-        file=document.code,
-        name=document.name,
     )
-    return file_download(document.file, document.name, document.content_type)
