@@ -49,6 +49,18 @@ def client_ip(request) -> str | None:
         return None
 
 
+def storable(value):
+    """`value` with every NUL character of its text replaced (U+FFFD): PostgreSQL stores none
+    in text or JSON, and an address or a name given by anybody may hold one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
+
+
 def record(
     *,
     actor,
@@ -81,9 +93,9 @@ def record(
         # A proposal's events are also its city's (the id is at hand: no query).
         city_id=city.pk if city is not None else getattr(proposal, "city_id", None),
         user=user,
-        target=target[:200],
+        target=storable(target[:200]),
         ip=client_ip(request),
-        details=details,
+        details=storable(details),
     )
 
 

@@ -592,3 +592,18 @@ def test_a_proxy_header_named_in_the_settings_gives_the_address(
         HTTP_X_FORWARDED_FOR="192.0.2.66, 198.51.100.1",  # the client's claim, then our proxy's
     )
     assert events("download.")[0].ip == "198.51.100.1"
+
+
+@pytest.mark.django_db
+def test_a_nul_character_given_by_anybody_is_stored_replaced():
+    # PostgreSQL stores no NUL in text or JSON: an address holding one must not fail the record.
+    from proposals import audit
+
+    event = audit.record(
+        actor=None, action="security.refused", target="x\x00y", path="/a.csv\x00", seen=["\x00"]
+    )
+    event.refresh_from_db()
+    assert (event.target, event.details) == (
+        "x\ufffdy",
+        {"path": "/a.csv\ufffd", "seen": ["\ufffd"]},
+    )
