@@ -38,6 +38,7 @@ def test_seed_demo_creates_the_demo_accounts_once(reference_data, capsys):
     interim = danang_project.deliverables.get(kind="interim")
     assert interim.state == "planned" and interim.due_on > jst_today()
     assert cebu_project.stage == "investment"
+    assert set(Project.objects.published()) == {danang_project, cebu_project}
     assert sorted(cebu_project.financing_tracks.values_list("kind", "status")) == [
         ("jica_loan", "referred"),
         ("join_equity", "under_appraisal"),

@@ -440,6 +440,12 @@ class Command(BaseCommand):
             project.deliverables.filter(
                 kind=DeliverableKind.INTERIM, state=DeliverableState.PLANNED
             ).update(due_on=jst_today() + datetime.timedelta(days=12))
+            self.publish(
+                staff,
+                project,
+                "A digital twin of Da Nang's centre, to plan flood defences, traffic and new "
+                "buildings with one model of the city, built with a Japanese consultant.",
+            )
             created += 1
         cebu = Proposal.objects.filter(
             title="Flood-resilient drainage", status=Status.SHORTLISTED
@@ -487,8 +493,22 @@ class Command(BaseCommand):
                 sought_jpy=4_000_000_000,
             )
             services.change_financing_status(actor=staff, track=jica, name="refer")
+            self.publish(
+                staff,
+                project,
+                "Drainage that keeps Cebu City's low-lying districts dry in the typhoon season, "
+                "now seeking JOIN equity and a JICA loan.",
+            )
             created += 1
         return created
+
+    @staticmethod
+    def publish(staff, project, summary: str) -> None:
+        """On the public page of selected projects, with its summary."""
+        project.refresh_from_db()
+        project.public_summary = summary
+        project.save(update_fields=["public_summary", "updated_at"])
+        services.set_published(actor=staff, project=project, published=True)
 
     def seed_desk(self, users) -> int:
         """Three requests at the consultation desk: Da Nang's on financing, answered; Cebu
