@@ -20,6 +20,7 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/profile/", pages.profile, name="profile"),
+    path("language/", pages.set_language, name="set_language"),
     path("accounts/", include("allauth.urls")),
     path("cities/", cities.my_cities, name="my_cities"),
     path("cities/register/", cities.register_city, name="register_city"),

@@ -102,3 +102,27 @@ def test_a_page_is_in_the_language_it_says(client, code, calls):
     assert calls in page
     with translation.override(code):
         assert translation.gettext("Calls") != "Calls"
+
+
+@pytest.mark.django_db
+def test_the_header_s_switcher_changes_the_language_of_the_pages(client):
+    page = client.get("/calls/").content.decode()
+    assert 'action="/language/"' in page and '<option value="ja" lang="ja">日本語</option>' in page
+    response = client.post("/language/", {"language": "vi", "next": "/calls/"})
+    assert response.status_code == 302 and response["Location"] == "/calls/"
+    assert '<html lang="vi"' in client.get("/calls/").content.decode()
+    # A foreign address is not followed.
+    response = client.post("/language/", {"language": "ja", "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+@pytest.mark.django_db
+def test_a_signed_in_reader_s_choice_is_their_profile_s_language(client, danang_lead):
+    client.force_login(danang_lead)
+    client.post("/language/", {"language": "th", "next": "/proposals/"})
+    danang_lead.refresh_from_db()
+    assert danang_lead.language == "th"
+    assert '<html lang="th"' in client.get("/proposals/").content.decode()
+    client.post("/language/", {"language": "km", "next": "/proposals/"})  # not offered
+    danang_lead.refresh_from_db()
+    assert danang_lead.language == "th"

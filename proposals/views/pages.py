@@ -1,7 +1,10 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views import i18n
+from django.views.decorators.http import require_POST
 
 from .. import audit
 from ..forms import ProfileForm
@@ -27,3 +30,15 @@ def profile(request):
         messages.success(request, _("Your profile has been saved."))
         return redirect("profile")
     return render(request, "account/profile.html", {"form": form})
+
+
+@require_POST
+def set_language(request):
+    """The header's language switcher: Django's own set_language (the language cookie, and
+    back to `next`), and for a signed-in reader their profile's language too, which their
+    pages and emails follow (UserPreferencesMiddleware, notifications.render)."""
+    code = request.POST.get("language", "")
+    if request.user.is_authenticated and code in dict(settings.LANGUAGES):
+        request.user.language = code
+        request.user.save(update_fields=["language"])
+    return i18n.set_language(request)
