@@ -5,7 +5,7 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from smartjamp.uploads import PDF, check_upload, checked_file_name
@@ -25,6 +25,7 @@ from .models import (
     User,
 )
 from .models.proposal import SECTIONS
+from .zones import programme_zones, zone_choices
 
 
 class SignupExtraForm(forms.Form):
@@ -38,35 +39,43 @@ class SignupExtraForm(forms.Form):
         help_text=_("Your job title or office, for example “Head of the Smart City Unit”."),
     )
 
+    country = forms.ModelChoiceField(
+        label=_("Your country"),
+        queryset=Country.objects.order_by("name"),
+        required=False,
+        empty_label=_("Choose your country"),
+    )
+    language = forms.ChoiceField(
+        label=_("Your language"),
+        choices=settings.LANGUAGES,
+        required=False,
+    )
     time_zone = forms.ChoiceField(
         label=_("Your time zone"),
-        help_text=_("Deadlines and other times are shown to you in this zone."),
+        required=False,
+        help_text=_(
+            "Deadlines and other times are shown to you in this zone. Leave it to use your "
+            "country's."
+        ),
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = programme_time_zones()
+        self.fields["time_zone"].choices = [("", _("My country's time")), *programme_zones()]
+        # The language the page is read in, which the switcher or the browser chose.
+        self.fields["language"].initial = translation.get_language()
 
     def signup(self, request, user: User) -> None:
+        country = self.cleaned_data.get("country")
         user.full_name = self.cleaned_data["full_name"]
         user.position = self.cleaned_data["position"]
-        user.time_zone = self.cleaned_data["time_zone"]
-        user.save(update_fields=["full_name", "position", "time_zone"])
-
-
-def programme_time_zones() -> list[tuple[str, str]]:
-    """The zones of the programme's countries and cities, labelled by place (a short list)."""
-    places: dict[str, list[str]] = {}
-    for country in Country.objects.order_by("name"):
-        places.setdefault(country.time_zone, []).append(str(country.name))
-    for zone, city in City.objects.exclude(time_zone__in=places.keys()).values_list(
-        "time_zone", "name"
-    ):
-        places.setdefault(zone, []).append(city)
-    return sorted(
-        ((zone, f"{', '.join(names)} ({zone})") for zone, names in places.items()),
-        key=lambda choice: choice[1],
-    )
+        user.country = country
+        # As chosen; otherwise the language the form was read in.
+        user.language = self.cleaned_data["language"] or translation.get_language()
+        user.time_zone = self.cleaned_data["time_zone"] or (
+            country.time_zone if country else settings.PROGRAMME_TIME_ZONE
+        )
+        user.save(update_fields=["full_name", "position", "country", "language", "time_zone"])
 
 
 class ProfileForm(forms.ModelForm):
@@ -77,6 +86,7 @@ class ProfileForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["full_name"].required = True
+        self.fields["time_zone"].choices = zone_choices()
         self.helper = FormHelper()
         self.helper.add_input(Submit("save", _("Save profile")))
 

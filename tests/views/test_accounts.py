@@ -207,8 +207,45 @@ def test_signup_offers_the_programme_time_zones(client):
     choices = dict(
         client.get(reverse("account_signup")).context["form"].fields["time_zone"].choices
     )
-    assert choices["Asia/Ho_Chi_Minh"] == "Viet Nam (Asia/Ho_Chi_Minh)"
-    assert choices["Asia/Makassar"] == "Makassar (Asia/Makassar)"
-    assert choices["Asia/Tokyo"] == "Japan (Asia/Tokyo)"
-    assert choices["Asia/Kuching"] == "Kota Kinabalu, Kuching (Asia/Kuching)"
-    assert len(choices) == 14
+    assert choices["Asia/Ho_Chi_Minh"] == "Viet Nam time (UTC+7)"
+    assert choices["Asia/Makassar"] == "Makassar time (UTC+8)"
+    assert choices["Asia/Tokyo"] == "Japan time (JST, UTC+9)"
+    assert choices["Asia/Kuching"] == "Kota Kinabalu, Kuching time (UTC+8)"
+    assert choices[""] == "My country's time"  # the default: the chosen country's zone
+    assert len(choices) == 15
+    # Ordered by their offset from UTC, west to east.
+    zones = list(choices)[1:]
+    assert zones.index("Asia/Yangon") < zones.index("Asia/Bangkok") < zones.index("Asia/Tokyo")
+
+
+def test_signup_defaults_the_zone_from_the_country_and_keeps_the_language(client):
+    from proposals.models import Country
+
+    client.post(
+        reverse("account_signup"),
+        {
+            "email": "somchai@bangkok.go.th",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "full_name": "Somchai",
+            "country": "TH",
+            "language": "th",
+            "time_zone": "",
+        },
+    )
+    user = User.objects.get(email="somchai@bangkok.go.th")
+    assert (user.country, user.language, user.time_zone) == (
+        Country.objects.get(iso2="TH"),
+        "th",
+        "Asia/Bangkok",
+    )
+
+
+def test_the_profile_groups_the_zones_with_asean_and_japan_first(client, danang_lead):
+    client.force_login(danang_lead)
+    choices = client.get(reverse("profile")).context["form"].fields["time_zone"].choices
+    (first, ours), (second, others) = choices
+    assert (first, second) == ("ASEAN and Japan", "Other zones")
+    assert ("Asia/Tokyo", "Japan time (JST, UTC+9)") in ours
+    assert ("Asia/Kolkata", "Asia/Kolkata (UTC+5:30)") in others
+    assert len(ours) + len(others) > 400
