@@ -126,3 +126,13 @@ def test_a_signed_in_reader_s_choice_is_their_profile_s_language(client, danang_
     client.post("/language/", {"language": "km", "next": "/proposals/"})  # not offered
     danang_lead.refresh_from_db()
     assert danang_lead.language == "th"
+
+
+def test_the_scripts_render_with_the_systems_fonts_and_thai_wraps():
+    css = (ROOT / "static" / "css" / "site.css").read_text(encoding="utf-8")
+    stack = css.split("--bs-body-font-family:", 1)[1].split(";", 1)[0]
+    for font in ("Noto Sans Thai", "Hiragino Sans", "Noto Sans Khmer", "Noto Sans Myanmar"):
+        assert f'"{font}"' in stack, font
+    assert stack.strip().endswith("sans-serif")
+    assert "@font-face" not in css and "@import" not in css and "url(" not in css  # no web font
+    assert ":lang(th), :lang(lo) { overflow-wrap: anywhere; }" in css
