@@ -486,7 +486,7 @@ def _insert_new(rows: list[Notification]) -> list[int]:
 # Events -------------------------------------------------------------------------------------
 
 
-def _notify_each(people, *, kind: str, key: str, context: dict, link: str) -> None:
+def notify_each(people, *, kind: str, key: str, context: dict, link: str) -> None:
     """`notify` each of `people` alike, each under `key` followed by their id."""
     for person in people:
         notify(
@@ -498,7 +498,7 @@ def city_decided(city) -> None:
     """City verified or rejected: tell its members."""
     kind = Kind.CITY_VERIFIED if city.is_verified else Kind.CITY_REJECTED
     stamp = city.decided_at.strftime("%Y%m%d%H%M%S%f") if city.decided_at else "0"
-    _notify_each(
+    notify_each(
         city_members(city),
         kind=kind,
         key=f"{kind}:{city.pk}:{stamp}",
@@ -513,7 +513,7 @@ def join_requested(join_request) -> None:
         pk__in=CityMembership.objects.leads().filter(city=join_request.city).values("user"),
         is_active=True,
     ).order_by("pk")
-    _notify_each(
+    notify_each(
         leads or programme_staff(),
         kind=Kind.JOIN_REQUESTED,
         key=f"join:{join_request.pk}",
@@ -543,7 +543,7 @@ def status_changed(sender, change, **kwargs) -> None:
         "approved": Kind.DECISION,
         "rejected": Kind.DECISION,
     }.get(change.to_status, Kind.STATUS_CHANGED)
-    _notify_each(
+    notify_each(
         city_members(proposal.city),
         kind=kind,
         key=f"{kind}:{change.pk}",
@@ -556,7 +556,7 @@ def message_posted(message) -> None:
     """A clarification message reaches the other side."""
     proposal = message.proposal
     readers = programme_staff() if not message.from_staff else city_members(proposal.city)
-    _notify_each(
+    notify_each(
         readers.exclude(pk=message.author_id),
         kind=Kind.MESSAGE,
         key=f"message:{message.pk}",
@@ -576,7 +576,7 @@ def reviewer_assigned(assignment) -> None:
 
 
 def conflict_declared(assignment) -> None:
-    _notify_each(
+    notify_each(
         programme_staff(),
         kind=Kind.CONFLICT_DECLARED,
         key=f"conflict:{assignment.pk}",
@@ -586,7 +586,7 @@ def conflict_declared(assignment) -> None:
 
 
 def reviews_complete(proposal) -> None:
-    _notify_each(
+    notify_each(
         programme_staff(),
         kind=Kind.REVIEWS_COMPLETE,
         key=f"reviews-complete:{proposal.pk}",
@@ -598,7 +598,7 @@ def reviews_complete(proposal) -> None:
 def project_created(project) -> None:
     """An approved proposal became a project: tell its city's members."""
     proposal = project.proposal
-    _notify_each(
+    notify_each(
         city_members(proposal.city),
         kind=Kind.PROJECT_CREATED,
         key=f"project:{project.pk}",
@@ -610,7 +610,7 @@ def project_created(project) -> None:
 def project_stage_changed(change) -> None:
     """A project moved to another stage: tell its city's members, with the message."""
     project = change.project
-    _notify_each(
+    notify_each(
         city_members(project.proposal.city),
         kind=Kind.PROJECT_STAGE_CHANGED,
         key=f"project-stage:{change.pk}",
@@ -644,7 +644,7 @@ def consultant_joined(project, user) -> None:
 def deliverable_uploaded(version) -> None:
     """A deliverable uploaded: programme staff review it."""
     project = version.deliverable.project
-    _notify_each(
+    notify_each(
         programme_staff(),
         kind=Kind.DELIVERABLE_UPLOADED,
         key=f"deliverable-uploaded:{version.pk}",
@@ -659,7 +659,7 @@ def deliverable_reviewed(version) -> None:
     people = {person.pk: person for person in city_members(project.proposal.city)}
     if version.uploaded_by and version.uploaded_by.is_active:
         people[version.uploaded_by.pk] = version.uploaded_by
-    _notify_each(
+    notify_each(
         people.values(),
         kind=Kind.DELIVERABLE_REVIEWED,
         key=f"deliverable-reviewed:{version.pk}",
@@ -672,7 +672,7 @@ def financing_changed(track, change) -> None:
     """A financing track added (`change` None) or its status changed: tell the city."""
     project = track.project
     key = f"financing:{track.pk}:{change.pk if change else 'added'}"
-    _notify_each(
+    notify_each(
         city_members(project.proposal.city),
         kind=Kind.FINANCING_CHANGED,
         key=key,

@@ -298,25 +298,25 @@ def link_request_to_project(
 # Who hears about what --------------------------------------------------------------------------
 
 
-def _notify_each(people, *, kind: str, key: str, desk_request: DeskRequest, **context) -> None:
-    for person in people:
-        notifications.notify(
-            kind=kind,
-            dedup_key=f"{key}:{person.pk}",
-            recipient=person,
-            context={
-                "desk_request": desk_request,
-                "target": settings.DESK_FIRST_ANSWER_WORKING_DAYS,
-                **context,
-            },
-            link=desk_request.get_absolute_url(),
-        )
+def _tell(people, *, kind: str, key: str, desk_request: DeskRequest, message) -> None:
+    """`people` hear of `desk_request` alike (notifications.notify_each, one key each)."""
+    notifications.notify_each(
+        people,
+        kind=kind,
+        key=key,
+        context={
+            "desk_request": desk_request,
+            "target": settings.DESK_FIRST_ANSWER_WORKING_DAYS,
+            "message": message,
+        },
+        link=desk_request.get_absolute_url(),
+    )
 
 
 def _tell_staff(desk_request: DeskRequest, *, message: DeskMessage | None) -> None:
     """A request opened (`message` None) or followed up: programme staff answer it."""
     key = f"desk-followed-up:{message.pk}" if message else f"desk-opened:{desk_request.pk}"
-    _notify_each(
+    _tell(
         notifications.programme_staff(),
         kind=NotificationKind.DESK_OPENED,
         key=key,
@@ -334,7 +334,7 @@ def _tell_askers(desk_request: DeskRequest, message: DeskMessage) -> None:
         asker = desk_request.requester
         people = {asker.pk: asker} if asker is not None and asker.is_active else {}
     people.pop(message.author_id, None)
-    _notify_each(
+    _tell(
         people.values(),
         kind=NotificationKind.DESK_ANSWERED,
         key=f"desk-answered:{message.pk}",

@@ -4,7 +4,6 @@ others, like the rest of the staff area (views/staff.py)."""
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET
 
@@ -16,14 +15,6 @@ from ..permissions import staff_only
 from .staff import _export
 
 LEVERAGE_ROWS = 50
-
-
-def _desk_url() -> str | None:
-    # The desk is built beside the portfolio; linked once its page exists.
-    try:
-        return reverse("desk")
-    except NoReverseMatch:
-        return None
 
 
 @staff_only
@@ -68,7 +59,6 @@ def _portfolio_context(query) -> dict:
         "leverage": leverage.get_page(query.get("page")),
         "desk": portfolio.desk_backlog(),
         "desk_target": settings.DESK_FIRST_ANSWER_WORKING_DAYS,
-        "desk_url": _desk_url(),
     }
 
 
