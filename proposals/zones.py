@@ -4,6 +4,7 @@ form, the profile and the pages."""
 
 import datetime
 import zoneinfo
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -24,9 +25,9 @@ def utc_offset(zone: str, at: datetime.datetime | None = None) -> str:
     return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
-def zone_label(zone: str, place: str = "") -> str:
+def zone_label(zone: str, place: str = "", at: datetime.datetime | None = None) -> str:
     """How a zone is named: Japan's as JST, a place's as its time, any other by its name."""
-    offset = utc_offset(zone)
+    offset = utc_offset(zone, at)
     if zone == settings.PROGRAMME_TIME_ZONE:
         return _("Japan time (JST, %(offset)s)") % {"offset": offset}
     if place:
@@ -57,3 +58,39 @@ def zone_choices() -> list:
     known = {zone for zone, _label in ours}
     others = [(zone, zone_label(zone)) for zone, _name in time_zone_choices() if zone not in known]
     return [(_("ASEAN and Japan"), ours), (_("Other zones"), others)]
+
+
+class Shown(NamedTuple):
+    """An instant as one reader reads it in one zone: "1 Dec 2026, 23:59", "Da Nang time
+    (UTC+7)" and whether the zone is the reader's own."""
+
+    when: datetime.datetime
+    zone: str
+    yours: bool = False
+
+
+def deadline_times(instant: datetime.datetime, city=None) -> list[Shown]:
+    """How a deadline is shown everywhere (issue 17): in the city's own zone first, then in
+    JST and in UTC, and in the reader's zone (the active one) marked "(your time)" where it
+    differs from the city's. Without a city (a visitor, staff) the reader's zone comes first."""
+    reader = timezone.get_current_timezone()
+    first = city.time_zone if city is not None else str(reader)
+    shown = [Shown(instant.astimezone(zoneinfo.ZoneInfo(first)), "")]
+    if first == settings.PROGRAMME_TIME_ZONE:
+        shown[0] = shown[0]._replace(zone="JST")
+    elif first == "UTC":
+        shown[0] = shown[0]._replace(zone="UTC")
+    else:
+        place = city.name if city is not None else ""
+        shown[0] = shown[0]._replace(zone=zone_label(first, place, instant))
+    for zone, label in ((settings.PROGRAMME_TIME_ZONE, "JST"), ("UTC", "UTC")):
+        if zone != first:
+            shown.append(Shown(instant.astimezone(zoneinfo.ZoneInfo(zone)), label))
+    offset = instant.astimezone(reader).utcoffset()
+    if city is not None and offset != shown[0].when.utcoffset():
+        same = [n for n, entry in enumerate(shown) if entry.when.utcoffset() == offset]
+        if same:
+            shown[same[0]] = shown[same[0]]._replace(yours=True)
+        else:
+            shown.append(Shown(instant.astimezone(reader), "", yours=True))
+    return shown

@@ -3,6 +3,7 @@
 wherever it is read."""
 
 import datetime
+import zoneinfo
 
 import pytest
 
@@ -79,3 +80,53 @@ def test_a_proposal_is_due_at_its_citys_deadline_until_staff_ask_for_a_revision(
     )
     assert proposal.get_due_at() == resubmit_by
     assert Proposal.objects.with_due_at().get(pk=proposal.pk).due_at == resubmit_by
+
+
+def test_a_call_closing_2359_in_da_nang_reads_the_same_on_every_page_and_the_reminder(
+    client, clock, danang, danang_lead, django_capture_on_commit_callbacks
+):
+    """Issue 17: 23:59 in Da Nang's zone is 23:59 (UTC+7), 01:59 JST the next day and 16:59
+    UTC on the call page, the proposal page, My proposals and the reminder email; a reader
+    in another zone sees their own time marked."""
+    from django.urls import reverse
+
+    from .factories import make_call
+
+    closes = datetime.datetime(2026, 12, 1, 23, 59, tzinfo=zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh"))
+    clock.set(closes - datetime.timedelta(days=6, hours=23))
+    call = make_call(closes_at=closes, reminder_days=[7])
+    proposal = make_proposal(call, danang, danang_lead, complete=False)
+    expected = [
+        "1 Dec 2026, 23:59</strong> Da Nang time (UTC+7)",
+        "2 Dec 2026, 01:59 JST",
+        "1 Dec 2026, 16:59 UTC",
+    ]
+    for zone, yours in (
+        ("Asia/Ho_Chi_Minh", None),
+        ("Europe/Paris", "1 Dec 2026, 17:59 (your time)"),
+    ):
+        danang_lead.time_zone = zone
+        danang_lead.save()
+        client.force_login(danang_lead)
+        for url in (
+            reverse("call_detail", args=[call.code]),
+            reverse("proposal_detail", args=[proposal.code]),
+            reverse("my_proposals"),
+        ):
+            page = " ".join(client.get(url).content.decode().split())
+            for part in expected:
+                assert part in page, (zone, url, part)
+            if yours:
+                assert yours in page, (zone, url)
+            else:
+                assert "your time" not in page, url
+    danang_lead.time_zone = "Asia/Ho_Chi_Minh"
+    danang_lead.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        reminders.deadline_reminders()
+    reminder = Notification.objects.get(
+        kind=NotificationKind.DEADLINE_REMINDER, recipient=danang_lead
+    )
+    line = "1 Dec 2026, 23:59 Da Nang time (UTC+7) · 2 Dec 2026, 01:59 JST · 1 Dec 2026, 16:59 UTC"
+    assert line in reminder.body_text
+    assert line in " ".join(reminder.body_html.split())

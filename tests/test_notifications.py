@@ -107,8 +107,12 @@ def test_status_changes_receipt_and_decision(
     changes = Notification.objects.filter(kind=Kind.STATUS_CHANGED, email=danang_lead.email)
     revision = changes.get(subject__contains="Revision requested")
     assert "Please add a map." in revision.body_text
-    # Times in the recipient's zone (Asia/Tokyo for the factory's users) with JST beside it.
-    assert "Resubmit by: 10 Jan 2030, 12:00 JST" in revision.body_text
+    # In the city's zone first, then JST (the recipient's, Asia/Tokyo for the factory's users)
+    # and UTC.
+    assert (
+        "Resubmit by: 10 Jan 2030, 10:00 Da Nang time (UTC+7)"
+        " · 10 Jan 2030, 12:00 JST (your time) · 10 Jan 2030, 03:00 UTC"
+    ) in revision.body_text
 
 
 def test_decision_letter_goes_to_the_city_and_internal_notes_do_not(

@@ -1,36 +1,32 @@
 import datetime
-import zoneinfo
 
 from django import template
-from django.conf import settings
-from django.utils import timezone
-from django.utils.dates import MONTHS_3
-from django.utils.html import format_html
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils import formats
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timeuntil
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 
-from .. import notifications
+from .. import notifications, zones
 from ..models import STATUS_LABELS
 
 register = template.Library()
-JST = zoneinfo.ZoneInfo(settings.PROGRAMME_TIME_ZONE)
-_MONTHS: dict[str, list[str]] = {}
 
 
 def short_date(value: datetime.date) -> str:
-    """`value` as "1 Dec 2026" in the active language: what `formats.date_format(value,
-    "j M Y")` gives, without parsing the format and translating the month again for each of a
-    list's rows."""
-    language = get_language()
-    months = _MONTHS.get(language)
-    if months is None:
-        months = _MONTHS[language] = [""] + [str(MONTHS_3[n]).title() for n in range(1, 13)]
-    return f"{value.day} {months[value.month]} {value.year}"
+    """`value` in the active language's date format (smartjamp/formats): "1 Dec 2026"."""
+    return formats.date_format(value, "DATE_FORMAT")
 
 
 def short_datetime(value: datetime.datetime) -> str:
-    """`value` as "1 Dec 2026, 10:00" (`short_date` and the time)."""
-    return f"{short_date(value)}, {value.hour:02d}:{value.minute:02d}"
+    """`value` in the active language's date and time format: "1 Dec 2026, 23:59"."""
+    return formats.date_format(value, "DATETIME_FORMAT")
+
+
+@register.filter
+def yen(amount) -> str:
+    """An amount in yen as the reader's language writes it: "¥45,000,000" ("—" if none)."""
+    return "—" if amount is None else f"¥{intcomma(amount)}"
 
 
 @register.filter
@@ -39,54 +35,45 @@ def inert(value) -> str:
     return notifications.inert(value)
 
 
-@register.filter
-def zones(value) -> str:
-    """An instant in the reader's zone with JST beside it: "1 Dec 2026, 10:00 (Asia/…) · 12:00 JST"."""
+def _label(shown: zones.Shown) -> str:
+    if shown.yours:
+        return (
+            gettext("%(label)s (your time)") % {"label": shown.zone}
+            if shown.zone
+            else gettext("(your time)")
+        )
+    return shown.zone
+
+
+@register.filter(name="zones")
+def zones_text(value, city=None) -> str:
+    """A deadline as plain text, for emails: "1 Dec 2026, 23:59 Da Nang time (UTC+7) ·
+    2 Dec 2026, 01:59 JST · 1 Dec 2026, 16:59 UTC" (`zones.deadline_times`)."""
     if value is None:
         return ""
-    shown = short_datetime(timezone.localtime(value))
-    zone = timezone.get_current_timezone_name()
-    if zone == settings.PROGRAMME_TIME_ZONE:
-        return f"{shown} JST"
-    return f"{shown} ({zone}) · {short_datetime(timezone.localtime(value, JST))} JST"
-
-
-@register.simple_tag
-def deadline(instant, now=None):
-    """An instant in the reader's zone, with JST, UTC and the time left (one tag, not an
-    include: it is on every row of the call and proposal lists)."""
-    if instant is None:
-        return ""
-    local = timezone.localtime(instant)
-    jst = timezone.localtime(instant, JST)
-    utc = instant.astimezone(datetime.UTC)
-    left = ""
-    if now is not None and instant > now:
-        left = " · " + gettext("%(left)s left") % {"left": timeuntil(instant, now)}
-    return format_html(
-        '<span class="deadline"><time datetime="{}"><strong>{}</strong> {}</time>'
-        '<span class="text-muted small d-block">{} JST · {} UTC{}</span></span>',
-        utc.isoformat(),
-        short_datetime(local),
-        timezone.get_current_timezone_name(),
-        short_datetime(jst),
-        short_datetime(utc),
-        left,
+    return " · ".join(
+        f"{short_datetime(shown.when)} {_label(shown)}"
+        for shown in zones.deadline_times(value, city)
     )
 
 
 @register.simple_tag
-def deadline_short(instant):
-    """The lighter form for lists: the reader's time and JST (the call's page has all three)."""
+def deadline(instant, now=None, city=None):
+    """A deadline in the city's zone, JST and UTC, and the reader's own where it differs
+    (`zones.deadline_times`), with the time left: one tag, on every page and list row."""
     if instant is None:
         return ""
-    local = timezone.localtime(instant)
-    zone = timezone.get_current_timezone_name()
-    if zone == settings.PROGRAMME_TIME_ZONE:
-        return format_html("<strong>{}</strong> JST", short_datetime(local))
-    jst = timezone.localtime(instant, JST)
+    first, *others = zones.deadline_times(instant, city)
+    rest = [format_html("{} {}", short_datetime(shown.when), _label(shown)) for shown in others]
+    if now is not None and instant > now:
+        rest.append(gettext("%(left)s left") % {"left": timeuntil(instant, now)})
     return format_html(
-        "<strong>{}</strong> {} · {} JST", short_datetime(local), zone, f"{jst:%H:%M}"
+        '<span class="deadline"><time datetime="{}"><strong>{}</strong> {}</time>'
+        '<span class="text-muted small d-block">{}</span></span>',
+        instant.astimezone(datetime.UTC).isoformat(),
+        short_datetime(first.when),
+        _label(first),
+        format_html_join(" · ", "{}", ((part,) for part in rest)),
     )
 
 

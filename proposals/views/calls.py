@@ -16,7 +16,7 @@ from .. import services
 from ..forms import StartProposalForm
 from ..models import Call, City, CityMembership, Proposal
 from ..permissions import get_call_or_404
-from ..templatetags.smartjamp import deadline_short
+from ..templatetags.smartjamp import deadline as shown_deadline
 
 
 def _home_city(user):
@@ -47,7 +47,7 @@ def call_list(request):
         request,
         "calls/list.html",
         {
-            "groups": SimpleLazyObject(lambda: _call_groups(user)),
+            "groups": SimpleLazyObject(lambda: _call_groups(user, home)),
             "home": home,
             "versions": cache_versions.current(*keys),
             "passed": sum(now >= instant for row in times for instant in row[:2]),
@@ -55,10 +55,11 @@ def call_list(request):
     )
 
 
-def _call_groups(user) -> dict[str, list[Call]]:
+def _call_groups(user, home) -> dict[str, list[Call]]:
     """The published calls by phase: open, upcoming and closed (the most recently closed
-    first), each with the words and time its row shows."""
+    first), each with the words and time its row shows (in the home city's zone)."""
     now = timezone.now()
+    city = City.objects.only("name", "time_zone").get(pk=home) if home else None
     calls = Call.objects.published().only(
         "code", "title", "stage", "opens_at", "closes_at", "max_request_jpy"
     )
@@ -75,10 +76,10 @@ def _call_groups(user) -> dict[str, list[Call]]:
             "amount": intcomma(call.max_request_jpy)
         }
         if now < call.opens_at:
-            call.when = deadline_short(call.opens_at)
+            call.when = shown_deadline(call.opens_at, city=city)
             groups["upcoming"].append(call)
         else:
-            call.when = deadline_short(deadline)
+            call.when = shown_deadline(deadline, city=city)
             groups["open" if now < deadline else "closed"].append(call)
     groups["closed"].reverse()  # most recently closed first
     return groups
@@ -130,6 +131,8 @@ def call_detail(request, code):
             "criteria": call.criteria.all(),
             "countries": call.eligible_countries.all(),
             "cities": cities,
+            # Whose zone the call's dates are shown in first: the reader's first city's.
+            "home_city": cities[0] if cities else None,
             # The start form, for the cities the reader may start a proposal for.
             "start_form": StartProposalForm(cities=eligible) if eligible else None,
         },

@@ -69,6 +69,7 @@ def _city_proposals(cities):
             "call__code",
             "call__title",
             "city__name",
+            "city__time_zone",
         )
         .with_due_at()
         .order_by("-updated_at")

@@ -338,8 +338,16 @@ def test_call_page_shows_the_deadline_in_jst_utc_and_the_readers_zone(
     danang_lead.save()
     client.force_login(danang_lead)
     page = " ".join(client.get(reverse("call_detail", args=[call.code])).content.decode().split())
-    assert "<strong>1 Dec 2026, 10:00</strong> Asia/Ho_Chi_Minh" in page
+    # The city's zone first (Da Nang's, the reader's too), then JST and UTC.
+    assert "<strong>1 Dec 2026, 10:00</strong> Da Nang time (UTC+7)" in page
     assert "1 Dec 2026, 12:00 JST · 1 Dec 2026, 03:00 UTC · 1 week, 4 days left" in page
+    assert "your time" not in page
+    # A reader in Tokyo sees their own time marked.
+    danang_lead.time_zone = "Asia/Tokyo"
+    danang_lead.save()
+    page = " ".join(client.get(reverse("call_detail", args=[call.code])).content.decode().split())
+    assert "<strong>1 Dec 2026, 10:00</strong> Da Nang time (UTC+7)" in page
+    assert "1 Dec 2026, 12:00 JST (your time) · 1 Dec 2026, 03:00 UTC" in page
 
 
 def listed_calls(response) -> dict[str, list[str]]:
@@ -461,8 +469,8 @@ def test_call_list_query_count_does_not_grow(
     for n in range(5):
         make_call(f"Call {n}")
     Proposal.objects.bulk_create(Proposal(call=call, city=danang, title=f"P{n}") for n in range(49))
-    # Built again: the rows too, in one query.
-    with assert_page_queries(3):
+    # Built again: the home city (whose zone the deadlines are shown in) and the rows.
+    with assert_page_queries(4):
         assert len(listed_calls(client.get(reverse("call_list")))["open"]) == 6
     visitor = Client()
     with assert_page_queries(2):
@@ -701,7 +709,7 @@ def test_a_proposal_returned_for_revision_shows_its_resubmission_date_everywhere
     staff set for the resubmission, not the call's close."""
     from django.utils import timezone
 
-    from proposals.templatetags.smartjamp import deadline_short
+    from proposals.templatetags.smartjamp import short_datetime
 
     proposal = make_proposal(call, danang, danang_lead)
     services.submit_proposal(user=danang_lead, proposal=proposal)
@@ -712,9 +720,9 @@ def test_a_proposal_returned_for_revision_shows_its_resubmission_date_everywhere
     services.request_revision(actor=staff, proposal=proposal, message="Add a map.", due=due)
     client.force_login(danang_lead)
     listed = client.get(reverse("my_proposals")).content.decode()
-    with timezone.override(danang_lead.time_zone):
-        assert str(deadline_short(due)) in listed
-        assert str(deadline_short(call.closes_at)) not in listed
+    with timezone.override(danang.time_zone):
+        assert f"<strong>{short_datetime(timezone.localtime(due))}</strong> Da Nang time" in listed
+        assert short_datetime(timezone.localtime(call.closes_at)) not in listed
     for name in ("proposal_edit", "proposal_detail"):
         page = client.get(reverse(name, args=[proposal.code])).content.decode()
         assert f'<time datetime="{due.astimezone(datetime.UTC).isoformat()}">' in page, name
