@@ -459,9 +459,9 @@ def english(persona: str) -> Crawl:
 
 # Untranslated strings found (persona, language) -> reason; the lead engineer removes them.
 _ADMIN_COLUMNS = (
-    "the admin's column and inline headings of links without a verbose_name: 'User' (the city's "
-    "members inline on the city's form), 'City' (on the call's form), 'Project' (the "
-    "deliverables' and financing tracks' lists and forms)"
+    "admin headings from foreign keys without a verbose_name: 'City' (DeadlineExtension.city, "
+    "the call's form), 'User' (CityMembership.user, the members inline of the city's form), "
+    "'Project' (Deliverable.project and FinancingTrack.project: their lists and forms)"
 )
 KNOWN: dict[tuple[str, str], str] = {
     ("programme staff", language): _ADMIN_COLUMNS for language in TRANSLATED
