@@ -62,6 +62,7 @@ class SignupExtraForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = [("", _("My country's time")), *programme_zones()]
+        self.fields["time_zone"].widget.attrs["data-browser-zone"] = ""  # static/js/zone.js
         # The language the page is read in, which the switcher or the browser chose.
         self.fields["language"].initial = translation.get_language()
 
@@ -114,6 +115,7 @@ class CityRegistrationForm(forms.ModelForm):
         self.fields["country"].queryset = Country.objects.filter(asean_member=True)
         self.fields["kind"].choices = CityKind.choices
         self.fields["time_zone"].required = False
+        self.fields["time_zone"].choices = [("", _("The country's time")), *zone_choices()]
         self.helper = FormHelper()
         self.helper.attrs = {"enctype": "multipart/form-data"}
         self.helper.add_input(Submit("register", _("Register")))

@@ -57,7 +57,13 @@ def render(kind: str, context: dict, *, language: str, time_zone: str) -> tuple[
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         zone = datetime.UTC
     with translation.override(language), timezone.override(zone):
-        context = {**context, "site_url": settings.SITE_URL, "kind": kind}
+        # No request: the language the email is written in is given to <html lang> here.
+        context = {
+            **context,
+            "site_url": settings.SITE_URL,
+            "kind": kind,
+            "LANGUAGE_CODE": language,
+        }
         # Plain text is not HTML: no entities there (values are defanged with |inert instead).
         subject = _plain(f"emails/{kind}/subject.txt", context)
         text = _plain(f"emails/{kind}/body.txt", context)

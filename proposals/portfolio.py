@@ -26,6 +26,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .filters import ProposalFilter
@@ -410,7 +411,7 @@ def projects_by_country(projects) -> list[dict]:
     return [
         {
             "iso": row["proposal__city__country"],
-            "name": row["proposal__city__country__name"],
+            "name": gettext(row["proposal__city__country__name"]),  # as Country.__str__
             "count": row["count"],
         }
         for row in rows

@@ -7,6 +7,8 @@ import csv
 import datetime
 from pathlib import Path
 
+from django.utils.translation import gettext_noop
+
 from .text import normalise_name
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -47,29 +49,46 @@ def load_reference_data(Country, City) -> None:
         city.save()
 
 
+# The names of data/countries.csv, for the catalogue: a country is shown in the reader's
+# language (Country.__str__); tests/test_catalogues.py checks the list against the file.
+COUNTRY_NAMES = [
+    gettext_noop("Brunei Darussalam"),
+    gettext_noop("Cambodia"),
+    gettext_noop("Indonesia"),
+    gettext_noop("Lao PDR"),
+    gettext_noop("Malaysia"),
+    gettext_noop("Myanmar"),
+    gettext_noop("Philippines"),
+    gettext_noop("Singapore"),
+    gettext_noop("Thailand"),
+    gettext_noop("Viet Nam"),
+    gettext_noop("Timor-Leste"),
+    gettext_noop("Japan"),
+]
+
 # The ASEAN Smart Cities Framework's six focus areas.
 FOCUS_AREAS = [
-    ("civic-social", "Civic and social"),
-    ("health-wellbeing", "Health and well-being"),
-    ("safety-security", "Safety and security"),
-    ("quality-environment", "Quality environment"),
-    ("built-infrastructure", "Built infrastructure"),
-    ("industry-innovation", "Industry and innovation"),
+    ("civic-social", gettext_noop("Civic and social")),
+    ("health-wellbeing", gettext_noop("Health and well-being")),
+    ("safety-security", gettext_noop("Safety and security")),
+    ("quality-environment", gettext_noop("Quality environment")),
+    ("built-infrastructure", gettext_noop("Built infrastructure")),
+    ("industry-innovation", gettext_noop("Industry and innovation")),
 ]
 
 SECTORS = [
-    ("transport", "Transport and mobility"),
-    ("energy", "Energy"),
-    ("water", "Water and sanitation"),
-    ("waste", "Waste management"),
-    ("urban-planning", "Urban planning and land use"),
-    ("disaster-risk", "Disaster risk reduction"),
-    ("digital-government", "Digital government and data"),
-    ("health", "Health care"),
-    ("buildings", "Buildings and housing"),
-    ("tourism", "Tourism and culture"),
-    ("agriculture", "Agriculture and food"),
-    ("education", "Education"),
+    ("transport", gettext_noop("Transport and mobility")),
+    ("energy", gettext_noop("Energy")),
+    ("water", gettext_noop("Water and sanitation")),
+    ("waste", gettext_noop("Waste management")),
+    ("urban-planning", gettext_noop("Urban planning and land use")),
+    ("disaster-risk", gettext_noop("Disaster risk reduction")),
+    ("digital-government", gettext_noop("Digital government and data")),
+    ("health", gettext_noop("Health care")),
+    ("buildings", gettext_noop("Buildings and housing")),
+    ("tourism", gettext_noop("Tourism and culture")),
+    ("agriculture", gettext_noop("Agriculture and food")),
+    ("education", gettext_noop("Education")),
 ]
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from defusedcsv import csv as defusedcsv
 from django.db.models import Aggregate, Count, OuterRef, Q, Subquery, Sum, TextField, Value
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -96,6 +97,19 @@ def sorted_names(names: str | None) -> str:
     return "; ".join(sorted(names.split(SEPARATOR))) if SEPARATOR in names else names
 
 
+def sorted_reference_names(names: str | None) -> str:
+    """Focus areas or sectors as exports show them: in the reader's language (the reference
+    names are in the catalogue; one staff added stays as stored), sorted, joined by "; "."""
+    if not names:
+        return ""
+    return "; ".join(sorted(gettext(name) for name in names.split(SEPARATOR)))
+
+
+def translated(name: str | None) -> str:
+    """A reference name (a country's) in the reader's language, as its __str__ says."""
+    return gettext(name) if name else ""
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -133,7 +147,7 @@ COLUMNS = [
     Column("reference", _("Reference code"), "reference_code", convert=_blank_if_none),
     Column("title", _("Title"), "title"),
     Column("city", _("City"), "city__name"),
-    Column("country", _("Country"), "city__country__name"),
+    Column("country", _("Country"), "city__country__name", convert=translated),
     Column("call", _("Call"), "call__title"),
     Column("stage", _("Stage"), "call__stage", choices=dict(Stage.choices)),
     Column("status", _("Status"), "status", choices=STATUS_LABELS),
@@ -142,8 +156,8 @@ COLUMNS = [
     Column("decided", _("Decided (JST)"), "decided_at", convert=jst),
     Column("requested_jpy", _("Requested (JPY)"), "requested_jpy"),
     Column("approved_jpy", _("Approved (JPY)"), "approved_jpy"),
-    Column("focus_areas", _("Focus areas"), "focus_area_names", convert=sorted_names),
-    Column("sectors", _("Sectors"), "sector_names", convert=sorted_names),
+    Column("focus_areas", _("Focus areas"), "focus_area_names", convert=sorted_reference_names),
+    Column("sectors", _("Sectors"), "sector_names", convert=sorted_reference_names),
     Column("partners", _("Japanese partners"), "partner_names", convert=sorted_names),
     Column("reviews", _("Reviews"), "review_count"),
     # Mean or median, as each proposal's call says.
@@ -306,6 +320,8 @@ def summary(queryset, by: str) -> tuple[list[str], list[list]]:
         name = row[group]
         if by == "status":
             name = str(STATUS_LABELS[name])
+        elif name is not None:
+            name = gettext(name)  # a country or sector in the reader's language
         values.append([name, row["count"], row["requested"] or 0, row["approved"] or 0])
     # The group of proposals without one (no sector yet) last, whatever the database's NULLs do.
     values.sort(key=lambda row: (row[0] is None, str(row[0] or "")))

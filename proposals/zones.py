@@ -3,6 +3,7 @@ UTC+9)", the programme's zones first. The one home of how a zone is named, for t
 form, the profile and the pages."""
 
 import datetime
+import functools
 import zoneinfo
 from typing import NamedTuple
 
@@ -12,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from .models import City, Country
 from .models.user import time_zone_choices
+from .reference_data import read_rows
 
 
 def utc_offset(zone: str, at: datetime.datetime | None = None) -> str:
@@ -25,9 +27,19 @@ def utc_offset(zone: str, at: datetime.datetime | None = None) -> str:
     return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
+@functools.cache
+def _countries_by_zone() -> dict[str, str]:
+    """The programme's countries by their capital's zone (data/countries.csv, read once; no
+    query): "Asia/Ho_Chi_Minh" is Viet Nam's time."""
+    return {row["time_zone"]: row["name"] for row in read_rows("countries.csv")}
+
+
 def zone_label(zone: str, place: str = "", at: datetime.datetime | None = None) -> str:
-    """How a zone is named: Japan's as JST, a place's as its time, any other by its name."""
+    """How a zone is named: Japan's as JST, a place's as its time (a country's by default),
+    any other by its name."""
     offset = utc_offset(zone, at)
+    if not place and zone in _countries_by_zone():
+        place = _(_countries_by_zone()[zone])
     if zone == settings.PROGRAMME_TIME_ZONE:
         return _("Japan time (JST, %(offset)s)") % {"offset": offset}
     if place:
@@ -40,7 +52,7 @@ def programme_zones() -> list[tuple[str, str]]:
     places, ordered by their offset from UTC."""
     places: dict[str, list[str]] = {}
     for country in Country.objects.order_by("name"):
-        places.setdefault(country.time_zone, []).append(str(country.name))
+        places.setdefault(country.time_zone, []).append(str(country))
     cities = City.objects.exclude(time_zone__in=places.keys()).order_by("name")
     for zone, city in cities.values_list("time_zone", "name"):
         if city not in places.setdefault(zone, []):

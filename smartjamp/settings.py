@@ -259,7 +259,8 @@ LANGUAGES = [
     ("th", _("Thai")),
     ("vi", _("Vietnamese")),
 ]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale/vendor completes the catalogues of allauth and Django where they lack a language.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale" / "vendor"]
 FORMAT_MODULE_PATH = ["smartjamp.formats"]  # one date format per language (its __init__)
 USE_I18N = True
 USE_TZ = True

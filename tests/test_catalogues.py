@@ -136,3 +136,41 @@ def test_the_scripts_render_with_the_systems_fonts_and_thai_wraps():
     assert stack.strip().endswith("sans-serif")
     assert "@font-face" not in css and "@import" not in css and "url(" not in css  # no web font
     assert ":lang(th), :lang(lo) { overflow-wrap: anywhere; }" in css
+
+
+@pytest.mark.django_db
+def test_reference_names_are_shown_in_the_readers_language(reference_data):
+    """Countries, focus areas and sectors the portal ships are in the catalogue (their English
+    names in reference_data, every one of data/countries.csv) and shown translated."""
+    from proposals.models import Country, FocusArea, Sector
+    from proposals.reference_data import COUNTRY_NAMES, read_rows
+
+    assert sorted(COUNTRY_NAMES) == sorted(row["name"] for row in read_rows("countries.csv"))
+    rows = [*Country.objects.all(), *FocusArea.objects.all(), *Sector.objects.all()]
+    for code, _name in settings.LANGUAGES[1:]:
+        catalogue = translation.trans_real.translation(code)._catalog  # some names stay alike
+        assert [row.name for row in rows if row.name not in catalogue] == [], code
+    with translation.override("ja"):
+        assert str(Country.objects.get(iso2="VN")) == "ベトナム"
+        assert all(str(row) != row.name for row in rows)
+
+
+def test_every_field_and_model_name_is_translatable():
+    """The admin's and the forms' labels come from the models: each one is marked for
+    translation (a field without a verbose_name is labelled in English in every language)."""
+    from django.apps import apps
+    from django.utils.functional import Promise
+
+    plain = [
+        f"{model.__name__}.{field.name}"
+        for model in apps.get_app_config("proposals").get_models()
+        for field in model._meta.get_fields()
+        if not field.auto_created and field.name != "id"
+        if not isinstance(field.verbose_name, Promise)
+    ] + [
+        f"{model.__name__} Meta"
+        for model in apps.get_app_config("proposals").get_models()
+        if not isinstance(model._meta.verbose_name, Promise)
+        or not isinstance(model._meta.verbose_name_plural, Promise)
+    ]
+    assert plain == []

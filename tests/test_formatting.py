@@ -62,7 +62,7 @@ def test_a_reader_elsewhere_sees_their_own_time_marked():
 def test_without_a_city_the_readers_zone_comes_first():
     with timezone.override("Asia/Bangkok"), translation.override("en"):
         assert zones_text(CLOSES) == (
-            "1 Dec 2026, 23:59 Asia/Bangkok (UTC+7) · 2 Dec 2026, 01:59 JST · 1 Dec 2026, 16:59 UTC"
+            "1 Dec 2026, 23:59 Thailand time (UTC+7) · 2 Dec 2026, 01:59 JST · 1 Dec 2026, 16:59 UTC"
         )
     with timezone.override("UTC"), translation.override("en"):
         assert zones_text(CLOSES) == "1 Dec 2026, 16:59 UTC · 2 Dec 2026, 01:59 JST"

@@ -132,21 +132,12 @@ def english_in(rendered: tuple[str, str, str], texts: set[str]) -> set[str]:
 
 
 # Untranslated strings found (kind, language) -> reason; the lead engineer removes them.
-_STORED_NOTE = (
-    "the status change's message ('Screening started.', services/review.py) is stored already "
-    "translated in the actor's language (English) and shown as it is in the recipient's email"
-)
-KNOWN: dict[tuple[str, str], str] = {
-    ("status_changed", language): _STORED_NOTE for language in TRANSLATED
-}
 
 
 def _cases():
     for kind in KINDS:
         for language in TRANSLATED:
-            reason = KNOWN.get((kind, language))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            yield pytest.param(kind, language, marks=marks, id=f"{kind}-{language}")
+            yield pytest.param(kind, language, id=f"{kind}-{language}")
 
 
 def test_every_kind_has_its_three_templates_and_a_notification_kind():
@@ -190,12 +181,6 @@ def test_every_email_is_in_the_recipients_language(rendered, kind, language):
     assert not left, f"{kind} in {language}: {sorted(left)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emails/base.html says <html lang=\"{{ LANGUAGE_CODE|default:'en' }}\">, but the "
-    "emails are rendered without a request, so LANGUAGE_CODE is never in their context: every "
-    'email says lang="en"',
-)
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_emails_html_says_its_language(rendered, language):
     wrong = {kind: read(rendered[(kind, language)][2]).lang for kind in KINDS}

@@ -7,7 +7,7 @@ from ..models import (
     DeadlineExtension,
     RubricCriterion,
 )
-from .base import FilteredCountOnly, OwnPages
+from .base import FilteredCountOnly, OwnPages, yen_field
 
 
 class RubricInline(admin.TabularInline):
@@ -26,7 +26,8 @@ class ExtensionInline(admin.TabularInline):
 
 @admin.register(Call)
 class CallAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
-    list_display = ["title", "stage", "opens_at", "closes_at", "max_request_jpy", "is_published"]
+    list_display = ["title", "stage", "opens_at", "closes_at", "max_request", "is_published"]
+    max_request = yen_field(Call, "max_request_jpy")
     list_filter = ["stage", "is_published"]
     search_fields = ["title", "code"]
     filter_horizontal = ["eligible_countries"]

@@ -129,7 +129,8 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Country)
 class CountryAdmin(admin.ModelAdmin):
-    list_display = ["name", "iso2", "iso3", "time_zone", "currency", "asean_member"]
+    # The name in the reader's language (Country.__str__); the form edits the stored one.
+    list_display = ["__str__", "iso2", "iso3", "time_zone", "currency", "asean_member"]
     list_filter = ["asean_member"]
     search_fields = ["name", "iso2", "iso3"]
 
@@ -157,7 +158,7 @@ class CityAdminForm(forms.ModelForm):
             if twin := twins.first():
                 raise forms.ValidationError(
                     _("%(city)s is already a city of %(country)s under that name.")
-                    % {"city": twin.name, "country": country.name}
+                    % {"city": twin.name, "country": country}
                 )
         return cleaned
 

@@ -3,15 +3,10 @@ and in its pipeline (FacilityQuerySet.with_use, the portfolio's figures). Edits 
 like every admin edit (audit._admin_logged)."""
 
 from django.contrib import admin
-from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Facility
-
-
-def yen(amount: int | None) -> str:
-    """An amount as ¥45,000,000 (the pages' ¥ and intcomma)."""
-    return "—" if amount is None else f"¥{intcomma(amount)}"
+from ..templatetags.smartjamp import yen
 
 
 @admin.register(Facility)

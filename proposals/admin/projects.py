@@ -36,7 +36,7 @@ from ..models import (
     ProjectStageChange,
 )
 from ..timeline import project_timeline
-from .base import OwnPages, ReadOnlyInline, report_count
+from .base import OwnPages, ReadOnlyInline, report_count, yen_field
 
 MOVED = ngettext_lazy("%(count)d row moved on.", "%(count)d rows moved on.", "count")
 INVITED = ngettext_lazy(
@@ -240,8 +240,10 @@ def financing_action(name: str, description):
 
 class FinancingInline(ReadOnlyInline, admin.TabularInline):
     model = FinancingTrack
-    fields = ("kind", "counterpart", "sought_jpy", "committed_jpy", "status")
+    fields = ("kind", "counterpart", "sought", "committed", "status")
     show_change_link = True
+    sought = yen_field(FinancingTrack, "sought_jpy")
+    committed = yen_field(FinancingTrack, "committed_jpy")
 
 
 @admin.register(Project)
@@ -482,7 +484,9 @@ class FinancingTrackAdmin(admin.ModelAdmin):
     here (the model's rule on amounts applies), then the investor's decision taken as an
     action."""
 
-    list_display = ("project", "kind", "counterpart", "sought_jpy", "committed_jpy", "status")
+    list_display = ("project", "kind", "counterpart", "sought", "committed", "status")
+    sought = yen_field(FinancingTrack, "sought_jpy")
+    committed = yen_field(FinancingTrack, "committed_jpy")
     list_filter = ("kind", "status")
     list_select_related = ("project__proposal",)
     search_fields = ("counterpart", "project__code", "project__proposal__title")

@@ -38,6 +38,7 @@ from .base import (
     has_perm,
     is_change_list,
     report_count,
+    yen_field,
 )
 
 
@@ -182,8 +183,10 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
         "reviews",
         "combined_score",
         "spread",
-        "requested_jpy",
+        "requested",
     ]
+    requested = yen_field(Proposal, "requested_jpy")
+    approved = yen_field(Proposal, "approved_jpy")
     list_filter = ["status", "call", "city__country"]
     # The city column is "Name (ISO)" from the city's own row: no join to the country.
     list_select_related = ["city", "call"]
@@ -201,8 +204,8 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
         "updated_by",
         "title",
         "summary",
-        "requested_jpy",
-        "approved_jpy",
+        "requested",
+        "approved",
         "resubmission_due",
         "decision_letter",
         "decided_by",

@@ -149,7 +149,9 @@ class Call(models.Model):
 
 
 class RubricCriterion(models.Model):
-    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="criteria")
+    call = models.ForeignKey(
+        Call, on_delete=models.CASCADE, related_name="criteria", verbose_name=_("call")
+    )
     name = models.CharField(_("criterion"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     weight = models.DecimalField(
@@ -172,8 +174,12 @@ class RubricCriterion(models.Model):
 class DeadlineExtension(models.Model):
     """More time for one city on one call, granted by staff; the others are unaffected."""
 
-    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="extensions")
-    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="extensions")
+    call = models.ForeignKey(
+        Call, on_delete=models.CASCADE, related_name="extensions", verbose_name=_("call")
+    )
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, related_name="extensions", verbose_name=_("city")
+    )
     closes_at = models.DateTimeField(_("new closing instant"))
     reason = models.TextField(_("reason"))
     granted_by = models.ForeignKey(

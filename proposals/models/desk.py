@@ -77,7 +77,9 @@ class DeskRequest(models.Model):
 class DeskMessage(models.Model):
     """One message of a request's thread: an answer from staff or a follow-up of the asker's."""
 
-    request = models.ForeignKey(DeskRequest, on_delete=models.CASCADE, related_name="messages")
+    request = models.ForeignKey(
+        DeskRequest, on_delete=models.CASCADE, related_name="messages", verbose_name=_("request")
+    )
     author = user_link(_("by"))
     from_staff = models.BooleanField(_("from programme staff"), default=False)
     body = models.TextField(_("message"))
@@ -100,14 +102,23 @@ def desk_upload_to(instance: "DeskFile", filename: str) -> str:
 class DeskFile(models.Model):
     """A file given with a request or with one of its messages, checked by content."""
 
-    request = models.ForeignKey(DeskRequest, on_delete=models.CASCADE, related_name="files")
-    message = models.ForeignKey(
-        DeskMessage, on_delete=models.CASCADE, null=True, blank=True, related_name="files"
+    request = models.ForeignKey(
+        DeskRequest, on_delete=models.CASCADE, related_name="files", verbose_name=_("request")
     )
-    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
+    message = models.ForeignKey(
+        DeskMessage,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="files",
+        verbose_name=_("message"),
+    )
+    code = models.CharField(
+        max_length=16, unique=True, default=new_code, editable=False, verbose_name=_("code")
+    )
     file = models.FileField(_("file"), upload_to=desk_upload_to)
     name = models.CharField(_("file name"), max_length=120)
-    content_type = models.CharField(max_length=100)
+    content_type = models.CharField(max_length=100, verbose_name=_("content type"))
     size = models.PositiveBigIntegerField(_("size"))
     uploaded_by = user_link(_("uploaded by"))
     uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.crypto import get_random_string
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..text import normalise_name
@@ -38,7 +39,9 @@ class Country(models.Model):
         verbose_name_plural = _("countries")
 
     def __str__(self) -> str:
-        return self.name
+        """The name in the reader's language (the reference names are in the catalogue:
+        reference_data.COUNTRY_NAMES)."""
+        return gettext(self.name)
 
 
 class CityKind(models.TextChoices):
@@ -90,7 +93,7 @@ class City(models.Model):
     code = models.CharField(_("code"), max_length=16, unique=True, default=new_code, editable=False)
     kind = models.CharField(_("kind"), max_length=10, choices=CityKind, default=CityKind.CITY)
     name = models.CharField(_("name"), max_length=120)
-    name_key = models.CharField(max_length=120, editable=False)
+    name_key = models.CharField(max_length=120, editable=False, verbose_name=_("name key"))
     country = models.ForeignKey(
         Country, on_delete=models.PROTECT, related_name="cities", verbose_name=_("country")
     )
@@ -171,9 +174,14 @@ def is_city_lead(user, city) -> bool:
 
 
 class CityMembership(models.Model):
-    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="memberships")
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("city")
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
     )
     role = models.CharField(_("role"), max_length=10, choices=MemberRole, default=MemberRole.EDITOR)
     created_at = models.DateTimeField(_("member since"), auto_now_add=True)
@@ -201,9 +209,14 @@ class JoinRequestStatus(models.TextChoices):
 class JoinRequest(models.Model):
     """An official's request to become a member of a city that is already registered."""
 
-    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="join_requests")
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, related_name="join_requests", verbose_name=_("city")
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="join_requests"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="join_requests",
+        verbose_name=_("user"),
     )
     message = models.TextField(_("message to the city's leads"), blank=True, max_length=2000)
     status = models.CharField(

@@ -200,7 +200,9 @@ class Project(FSMModelMixin, models.Model):
     public_image = models.FileField(
         _("public image (PNG or JPEG)"), upload_to=public_image_upload_to, blank=True
     )
-    public_image_type = models.CharField(max_length=100, blank=True, editable=False)
+    public_image_type = models.CharField(
+        max_length=100, blank=True, editable=False, verbose_name=_("public image type")
+    )
     consultants = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
@@ -277,7 +279,9 @@ class Project(FSMModelMixin, models.Model):
 
 
 class ProjectStageChange(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stage_changes")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="stage_changes", verbose_name=_("project")
+    )
     from_stage = models.CharField(_("from"), max_length=20, choices=ProjectStage.choices)
     to_stage = models.CharField(_("to"), max_length=20, choices=ProjectStage.choices)
     actor = user_link(_("by"))
@@ -296,7 +300,9 @@ class ProjectStageChange(models.Model):
 class Deliverable(models.Model):
     """A report the survey's consultant owes, with its due date (default_plan, editable)."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliverables")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="deliverables", verbose_name=_("project")
+    )
     kind = models.CharField(_("deliverable"), max_length=20, choices=DeliverableKind.choices)
     due_on = models.DateField(_("due"))
     state = models.CharField(
@@ -322,7 +328,9 @@ class ConsultantInvitation(models.Model):
     """Staff invite a consultant to a project by email; the account whose verified address it
     is joins the project (at once if it exists, when the address is confirmed otherwise)."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("project")
+    )
     email = models.EmailField(_("email"))
     invited_by = user_link(_("invited by"))
     created_at = models.DateTimeField(_("invited"), auto_now_add=True)
@@ -345,11 +353,18 @@ def deliverable_upload_to(instance: "DeliverableVersion", filename: str) -> str:
 class DeliverableVersion(models.Model):
     """One upload of a deliverable; every version is kept, with what staff said of it."""
 
-    deliverable = models.ForeignKey(Deliverable, on_delete=models.CASCADE, related_name="versions")
-    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
+    deliverable = models.ForeignKey(
+        Deliverable,
+        on_delete=models.CASCADE,
+        related_name="versions",
+        verbose_name=_("deliverable"),
+    )
+    code = models.CharField(
+        max_length=16, unique=True, default=new_code, editable=False, verbose_name=_("code")
+    )
     file = models.FileField(_("file"), upload_to=deliverable_upload_to)
     name = models.CharField(_("file name"), max_length=120)
-    content_type = models.CharField(max_length=100)
+    content_type = models.CharField(max_length=100, verbose_name=_("content type"))
     size = models.PositiveBigIntegerField(_("size"))
     uploaded_by = user_link(_("uploaded by"))
     uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
@@ -407,7 +422,12 @@ class FinancingTrack(FSMModelMixin, models.Model):
     """One way of financing a surveyed project (promotion of investment), with its status
     from identified to disbursed, changed only through the transitions below."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="financing_tracks")
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        related_name="financing_tracks",
+        verbose_name=_("project"),
+    )
     kind = models.CharField(_("financing"), max_length=20, choices=FinancingKind.choices)
     counterpart = models.CharField(_("counterpart"), max_length=200)
     contact = models.CharField(_("contact"), max_length=200, blank=True)
@@ -544,7 +564,10 @@ class Facility(models.Model):
 
 class FinancingStatusChange(models.Model):
     track = models.ForeignKey(
-        FinancingTrack, on_delete=models.CASCADE, related_name="status_changes"
+        FinancingTrack,
+        on_delete=models.CASCADE,
+        related_name="status_changes",
+        verbose_name=_("track"),
     )
     from_status = models.CharField(_("from"), max_length=20, choices=FinancingStatus.choices)
     to_status = models.CharField(_("to"), max_length=20, choices=FinancingStatus.choices)
@@ -570,11 +593,15 @@ class FinancingDocument(models.Model):
     """A document of a financing track (a term sheet, an appraisal, a letter of intent),
     uploaded by programme staff and read by them only: investors' papers are not the city's."""
 
-    track = models.ForeignKey(FinancingTrack, on_delete=models.CASCADE, related_name="documents")
-    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
+    track = models.ForeignKey(
+        FinancingTrack, on_delete=models.CASCADE, related_name="documents", verbose_name=_("track")
+    )
+    code = models.CharField(
+        max_length=16, unique=True, default=new_code, editable=False, verbose_name=_("code")
+    )
     file = models.FileField(_("file"), upload_to=financing_upload_to)
     name = models.CharField(_("file name"), max_length=120)
-    content_type = models.CharField(max_length=100)
+    content_type = models.CharField(max_length=100, verbose_name=_("content type"))
     size = models.PositiveBigIntegerField(_("size"))
     uploaded_by = user_link(_("uploaded by"))
     uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
@@ -598,7 +625,9 @@ class KickOff(models.Model):
     counsellor and the mayor or governor), the signed minutes, and the Joint Coordinating
     Committee that follows the survey."""
 
-    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="kickoff")
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="kickoff", verbose_name=_("project")
+    )
     held_on = models.DateField(_("held on"))
     place = models.CharField(_("place"), max_length=200)
     mlit_signatory = models.CharField(_("signed for MLIT by"), max_length=200)
@@ -606,7 +635,9 @@ class KickOff(models.Model):
         _("signed for the city by"), max_length=200, help_text=_("The mayor or governor.")
     )
     minutes = models.FileField(_("signed minutes (PDF)"), upload_to=minutes_upload_to, blank=True)
-    minutes_name = models.CharField(max_length=120, blank=True, editable=False)
+    minutes_name = models.CharField(
+        max_length=120, blank=True, editable=False, verbose_name=_("minutes name")
+    )
     committee = models.TextField(
         _("Joint Coordinating Committee"), blank=True, help_text=_("One member per line.")
     )
@@ -626,7 +657,9 @@ class Payment(models.Model):
     """An instalment of the survey's contract, usually tied to a deliverable: paid only once
     that deliverable is accepted, and all of them together at most the contract amount."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="payments")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="payments", verbose_name=_("project")
+    )
     deliverable = models.ForeignKey(
         Deliverable,
         on_delete=models.PROTECT,

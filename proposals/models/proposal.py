@@ -17,6 +17,7 @@ from django.db.models import (
 from django.db.models.functions import Abs, Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
@@ -33,14 +34,15 @@ class Taxonomy(models.Model):
 
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=100)
-    position = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
 
     class Meta:
         abstract = True
         ordering = ["position", "name"]
 
     def __str__(self) -> str:
-        return self.name
+        """The name in the reader's language (reference_data's names are in the catalogue)."""
+        return gettext(self.name)
 
 
 class FocusArea(Taxonomy):
@@ -329,13 +331,13 @@ class Proposal(FSMModelMixin, models.Model):
     approved_jpy = models.PositiveBigIntegerField(_("approved amount (JPY)"), null=True, blank=True)
     decision_letter = models.TextField(_("decision letter"), blank=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decided_by = user_link(blank=True)
+    decided_by = user_link(blank=True, verbose_name=_("decided by"))
 
     # Optimistic locking: a save based on an older version is refused.
-    version = models.PositiveIntegerField(default=1, editable=False)
-    created_by = user_link()
+    version = models.PositiveIntegerField(default=1, editable=False, verbose_name=_("version"))
+    created_by = user_link(verbose_name=_("created by"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_by = user_link()
+    updated_by = user_link(verbose_name=_("updated by"))
     updated_at = models.DateTimeField(_("last saved"), auto_now=True)
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
 
@@ -522,7 +524,9 @@ class PartnerKind(models.TextChoices):
 
 
 class JapanesePartner(models.Model):
-    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="partners")
+    proposal = models.ForeignKey(
+        Proposal, on_delete=models.CASCADE, related_name="partners", verbose_name=_("proposal")
+    )
     name = models.CharField(_("organisation"), max_length=200)
     kind = models.CharField(_("type"), max_length=20, choices=PartnerKind)
     role = models.CharField(_("role in the project"), max_length=300)
@@ -550,14 +554,18 @@ def attachment_upload_to(instance: "Attachment", filename: str) -> str:
 
 
 class Attachment(models.Model):
-    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
-    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="attachments")
+    code = models.CharField(
+        max_length=16, unique=True, default=new_code, editable=False, verbose_name=_("code")
+    )
+    proposal = models.ForeignKey(
+        Proposal, on_delete=models.CASCADE, related_name="attachments", verbose_name=_("proposal")
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=AttachmentKind)
     file = models.FileField(_("file"), upload_to=attachment_upload_to)
     name = models.CharField(_("file name"), max_length=120)
-    content_type = models.CharField(max_length=100)
+    content_type = models.CharField(max_length=100, verbose_name=_("content type"))
     size = models.PositiveBigIntegerField(_("size"))
-    uploaded_by = user_link()
+    uploaded_by = user_link(verbose_name=_("uploaded by"))
     uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
 
     class Meta:
@@ -572,7 +580,12 @@ class Attachment(models.Model):
 class StatusChange(models.Model):
     """Every transition of a proposal: who, when, from, to, and the message."""
 
-    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="status_changes")
+    proposal = models.ForeignKey(
+        Proposal,
+        on_delete=models.CASCADE,
+        related_name="status_changes",
+        verbose_name=_("proposal"),
+    )
     from_status = models.CharField(_("from"), max_length=20, choices=Status.choices)
     to_status = models.CharField(_("to"), max_length=20, choices=Status.choices)
     actor = user_link(_("by"))
@@ -590,18 +603,28 @@ class StatusChange(models.Model):
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}"
 
+    @property
+    def shown_message(self) -> str:
+        """The message in the reader's language: the portal's own ("Submitted.", written with
+        gettext_noop by the services) translated, what staff typed as typed."""
+        return gettext(self.message) if self.message else ""
+
 
 class ProposalSnapshot(models.Model):
     """The proposal as it was at each submission, so staff can compare versions."""
 
-    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="snapshots")
+    proposal = models.ForeignKey(
+        Proposal, on_delete=models.CASCADE, related_name="snapshots", verbose_name=_("proposal")
+    )
     number = models.PositiveSmallIntegerField(_("submission"))
-    data = models.JSONField()
-    submitted_by = user_link()
-    created_at = models.DateTimeField(auto_now_add=True)
+    data = models.JSONField(verbose_name=_("data"))
+    submitted_by = user_link(verbose_name=_("submitted by"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["proposal", "number"]
+        verbose_name = _("submitted version")
+        verbose_name_plural = _("submitted versions")
         constraints = [
             models.UniqueConstraint(fields=["proposal", "number"], name="snapshot_number_unique"),
         ]
@@ -614,16 +637,20 @@ class ProposalRevision(models.Model):
     """The editable content of a draft at each saved version, so that a save based on an older
     version can be merged field by field with what colleagues saved since."""
 
-    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="revisions")
-    version = models.PositiveIntegerField()
-    values = models.JSONField()
-    saved_by = user_link()
-    saved_at = models.DateTimeField(auto_now_add=True)
+    proposal = models.ForeignKey(
+        Proposal, on_delete=models.CASCADE, related_name="revisions", verbose_name=_("proposal")
+    )
+    version = models.PositiveIntegerField(verbose_name=_("version"))
+    values = models.JSONField(verbose_name=_("values"))
+    saved_by = user_link(verbose_name=_("saved by"))
+    saved_at = models.DateTimeField(auto_now_add=True, verbose_name=_("saved at"))
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["proposal", "version"], name="revision_version_unique"),
         ]
+        verbose_name = _("saved revision")
+        verbose_name_plural = _("saved revisions")
 
     def __str__(self) -> str:
         return f"{self.proposal} v{self.version}"
@@ -632,14 +659,18 @@ class ProposalRevision(models.Model):
 class ReferenceSequence(models.Model):
     """The last reference number given per year and country (numbers are never reused)."""
 
-    year = models.PositiveSmallIntegerField()
-    country = models.ForeignKey("proposals.Country", on_delete=models.PROTECT)
-    last = models.PositiveIntegerField(default=0)
+    year = models.PositiveSmallIntegerField(verbose_name=_("year"))
+    country = models.ForeignKey(
+        "proposals.Country", on_delete=models.PROTECT, verbose_name=_("country")
+    )
+    last = models.PositiveIntegerField(default=0, verbose_name=_("last"))
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["year", "country"], name="reference_sequence_unique"),
         ]
+        verbose_name = _("reference sequence")
+        verbose_name_plural = _("reference sequences")
 
     def __str__(self) -> str:
         return f"{self.year} {self.country_id}: {self.last}"
@@ -648,8 +679,10 @@ class ReferenceSequence(models.Model):
 class Message(models.Model):
     """A clarification message between the city and programme staff about one proposal."""
 
-    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="messages")
-    author = user_link()
+    proposal = models.ForeignKey(
+        Proposal, on_delete=models.CASCADE, related_name="messages", verbose_name=_("proposal")
+    )
+    author = user_link(verbose_name=_("author"))
     from_staff = models.BooleanField(_("from programme staff"), default=False)
     body = models.TextField(_("message"), max_length=5000)
     created_at = models.DateTimeField(_("sent at"), auto_now_add=True, db_index=True)

@@ -21,9 +21,14 @@ class ExportState(models.TextChoices):
 class ExportJob(models.Model):
     """A large export built by a Celery worker; its file expires after a day."""
 
-    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
+    code = models.CharField(
+        max_length=16, unique=True, default=new_code, editable=False, verbose_name=_("code")
+    )
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="export_jobs",
+        verbose_name=_("requested by"),
     )
     query = models.TextField(_("filters"), blank=True)
     proposal_ids = models.JSONField(
@@ -34,12 +39,12 @@ class ExportJob(models.Model):
     )
     total = models.PositiveIntegerField(_("rows"), default=0)
     done = models.PositiveIntegerField(_("rows written"), default=0)
-    file = models.FileField(upload_to=export_upload_to, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(db_index=True)
+    file = models.FileField(upload_to=export_upload_to, blank=True, verbose_name=_("file"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    expires_at = models.DateTimeField(db_index=True, verbose_name=_("expires at"))
 
     State = ExportState
 

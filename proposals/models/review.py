@@ -88,7 +88,10 @@ class Review(models.Model):
     """A reviewer's scores of one proposal; locked once submitted."""
 
     assignment = models.OneToOneField(
-        ReviewAssignment, on_delete=models.CASCADE, related_name="review"
+        ReviewAssignment,
+        on_delete=models.CASCADE,
+        related_name="review",
+        verbose_name=_("assignment"),
     )
     comment = models.TextField(_("comment to programme staff"), blank=True, max_length=10000)
     recommendation = models.CharField(
@@ -117,8 +120,12 @@ class Review(models.Model):
 
 
 class Score(models.Model):
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="scores")
-    criterion = models.ForeignKey(RubricCriterion, on_delete=models.PROTECT, related_name="+")
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="scores", verbose_name=_("review")
+    )
+    criterion = models.ForeignKey(
+        RubricCriterion, on_delete=models.PROTECT, related_name="+", verbose_name=_("criterion")
+    )
     value = models.PositiveSmallIntegerField(
         _("score"), validators=[MinValueValidator(1), MaxValueValidator(5)]
     )

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from smartjamp.uploads import DOCUMENTS, JPEG, PNG, check_upload, checked_file_name
 
@@ -67,8 +68,7 @@ def _city_refusals(call: Call, city: City, eligible_countries: set[str] | None =
     )
     if not eligible:
         reasons.append(
-            _("Cities of %(country)s are not eligible for this call.")
-            % {"country": city.country.name}
+            _("Cities of %(country)s are not eligible for this call.") % {"country": city.country}
         )
     return reasons
 
@@ -397,7 +397,11 @@ def submit_proposal(*, user: User, proposal: Proposal, now=None) -> Proposal:
             current,
             "submit",
             actor=user,
-            message=_("Resubmitted after revision.") if resubmission else _("Submitted."),
+            message=(
+                gettext_noop("Resubmitted after revision.")
+                if resubmission
+                else gettext_noop("Submitted.")
+            ),
         )
         ProposalSnapshot.objects.create(
             proposal=current,

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import audit as audit_trail
 from .. import notifications, scoring
@@ -35,7 +36,7 @@ def _locked(proposal: Proposal) -> Proposal:
 def screen_proposal(*, actor: User, proposal: Proposal) -> Proposal:
     """Staff take a submitted proposal into screening."""
     current = _locked(proposal)
-    take_transition(current, "screen", actor=actor, message=_("Screening started."))
+    take_transition(current, "screen", actor=actor, message=gettext_noop("Screening started."))
     return current
 
 
@@ -72,7 +73,10 @@ def request_revision(*, actor: User, proposal: Proposal, message: str, due) -> P
 def send_to_review(*, actor: User, proposal: Proposal) -> Proposal:
     current = _locked(proposal)
     take_transition(
-        current, "send_to_review", actor=actor, message=_("Eligible: sent to the reviewers.")
+        current,
+        "send_to_review",
+        actor=actor,
+        message=gettext_noop("Eligible: sent to the reviewers."),
     )
     return current
 
@@ -93,7 +97,7 @@ def approve_proposal(*, actor: User, proposal: Proposal, amount: int, letter: st
     current.decision_letter = letter.strip()
     current.decided_by = actor
     current.decided_at = timezone.now()
-    take_transition(current, "approve", actor=actor, message=_("Approved."))
+    take_transition(current, "approve", actor=actor, message=gettext_noop("Approved."))
     create_project(actor=actor, proposal=current)
     return current
 
@@ -110,7 +114,7 @@ def reject_proposal(*, actor: User, proposal: Proposal, letter: str) -> Proposal
         current,
         "reject",
         actor=actor,
-        message=_("Not eligible.") if ineligible else _("Not selected."),
+        message=gettext_noop("Not eligible.") if ineligible else gettext_noop("Not selected."),
     )
     return current
 

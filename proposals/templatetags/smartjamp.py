@@ -30,6 +30,12 @@ def yen(amount) -> str:
 
 
 @register.filter
+def zone_name(zone: str, place: str = "") -> str:
+    """A zone as people know it: "Da Nang time (UTC+7)", "Japan time (JST, UTC+9)"."""
+    return zones.zone_label(zone, place) if zone else ""
+
+
+@register.filter
 def inert(value) -> str:
     """A value typed by a user, defanged so that no mail client turns it into a link."""
     return notifications.inert(value)

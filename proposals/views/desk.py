@@ -64,7 +64,7 @@ def files_field() -> MultipleFileField:
 class ProjectChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, project):
         city = project.proposal.city
-        return f"{project.proposal.title} ({city.name}, {city.country.name})"
+        return f"{project.proposal.title} ({city.name}, {city.country})"
 
 
 class DeskRequestForm(forms.Form):

@@ -8,6 +8,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from smartjamp import cache_versions
@@ -97,7 +98,7 @@ def _dashboard_figures(proposals) -> dict:
     for (call, status), n in by_status.items():
         calls[call]["statuses"].append((str(Status(status).label), n))
     for (call, country), n in by_country.items():
-        calls[call]["countries"].append((country, n))
+        calls[call]["countries"].append((gettext(country), n))  # as Country.__str__
     progress = (
         ReviewAssignment.objects.filter(proposal__in=proposals.order_by().values("pk"))
         .values("proposal__call")

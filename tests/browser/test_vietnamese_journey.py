@@ -141,35 +141,12 @@ STEPS = {
 }
 SIGNED_IN_FROM = list(STEPS).index("06-my-cities")
 
-# Pages still (partly) in English when this test was written: allauth has no Vietnamese
-# catalogue and locale/vi/ does not translate its templates' messages.
-TIME_LEFT = (
-    "the time left to the deadline, “còn 4 weeks, 1 day”: Django's timeuntil "
-    "(proposals/templatetags/smartjamp.py) asks for “%(num)d week”, “%(num)d day”…, which "
-    "Django's own Vietnamese catalogue lacks (it has the older “%d week”) and locale/vi does not add"
-)
-ENGLISH_STILL = {
-    "02-signup": "allauth's sign-up page: its title “Signup”, heading and button “Sign Up”, "
-    "“Already have an account? Then please sign in.” (the portal's own fields are Vietnamese)",
-    "03-verification-sent": "allauth's “Verify Your Email Address” page is in English",
-    "04-confirm-email": "allauth's “Confirm Email Address” page is in English",
-    "05-sign-in": "allauth's “Sign In” page: heading and button, “Remember Me”, “Forgot your "
-    "password?”, “If you have not created an account yet…”",
-    "11-call": TIME_LEFT,
-    "12-draft": TIME_LEFT,
-    "13-draft-saved": TIME_LEFT,
-    "14-attached": TIME_LEFT,
-    "15-proposal": TIME_LEFT,
-    "18-notifications": "the account email's subject, listed as sent: “[Smart JAMP] Please "
-    "Confirm Your Email Address” (allauth's, in English)",
-}
-
-# Reference data shown as it is stored, in English: country names, focus areas and sectors
-# (proposals/reference_data.py; no catalogue translates them).
+# Reference data in the reader's language (Country.__str__, Taxonomy.__str__): none of these
+# English names may show ("Philippines" is written alike in Vietnamese).
 REFERENCE_DATA = {
-    "02-signup": ["Viet Nam", "Thailand", "Cambodia", "Philippines"],
+    "02-signup": ["Viet Nam", "Thailand", "Cambodia"],
     "08-city-pending": ["Viet Nam"],
-    "11-call": ["Viet Nam", "Thailand", "Cambodia", "Philippines"],
+    "11-call": ["Viet Nam", "Thailand", "Cambodia"],
     "12-draft": ["Civic and social", "Transport and mobility", "Disaster risk reduction"],
     "16-receipt": ["Viet Nam"],
 }
@@ -186,10 +163,6 @@ EMAILS = {
         r"proposal \S+ received",
         ["has been received under the reference", "Submitted", *EMAIL_FOOTER],
     ),
-}
-EMAILS_IN_ENGLISH_STILL = {
-    "account": "allauth's confirmation email (subject and body) is in English: no Vietnamese "
-    "in allauth, none in locale/vi for its messages",
 }
 
 
@@ -376,15 +349,7 @@ def test_journey_in_vietnamese(journey):
     assert all(subject == sent for _kind, _language, subject, sent, _body in journey.emails)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=ENGLISH_STILL[name]))
-        if name in ENGLISH_STILL
-        else name
-        for name in STEPS
-    ],
-)
+@pytest.mark.parametrize("name", STEPS)
 def test_page_has_no_english(journey, name):
     page = journey.pages[name]
     sentinels = STEPS[name] + EVERY_PAGE
@@ -394,26 +359,11 @@ def test_page_has_no_english(journey, name):
 
 
 @pytest.mark.parametrize("name", REFERENCE_DATA)
-@pytest.mark.xfail(
-    strict=True,
-    reason="countries, focus areas and sectors are shown in English, as stored "
-    "(proposals/reference_data.py): “Viet Nam” not “Việt Nam”, “Transport and mobility”…",
-)
 def test_reference_data_is_vietnamese(journey, name):
     assert english_in(journey.pages[name].text, REFERENCE_DATA[name]) == []
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            kind, marks=pytest.mark.xfail(strict=True, reason=EMAILS_IN_ENGLISH_STILL[kind])
-        )
-        if kind in EMAILS_IN_ENGLISH_STILL
-        else kind
-        for kind in EMAILS
-    ],
-)
+@pytest.mark.parametrize("kind", EMAILS)
 def test_email_is_vietnamese(journey, kind):
     english_subject, sentinels = EMAILS[kind]
     (email,) = [email for email in journey.emails if email[0] == kind]

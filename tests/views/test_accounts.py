@@ -183,7 +183,7 @@ def test_profile_saves_language_and_time_zone(client, danang_lead):
     )
     page = client.get(reverse("home")).content.decode()
     assert 'lang="vi"' in page
-    assert "Asia/Ho_Chi_Minh" in page
+    assert "Thời gian được hiển thị theo Giờ Việt Nam (UTC+7)." in page
 
 
 def test_profile_refuses_unknown_time_zone(client, danang_lead):
