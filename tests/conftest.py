@@ -3,6 +3,7 @@ import os
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.utils import translation
 
 from proposals.models import City, CityMembership, Country, FocusArea, MemberRole, Sector, User
 from proposals.reference_data import load_reference_data, load_taxonomies
@@ -36,6 +37,8 @@ def _fast_and_isolated(settings, tmp_path):
     }
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
     settings.SITE_URL = "http://testserver"
+    # A request leaves its language active in the thread: each test starts in English.
+    translation.activate(settings.LANGUAGE_CODE)
     # A database cache is rolled back with each test; a shared Redis cache must be emptied.
     if "redis" in settings.CACHES["default"]["BACKEND"].lower():
         cache.clear()

@@ -35,6 +35,7 @@ from ..models import (
     Project,
     ProjectStageChange,
 )
+from ..templatetags.smartjamp import short_datetime
 from ..timeline import project_timeline
 from .base import OwnPages, ReadOnlyInline, report_count, yen_field
 
@@ -324,7 +325,7 @@ class ProjectAdmin(OwnPages, admin.ModelAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (localtime(event.at).strftime("%Y-%m-%d %H:%M"), event.what, event.by, event.note)
+                (short_datetime(localtime(event.at)), event.what, event.by, event.note)
                 for event in project_timeline(project)
             ),
         )
