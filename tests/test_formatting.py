@@ -90,3 +90,11 @@ def test_status_badge_says_what_get_status_display_says(language):
                 f'<span class="badge status status-{status}">'
                 f"{escape(proposal.get_status_display())}</span>"
             )
+
+
+def test_a_city_name_in_an_emails_deadline_is_no_link():
+    city = SimpleNamespace(name="evil.example.com", time_zone="Asia/Ho_Chi_Minh")
+    with timezone.override("Asia/Ho_Chi_Minh"), translation.override("en"):
+        text = zones_text(CLOSES, city)
+    assert "evil.example.com" not in text
+    assert text.endswith("· 2 Dec 2026, 01:59 JST · 1 Dec 2026, 16:59 UTC")

@@ -54,12 +54,15 @@ def _label(shown: zones.Shown) -> str:
 @register.filter(name="zones")
 def zones_text(value, city=None) -> str:
     """A deadline as plain text, for emails: "1 Dec 2026, 23:59 Da Nang time (UTC+7) ·
-    2 Dec 2026, 01:59 JST · 1 Dec 2026, 16:59 UTC" (`zones.deadline_times`)."""
+    2 Dec 2026, 01:59 JST · 1 Dec 2026, 16:59 UTC" (`zones.deadline_times`). Defanged like
+    every typed value in an email (`inert`): the city's name is typed at registration."""
     if value is None:
         return ""
-    return " · ".join(
-        f"{short_datetime(shown.when)} {_label(shown)}"
-        for shown in zones.deadline_times(value, city)
+    return notifications.inert(
+        " · ".join(
+            f"{short_datetime(shown.when)} {_label(shown)}"
+            for shown in zones.deadline_times(value, city)
+        )
     )
 
 
