@@ -3,6 +3,7 @@ from .desk import DeskFile, DeskMessage, DeskRequest, DeskState, DeskTopic
 from .geo import (
     AscnStatus,
     City,
+    CityInvitation,
     CityKind,
     CityMembership,
     Country,

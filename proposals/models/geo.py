@@ -240,3 +240,44 @@ class JoinRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.city} ({self.get_status_display()})"
+
+
+class CityInvitationQuerySet(models.QuerySet):
+    def usable(self, now=None) -> "CityInvitationQuerySet":
+        """Invitations that can still be accepted: not accepted, not revoked, not expired."""
+        from django.utils import timezone
+
+        return self.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now or timezone.now()
+        )
+
+
+class CityInvitation(models.Model):
+    """A lead's invitation of a colleague, by email, to become a member of the city on sign-up
+    or sign-in (issue 18). The link's secret is stored hashed (`token_hash`, SHA-256): the
+    database alone does not let anyone accept it."""
+
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("city")
+    )
+    email = models.EmailField(_("email address"))
+    role = models.CharField(_("role"), max_length=10, choices=MemberRole, default=MemberRole.EDITOR)
+    token_hash = models.CharField(_("secret (hashed)"), max_length=64, unique=True)
+    invited_by = user_link(_("invited by"))
+    created_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    accepted_by = user_link(_("accepted by"), blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_by = user_link(_("revoked by"), blank=True)
+
+    objects = CityInvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("city invitation")
+        verbose_name_plural = _("city invitations")
+        indexes = [models.Index(fields=["city", "email"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.city}"

@@ -31,6 +31,9 @@ class NotificationKind(models.TextChoices):
     DESK_OPENED = "desk_opened", _("Desk request opened")
     DESK_ANSWERED = "desk_answered", _("Desk request answered")
     DESK_OVERDUE = "desk_overdue", _("Desk request overdue")
+    CITY_INVITATION = "city_invitation", _("Invitation to a city")
+    DRAFT_READY = "draft_ready", _("Draft ready for the lead")
+    CITY_REGISTERED = "city_registered", _("City registered")
 
 
 class NotificationState(models.TextChoices):

@@ -328,6 +328,9 @@ class Proposal(FSMModelMixin, models.Model):
     # Set by staff only: screening and the decision.
     eligibility = models.JSONField(_("eligibility checklist"), default=dict, blank=True)
     resubmission_due = models.DateTimeField(_("resubmit by"), null=True, blank=True)
+    # An editor's word to the leads that the draft is ready for them to submit (issue 18).
+    ready_at = models.DateTimeField(_("marked ready for the lead at"), null=True, blank=True)
+    ready_by = user_link(_("marked ready by"), blank=True)
     approved_jpy = models.PositiveBigIntegerField(_("approved amount (JPY)"), null=True, blank=True)
     decision_letter = models.TextField(_("decision letter"), blank=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
