@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import BooleanField, Case, Q, Value, When
-from django.http import FileResponse, QueryDict, StreamingHttpResponse
+from django.http import FileResponse, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -61,11 +61,25 @@ def record_export(request, action: str, name: str, fmt: str, **details) -> None:
     )
 
 
-def download(request, header, rows, fmt: str, name: str, keys: list[str] | None = None, **details):
-    """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`)."""
+def download(
+    request,
+    header,
+    rows,
+    fmt: str,
+    name: str,
+    keys: list[str] | None = None,
+    *,
+    file_name: str | None = None,
+    **details,
+):
+    """The table as a CSV, JSON or Excel file, recorded in the audit trail (with `details`).
+
+    The file is "smartjamp-<file_name or name>-<yyyymmdd-hhmm JST>.<fmt>": `file_name` says
+    what one export of `name` holds when several differ (a call's ranking, by raw or
+    normalised score), so that two downloads are not two files of one name."""
     record_export(request, "downloaded", name, fmt, query=request.GET.urlencode(), **details)
     stamp = timezone.localtime(timezone.now(), JST).strftime("%Y%m%d-%H%M")
-    filename = f"smartjamp-{name}-{stamp}.{fmt}"
+    filename = f"smartjamp-{file_name or name}-{stamp}.{fmt}"
     if fmt == "csv":
         response = StreamingHttpResponse(
             reports.csv_stream(header, rows), content_type="text/csv; charset=utf-8"
@@ -90,9 +104,13 @@ def export_proposal_queryset(
     """Proposals of `queryset` in `fmt`, with the columns chosen in the request.
 
     With `selected` (the admin's action), a background job remembers the rows themselves."""
-    columns = reports.chosen_columns(
-        request.GET.getlist("columns") or request.POST.getlist("columns")
-    )
+    try:
+        columns = reports.chosen_columns(
+            request.GET.getlist("columns") or request.POST.getlist("columns")
+        )
+    except reports.UnknownColumns as unknown:
+        # A typed address: say which key is wrong, queue and record nothing.
+        return HttpResponseBadRequest(str(unknown), content_type="text/plain; charset=utf-8")
     # CSV and JSON stream, whatever their size, in flat memory; an Excel workbook is written
     # whole (a zip file), at a fifth of the speed, so a large one is built by a worker.
     if fmt == "xlsx" and (total := queryset.count()) > settings.EXPORT_BACKGROUND_ROWS:

@@ -174,9 +174,25 @@ COLUMNS = [
 COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
 
 
+class UnknownColumns(ValueError):
+    """Column keys that no column has (the export says which, and stores nothing)."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+        super().__init__(
+            gettext("Unknown column(s): %(unknown)s. The columns are: %(known)s.")
+            % {"unknown": ", ".join(keys), "known": ", ".join(COLUMNS_BY_KEY)}
+        )
+
+
 def chosen_columns(keys: Iterable[str] | None) -> list[Column]:
-    keys = [key for key in (keys or []) if key in COLUMNS_BY_KEY]
-    return [COLUMNS_BY_KEY[key] for key in keys] if keys else list(COLUMNS)
+    """The columns of `keys`, each either one key or several joined by commas (a form's
+    repeated `columns=a&columns=b` and a typed `columns=a,b` alike); all columns for none.
+    Raises UnknownColumns rather than quietly dropping a key that names no column."""
+    wanted = [key.strip() for value in (keys or []) for key in value.split(",") if key.strip()]
+    if unknown := [key for key in wanted if key not in COLUMNS_BY_KEY]:
+        raise UnknownColumns(unknown)
+    return [COLUMNS_BY_KEY[key] for key in dict.fromkeys(wanted)] or list(COLUMNS)
 
 
 def proposal_rows(queryset, columns: list[Column], *, limit: int | None = None) -> Iterator[list]:
@@ -370,6 +386,17 @@ RANKING_COLUMNS = [
     (_("Spread"), lambda proposal: _rounded(proposal.score_spread)),
     (_("Requested (JPY)"), lambda proposal: proposal.requested_jpy),
 ]
+
+
+# How a call's ranking may be ordered: by the raw combined score or by the score normalised
+# per reviewer (scoring.call_ranking); the rows hold both either way.
+RANKING_ORDERS = ("score", "normalised")
+
+
+def ranking_file_name(call, by: str = "score") -> str:
+    """What a ranking's file is called (exports.download): "ranking-<call code>", and
+    "-normalised" when ordered by the normalised score."""
+    return f"ranking-{call.code}" + ("-normalised" if by == "normalised" else "")
 
 
 def ranking_rows(call, by: str = "score") -> tuple[list[str], list[list]]:

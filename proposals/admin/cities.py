@@ -163,6 +163,44 @@ class CityAdminForm(forms.ModelForm):
         return cleaned
 
 
+class RegistrationFilter(admin.SimpleListFilter):
+    """Applications (cities that officials registered or joined) by default: the ASEAN Smart
+    Cities Network's reference rows that nobody applied for are not work, and would bury the
+    few real applications among "pending verification" rows."""
+
+    title = _("registration")
+    parameter_name = "registration"
+    APPLICATIONS, REFERENCE, ALL = "applications", "reference", "all"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.APPLICATIONS, _("Applications (registered by officials)")),
+            (self.REFERENCE, _("Reference cities, no application")),
+            (self.ALL, _("All")),
+        ]
+
+    def value(self):
+        return super().value() or self.APPLICATIONS
+
+    def choices(self, changelist):
+        # Django's "All" stands for no parameter, which here means applications: the three
+        # choices are ours, each with its own value.
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        claimed = City.objects.claimed().values("pk")
+        if self.value() == self.REFERENCE:
+            return queryset.exclude(pk__in=claimed)
+        if self.value() == self.ALL:
+            return queryset
+        return queryset.filter(pk__in=claimed)
+
+
 @admin.register(City)
 class CityAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
     form = CityAdminForm
@@ -175,7 +213,7 @@ class CityAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
         "member_count",
         "registered_at",
     ]
-    list_filter = ["verification_status", "country", "ascn_status", "kind"]
+    list_filter = [RegistrationFilter, "verification_status", "country", "ascn_status", "kind"]
     list_select_related = ["country"]
     search_fields = ["name", "region", "code"]
     ordering = ["country__name", "name"]

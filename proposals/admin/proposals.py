@@ -1,6 +1,9 @@
+import datetime
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, OuterRef
+from django.db.models import Count, OuterRef, Prefetch, Q
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -10,8 +13,9 @@ from django.utils.translation import ngettext_lazy
 
 from smartjamp import cache_versions
 
-from .. import scoring, services
+from .. import audit, scoring, services
 from ..exports import export_proposal_queryset
+from ..fiscal import jst_today
 from ..forms import (
     ApproveForm,
     AssignForm,
@@ -21,11 +25,13 @@ from ..forms import (
     RevisionForm,
 )
 from ..models import (
+    AssignmentState,
     Attachment,
     JapanesePartner,
     Message,
     Proposal,
     ReviewAssignment,
+    Score,
     StatusChange,
 )
 from .base import (
@@ -117,6 +123,42 @@ class AssignmentInline(ReadOnlyInline, admin.TabularInline):
 ASSIGNMENTS_MADE = ngettext_lazy(
     "%(count)d assignment made.", "%(count)d assignments made.", "count"
 )
+
+# Assignments whose review is still to come: not declared yet, or being written.
+OPEN_STATES = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
+OUTSTANDING = ngettext_lazy(
+    "%(count)d review is still outstanding: wait for it, or confirm that you decide without it.",
+    "%(count)d reviews are still outstanding: wait for them, or confirm that you decide without "
+    "them.",
+    "count",
+)
+
+
+def outstanding_reviews(proposal) -> int:
+    """How many of the proposal's reviews are still to come (a decision waits for them,
+    unless staff confirm an override)."""
+    return proposal.assignments.filter(state__in=OPEN_STATES).count()
+
+
+def default_due() -> datetime.date:
+    """The review due date prefilled when assigning: REVIEW_DUE_DAYS from today (JST)."""
+    return jst_today() + datetime.timedelta(days=settings.REVIEW_DUE_DAYS)
+
+
+def reviewer_pool_with_load():
+    """The reviewer pool, each with `open_load`: their assignments still to review."""
+    return (
+        services.reviewer_pool()
+        .annotate(open_load=Count("assignments", filter=Q(assignments__state__in=OPEN_STATES)))
+        .order_by("email")
+    )
+
+
+def with_load(reviewer) -> str:
+    """A reviewer as the assignment form lists them: name and open load."""
+    return ngettext_lazy(
+        "%(reviewer)s · %(count)d review open", "%(reviewer)s · %(count)d reviews open", "count"
+    ) % {"reviewer": reviewer, "count": reviewer.open_load}
 
 
 def _each_by(service, description, permission, done_message):
@@ -338,9 +380,17 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
         "screen",
         _("%(count)d proposal(s) sent to review."),
     )
-    shortlist_selected = _each_by(
-        "shortlist_proposal", _("Shortlist"), "decide", _("%(count)d proposal(s) shortlisted.")
-    )
+
+    @admin.action(description=_("Shortlist"), permissions=["decide"])
+    def shortlist_selected(self, request, queryset):
+        # No override here: a decision without every review is taken on the proposal's own
+        # decision page, where the scores are shown and staff confirm it.
+        def shortlist(proposal):
+            if count := outstanding_reviews(proposal):
+                raise ValidationError(OUTSTANDING % {"count": count})
+            services.shortlist_proposal(actor=request.user, proposal=proposal)
+
+        self._each(request, queryset, shortlist, _("%(count)d proposal(s) shortlisted."))
 
     def _intermediate(self, request, queryset, form, action, title):
         return self.action_page(
@@ -357,8 +407,10 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
     def assign_selected(self, request, queryset):
         form = AssignForm(
             request.POST if "apply" in request.POST else None,
-            pool=services.reviewer_pool().order_by("email"),
+            pool=reviewer_pool_with_load(),
+            initial={"due": default_due()},
         )
+        form.fields["reviewers"].label_from_instance = with_load
         if form.is_bound and form.is_valid():
             made, skipped = services.assign_reviewers(
                 actor=request.user,
@@ -372,7 +424,9 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
 
     @admin.action(description=_("Auto-assign reviewers…"), permissions=["assign"])
     def auto_assign_selected(self, request, queryset):
-        form = AutoAssignForm(request.POST if "apply" in request.POST else None)
+        form = AutoAssignForm(
+            request.POST if "apply" in request.POST else None, initial={"due": default_due()}
+        )
         if form.is_bound and form.is_valid():
             made, skipped = services.auto_assign(
                 actor=request.user,
@@ -492,6 +546,11 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             revision=revision,
             rejection=rejection,
             missing=proposal.missing_for_submission(),
+            # What is screened: the proposal itself, as the print view shows it.
+            partners=proposal.partners.all(),
+            attachments=proposal.attachments.all(),
+            focus_areas=proposal.focus_areas.all(),
+            sectors=proposal.sectors.all(),
         )
 
     def decision_view(self, request, object_id):
@@ -501,7 +560,22 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             request.POST if step == "approve" else None, requested=proposal.requested_jpy
         )
         rejection = LetterForm(request.POST if step == "reject" else None)
-        done = self._take_step(
+        outstanding = outstanding_reviews(proposal)
+        if step in ("shortlist", "approve", "reject") and outstanding:
+            if not request.POST.get("override"):
+                # Nothing is taken: the page comes back with the forms as posted.
+                self.message_user(request, OUTSTANDING % {"count": outstanding}, messages.ERROR)
+                step = "refused"
+            else:
+                audit.record(
+                    actor=request.user,
+                    action="decision.override",
+                    proposal=proposal,
+                    request=request,
+                    step=request.POST.get("step"),
+                    outstanding=outstanding,
+                )
+        done = step != "refused" and self._take_step(
             request,
             proposal,
             {
@@ -528,7 +602,41 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             approval=approval,
             rejection=rejection,
             normalised=normalised,
+            outstanding=outstanding,
+            **self._reviews(proposal),
         )
+
+    @staticmethod
+    def _reviews(proposal) -> dict:
+        """Beside the aggregate: each reviewer's scores per criterion, weighted score,
+        recommendation and comment (submitted reviews), and where the others stand."""
+        criteria = list(proposal.call.criteria.all())
+        assignments = (
+            proposal.assignments.select_related("reviewer", "review")
+            .prefetch_related(
+                Prefetch(
+                    "review__scores", queryset=Score.objects.only("review", "criterion", "value")
+                )
+            )
+            .order_by("reviewer__email")
+        )
+        rows = []
+        for assignment in assignments:
+            review = getattr(assignment, "review", None)
+            submitted = review is not None and review.is_submitted
+            values = (
+                {score.criterion_id: score.value for score in review.scores.all()}
+                if submitted
+                else {}
+            )
+            rows.append(
+                {
+                    "assignment": assignment,
+                    "review": review if submitted else None,
+                    "scores": [values.get(criterion.pk) for criterion in criteria],
+                }
+            )
+        return {"criteria": criteria, "reviews": rows}
 
     def versions_view(self, request, object_id):
         proposal = self._proposal_or_404(request, object_id, "view_proposal")

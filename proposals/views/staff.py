@@ -4,7 +4,7 @@ from collections import Counter
 from functools import wraps
 
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -22,6 +22,9 @@ from ..permissions import get_call_or_404, get_export_job_for_user, staff_only
 
 FORMATS = {"csv", "xlsx", "json"}
 TABLE_ROWS = 50
+# The dashboard table's amounts, shown as yen (the exports keep the plain number).
+MONEY = {"requested_jpy", "approved_jpy"}
+ROW_ID = reports.Column("pk", "", "pk")
 
 
 def _export(view):
@@ -128,11 +131,24 @@ def _dashboard_figures(proposals) -> dict:
             "score",
         ]
     )
-    rows = list(reports.proposal_rows(proposals, columns, limit=TABLE_ROWS))
+    # Each row leads to its proposal (the admin's page of it, where staff work on it): its id,
+    # read in the same query, is the last value of each row, not a column of the table.
+    read = list(reports.proposal_rows(proposals, [*columns, ROW_ID], limit=TABLE_ROWS))
+    rows, pks = [values[:-1] for values in read], [values[-1] for values in read]
     return {
         "calls": list(calls.values()),
         "header": [str(column.label) for column in columns],
         "rows": rows,
+        "table": [
+            {
+                "pk": pk,
+                "cells": [
+                    (str(column.label), value, column.key in MONEY)
+                    for column, value in zip(columns, row, strict=True)
+                ],
+            }
+            for pk, row in zip(pks, rows, strict=True)
+        ],
         "row_count": sum(entry["count"] for entry in calls.values()),
     }
 
@@ -162,8 +178,22 @@ def export_review_progress(request, fmt):
 @_export
 def export_ranking(request, code, fmt):
     call = get_call_or_404(code)
-    header, rows = reports.ranking_rows(call, by=request.GET.get("by", "score"))
-    return download(request, header, rows, fmt, "ranking", call=call.code)
+    by = request.GET.get("by", "score")
+    if by not in reports.RANKING_ORDERS:
+        return HttpResponseBadRequest(
+            gettext("Rank by score or by normalised score (by=score or by=normalised)."),
+            content_type="text/plain; charset=utf-8",
+        )
+    header, rows = reports.ranking_rows(call, by=by)
+    return download(
+        request,
+        header,
+        rows,
+        fmt,
+        "ranking",
+        file_name=reports.ranking_file_name(call, by),
+        call=call.code,
+    )
 
 
 @staff_only
