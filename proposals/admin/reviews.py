@@ -6,6 +6,7 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
@@ -19,7 +20,7 @@ from smartjamp.uploads import file_download
 from .. import services
 from ..exports import download
 from ..forms import ConflictForm, ReviewForm, score_field
-from ..models import AssignmentState, AuditEvent, ReviewAssignment, Score
+from ..models import AssignmentState, AuditEvent, Recommendation, ReviewAssignment, Score
 from ..permissions import (
     get_assignment_for_reviewer,
     get_attachment_for_reviewer,
@@ -145,6 +146,7 @@ class ReviewAssignmentAdmin(
         criteria = list(proposal.call.criteria.all())
         review = getattr(assignment, "review", None)
         conflict_form = review_form = None
+        confirming = False
         if assignment.state == AssignmentState.AWAITING_DECLARATION:
             conflict_form = ConflictForm(request.POST or None)
             if request.method == "POST" and conflict_form.is_valid():
@@ -172,26 +174,22 @@ class ReviewAssignmentAdmin(
                 None if locked else (request.POST or None), criteria=criteria, initial=initial
             )
             if request.method == "POST" and not locked and review_form.is_valid():
-                submit = "submit" in request.POST
-                try:
-                    services.save_review(
-                        reviewer=request.user,
-                        assignment=assignment,
-                        scores=review_form.scores(),
-                        comment=review_form.cleaned_data["comment"],
-                        recommendation=review_form.cleaned_data["recommendation"],
-                        submit=submit,
-                    )
-                except ValidationError as exc:
-                    for message in exc.messages:
-                        self.message_user(request, message, messages.ERROR)
-                else:
-                    self.message_user(
-                        request,
-                        _("Your review is submitted.") if submit else _("Your draft is saved."),
-                        messages.SUCCESS,
-                    )
-                    return HttpResponseRedirect(request.path)
+                response = self._post_review(request, assignment, review_form)
+                if response is not None:
+                    return response
+                confirming = "submit" in request.POST and not {"confirm", "back"} & set(
+                    request.POST
+                )
+                confirming = confirming and not self._submission_refusals(
+                    request, assignment, review_form
+                )
+        readable = reviewer_may_read(assignment)
+        if confirming:
+            self.message_user(
+                request,
+                _("Check your review: once submitted it is locked and can no longer change."),
+                messages.WARNING,
+            )
         readable = reviewer_may_read(assignment)
         return self.page(
             request,
@@ -210,7 +208,70 @@ class ReviewAssignmentAdmin(
             focus_areas=proposal.focus_areas.all(),
             sectors=proposal.sectors.all(),
             others=self._other_reviews(assignment, criteria),
+            confirming=confirming,
+            recommendation_label=dict(Recommendation.choices).get(
+                review_form.cleaned_data.get("recommendation") if confirming else None
+            ),
+            total=running_total(criteria, review_form),
+            # Each score's radios beside its criterion (the weight the running total uses).
+            score_rows=list(zip(review_form.score_fields(), criteria, strict=True))
+            if review_form
+            else [],
         )
+
+    def _post_review(self, request, assignment, review_form):
+        """Save a draft, or submit a confirmed review; None when the page is shown again: the
+        confirmation (a submission not yet confirmed), or the form (a refusal, "Back")."""
+        submit = "submit" in request.POST
+        if "back" in request.POST or (submit and "confirm" not in request.POST):
+            # "Submit review" leads to the confirmation and stores nothing: the values travel
+            # in its hidden fields, and only its own button (with `confirm`) locks the review.
+            return None
+        try:
+            services.save_review(
+                reviewer=request.user,
+                assignment=assignment,
+                scores=review_form.scores(),
+                comment=review_form.cleaned_data["comment"],
+                recommendation=review_form.cleaned_data["recommendation"],
+                submit=submit,
+            )
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.message_user(request, message, messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            _("Your review is submitted.") if submit else _("Your draft is saved."),
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(request.path)
+
+    def _submission_refusals(self, request, assignment, review_form) -> list[str]:
+        """Why the service would refuse to submit these values (a criterion unscored, no
+        recommendation...), each told to the reviewer; none when it would accept them.
+
+        The service is the one home of those rules: it is asked by a submission rolled back,
+        so that the confirmation is offered only for a review that can be submitted, and
+        nothing is stored (its cached pages' version numbers are bumped for nothing, at most).
+        """
+        try:
+            with transaction.atomic():
+                services.save_review(
+                    reviewer=request.user,
+                    assignment=assignment,
+                    scores=review_form.scores(),
+                    comment=review_form.cleaned_data["comment"],
+                    recommendation=review_form.cleaned_data["recommendation"],
+                    submit=True,
+                )
+                raise _Accepted
+        except _Accepted:
+            return []
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.message_user(request, message, messages.ERROR)
+            return exc.messages
 
     @staticmethod
     def _other_reviews(assignment, criteria):
@@ -243,6 +304,40 @@ class ReviewAssignmentAdmin(
         attachment = get_attachment_for_reviewer(request.user, pk, code)
         services.audit_download(request, attachment)
         return file_download(attachment.file, attachment.name, attachment.content_type)
+
+
+# The values a score may take, as the form offers them ("1".."5").
+SCORES = {value for value, _label in ReviewForm.SCORE_CHOICES if value}
+
+
+class _Accepted(Exception):
+    """Rolls back a trial submission that the service accepted."""
+
+
+def running_total(criteria, review_form):
+    """The weighted total of the scores the form shows (posted or saved), by the one formula
+    (scoring.weighted_score), and how many of the criteria are scored; None without a form.
+    static/js/admin-review.js recomputes it as the reviewer picks scores, from the same
+    weights (the fieldsets' data-weight)."""
+    if review_form is None:
+        return None
+    if review_form.is_bound and review_form.is_valid():
+        values = review_form.scores()
+    else:
+        values = {}
+        for criterion in criteria:
+            value = review_form[score_field(criterion.pk)].value()
+            if str(value) in SCORES:
+                values[criterion.pk] = int(value)
+    pairs = [(c.weight, values[c.pk]) for c in criteria if c.pk in values]
+    return {
+        "value": weighted_score(pairs) if pairs else None,
+        "scored": len(pairs),
+        # The count the script updates, marked in the translated sentence.
+        "scored_html": format_html('<span class="running-total-scored">{}</span>', len(pairs)),
+        "criteria": len(criteria),
+        "rows": [{"criterion": c, "score": values.get(c.pk)} for c in criteria],
+    }
 
 
 class AuditKindFilter(admin.SimpleListFilter):
