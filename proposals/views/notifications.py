@@ -3,6 +3,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from ..models import Notification
+from ..permissions import get_notification_for_user
 
 
 @login_required
@@ -13,3 +14,11 @@ def notification_list(request):
     )
     page = Paginator(notifications, 50).get_page(request.GET.get("page"))
     return render(request, "proposals/notifications.html", {"page": page})
+
+
+@login_required
+def notification_detail(request, pk):
+    """One email as it was sent: its plain text, which holds every word of the HTML one (the
+    HTML is not shown: it was written for mail clients, not for the portal's page)."""
+    notification = get_notification_for_user(request.user, pk)
+    return render(request, "proposals/notification.html", {"notification": notification})

@@ -24,6 +24,7 @@ from ..forms import (
     partner_rows,
 )
 from ..models import CityMembership, Proposal, Status
+from ..models.proposal import SECTIONS
 from ..permissions import (
     get_attachment_for_user,
     get_proposal_for_user,
@@ -66,6 +67,7 @@ def _city_proposals(cities):
             "reference_code",
             "status",
             "updated_at",
+            "ready_at",
             "call__code",
             "call__title",
             "city__name",
@@ -111,15 +113,9 @@ def proposal_detail(request, code):
         # the template, so that a cached fragment runs no query (and builds no queryset: that
         # alone, select_related and only() resolved, costs about 0.1 ms each).
         "versions": cache_versions.current(cache_versions.proposal(proposal.pk)),
-        "missing": SimpleLazyObject(proposal.missing_for_submission) if editable else [],
+        "missing": SimpleLazyObject(lambda: checklist(proposal)) if editable else [],
         # Shown only while a revision is requested.
-        "revision_message": SimpleLazyObject(
-            lambda: (
-                proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
-                .values_list("message", flat=True)
-                .last()
-            )
-        ),
+        "revision_message": SimpleLazyObject(lambda: revision_request(proposal)),
         "show_names": staff,
         "changes": SimpleLazyObject(changes),
         "thread": SimpleLazyObject(
@@ -134,6 +130,9 @@ def proposal_detail(request, code):
         "can_submit": editable and lead,
         # The state check is the declared transition's; who may take it is the lead.
         "can_withdraw": lead and can_proceed(proposal.withdraw),
+        # An editor's word to the leads that the draft is ready (cleared by an edit).
+        "can_mark_ready": editable and not lead and proposal.ready_at is None,
+        "ready_by": proposal.ready_by if proposal.ready_at and proposal.is_editable else None,
         "message_form": MessageForm(),
     }
     return render(request, "proposals/detail.html", context)
@@ -158,6 +157,44 @@ def _describe_conflict(current: Proposal, form: ProposalForm, names: list[str]) 
             stored = "" if value is None else str(value)
         described.append((field.label, stored or "—"))
     return described
+
+
+def section_anchor(index: int) -> str:
+    """The id of the edit page's section `index` (of ProposalForm.SECTIONS)."""
+    return f"section-{index}"
+
+
+def checklist(proposal: Proposal) -> list[tuple[str, str, str]]:
+    """What still stops submission as (anchor on the edit page, section, what is missing):
+    each item of the checklist links to the section where it is filled in."""
+    anchors = {str(title): section_anchor(i) for i, (title, _names) in enumerate(SECTIONS)}
+    anchors[str(_("Attachments"))] = "attachments"
+    anchors[str(_("Declaration"))] = "section-declaration"
+    return [
+        (anchors.get(str(section), ""), section, what)
+        for section, what in proposal.missing_for_submission()
+    ]
+
+
+def revision_request(proposal: Proposal) -> str | None:
+    """The message of the revision programme staff asked for (None unless one is asked)."""
+    if proposal.status != Status.REVISION_REQUESTED:
+        return None
+    return (
+        proposal.status_changes.filter(to_status=Status.REVISION_REQUESTED, is_public=True)
+        .values_list("message", flat=True)
+        .last()
+    )
+
+
+def _optional_rows(partners):
+    """The empty row left for a new partner is optional: once validated (or never bound), its
+    fields are not marked required (crispy draws an asterisk for a required field)."""
+    for row in partners.forms:
+        if row.empty_permitted and (not partners.is_bound or not row.has_changed()):
+            for field in row.fields.values():
+                field.required = False
+    return partners
 
 
 def _saved_message(proposal: Proposal) -> str:
@@ -260,21 +297,47 @@ def proposal_edit(request, code):
         partners = PartnerFormSet(
             prefix="partners", initial=list(proposal.partners.values("name", "kind", "role"))
         )
+    missing = checklist(proposal)
     return render(
         request,
         "proposals/edit.html",
         {
             "proposal": proposal,
             "form": form,
-            "partners": partners,
+            "partners": _optional_rows(partners),
             "conflict": conflict,
             "attachments": proposal.attachments.all(),
             "attachment_form": AttachmentForm(),
-            "missing": proposal.missing_for_submission(),
+            "missing": missing,
+            "sections": _sections(form, missing),
+            "revision_message": revision_request(proposal),
+            "on_edit_page": True,
             "due_at": due_at,
             "now": timezone.now(),
         },
     )
+
+
+def _sections(form: ProposalForm, missing) -> list[dict]:
+    """The form's sections as the edit page shows them: each collapsible, open when it is the
+    first, holds an error, or is where something is still missing (so that a link of the
+    checklist lands on an open section even without JavaScript)."""
+    to_complete = {anchor for anchor, _section, _what in missing}
+    sections = []
+    for index, (title, names) in enumerate(form.SECTIONS):
+        anchor = section_anchor(index)
+        errors = any(form[name].errors for name in names)
+        sections.append(
+            {
+                "anchor": anchor,
+                "title": title,
+                "fields": [form[name] for name in names],
+                "errors": errors,
+                "to_complete": anchor in to_complete,
+                "open": index == 0 or errors or anchor in to_complete,
+            }
+        )
+    return sections
 
 
 @login_required
@@ -307,32 +370,82 @@ def attachment_download(request, code, attachment_code):
 
 
 @login_required
-@require_POST
 def attachment_delete(request, code, attachment_code):
+    """GET: asks whether to remove the file; POST with `confirm`: removes it."""
     attachment = get_attachment_for_user(request.user, code, attachment_code, write=True)
-    with refusal_shown(request):
-        services.delete_attachment(user=request.user, attachment=attachment)
-        messages.success(request, _("%(name)s was removed.") % {"name": attachment.name})
-    return redirect(reverse("proposal_edit", args=[code]) + "#attachments")
+    if _confirmed(request):
+        with refusal_shown(request):
+            services.delete_attachment(user=request.user, attachment=attachment)
+            messages.success(request, _("%(name)s was removed.") % {"name": attachment.name})
+        return redirect(reverse("proposal_edit", args=[code]) + "#attachments")
+    return render(
+        request,
+        "proposals/attachment_delete.html",
+        {"proposal": attachment.proposal, "attachment": attachment},
+    )
+
+
+def _confirmed(request) -> bool:
+    """Whether a POST carries the confirmation page's own button (`confirm`). A final form
+    posted without it (an old page, a script, a double path) does nothing and gets the
+    confirmation page, with a word on why."""
+    if request.method != "POST":
+        return False
+    if request.POST.get("confirm") == "yes":
+        return True
+    messages.warning(request, _("Nothing was done yet: please confirm below."))
+    return False
+
+
+@login_required
+def proposal_submit(request, code):
+    """GET: what will be sent, and what still stops it; POST with `confirm`: submit."""
+    proposal = get_proposal_for_user(request.user, code, write=True, with_due_at=True)
+    if not proposal.reader_is_lead:
+        raise PermissionDenied
+    if not proposal.is_editable:
+        messages.info(request, _("This proposal was submitted already."))
+        return redirect("proposal_detail", code=proposal.code)
+    if _confirmed(request):
+        try:
+            services.submit_proposal(user=request.user, proposal=proposal)
+        except services.AlreadySubmitted:
+            messages.info(request, _("This proposal was submitted already."))
+        except ValidationError as exc:
+            for reason in exc.messages:
+                messages.error(request, reason)
+            return redirect("proposal_submit", code=proposal.code)
+        else:
+            messages.success(request, _("Your proposal has been submitted."))
+        return redirect("proposal_receipt", code=proposal.code)
+    return render(
+        request,
+        "proposals/submit.html",
+        {
+            "proposal": proposal,
+            "refusals": services.submission_refusals(proposal),
+            "partners": proposal.partners.all(),
+            "attachments": proposal.attachments.all(),
+            "focus_areas": proposal.focus_areas.all(),
+            "sectors": proposal.sectors.all(),
+            "due_at": proposal.due_at,
+            "now": timezone.now(),
+        },
+    )
 
 
 @login_required
 @require_POST
-def proposal_submit(request, code):
+def proposal_ready(request, code):
+    """An editor tells the leads the draft is ready for them."""
     proposal = get_proposal_for_user(request.user, code, write=True)
-    if not proposal.reader_is_lead:
-        raise PermissionDenied
     try:
-        services.submit_proposal(user=request.user, proposal=proposal)
-    except services.AlreadySubmitted:
-        messages.info(request, _("This proposal was submitted already."))
+        services.mark_ready_for_lead(user=request.user, proposal=proposal)
     except ValidationError as exc:
-        for reason in exc.messages:
-            messages.error(request, reason)
-        return redirect("proposal_detail", code=proposal.code)
+        messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("Your proposal has been submitted."))
-    return redirect("proposal_receipt", code=proposal.code)
+        messages.success(request, _("The city's leads have been told that the draft is ready."))
+    return redirect("proposal_detail", code=proposal.code)
 
 
 @login_required
@@ -365,7 +478,7 @@ def proposal_withdraw(request, code):
     if not has_transition_perm(proposal.withdraw, request.user):
         raise PermissionDenied
     form = WithdrawForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if _confirmed(request) and form.is_valid():
         with refusal_shown(request):
             services.withdraw_proposal(
                 user=request.user, proposal=proposal, reason=form.cleaned_data["reason"]
