@@ -5,13 +5,16 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
 from smartjamp import lookalikes
 
 from . import notifications
 from .audit import record_refused_login
-from .models import ConsultantInvitation, NotificationKind, User
+from .models import CityInvitation, ConsultantInvitation, NotificationKind, User
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -40,6 +43,28 @@ class AccountAdapter(DefaultAccountAdapter):
             html=html,
         )
 
+    def post_login(self, request, user, **kwargs):
+        """A colleague who opened a city's invitation before signing in (or up) becomes its
+        member as soon as they are signed in: the link's secret waited in the session
+        (views.cities.invitation). Refused (another address, expired meanwhile), it says why
+        and the sign-in goes on as usual."""
+        from .services.cities import accept_invitation
+        from .views.cities import INVITATION_SESSION_KEY
+
+        response = super().post_login(request, user, **kwargs)
+        token = request.session.pop(INVITATION_SESSION_KEY, None)
+        if not token:
+            return response
+        try:
+            invitation = accept_invitation(user=user, token=token)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return response
+        messages.success(
+            request, _("You are now a member of %(city)s.") % {"city": invitation.city.name}
+        )
+        return redirect("city_detail", code=invitation.city.code)
+
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         # allauth keys the per-account limit of failed logins by the site's domain, which
         # without django.contrib.sites is the request's Host header: five failures as
@@ -64,6 +89,7 @@ class AccountAdapter(DefaultAccountAdapter):
             User.objects.values_list("email", flat=True),
             EmailAddress.objects.values_list("email", flat=True),
             ConsultantInvitation.objects.filter(accepted_at=None).values_list("email", flat=True),
+            CityInvitation.objects.usable().values_list("email", flat=True),
         )
         if lookalikes.mixes_scripts(email) or lookalikes.confusable_with(email, others):
             raise forms.ValidationError(
