@@ -4,7 +4,6 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
-from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -257,49 +256,13 @@ class CityAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
         )
         if city.verification_status != VerificationStatus.PENDING:
             return letter
-        # Beside the letter, where it is read: the decision (a page of its own, as the
-        # change form is one form and a rejection needs its reason).
+        # The decision is taken on the city's portal page, beside the letter (its Verify and
+        # Reject forms, with the reason a rejection needs): one place for it.
         return format_html(
             '{} · <a href="{}" class="button">{}</a>',
             letter,
-            reverse("admin:proposals_city_verification", args=[city.pk]),
-            _("Verify or reject…"),
-        )
-
-    pages = {"proposals_city_verification": ("<path:object_id>/verification/", "verification_view")}
-
-    def verification_view(self, request, object_id):
-        """Verify a pending city, or reject it with a reason, its letter at hand."""
-        city = self.object_or_404(request, object_id, "verify_city")
-        step = request.POST.get("step") if request.method == "POST" else None
-        rejection = RejectionForm(request.POST if step == "reject" else None)
-        change = reverse("admin:proposals_city_change", args=[city.pk])
-        if city.verification_status != VerificationStatus.PENDING and step:
-            self.message_user(
-                request,
-                _("%(city)s is no longer pending: %(status)s.")
-                % {"city": city, "status": city.get_verification_status_display()},
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(change)
-        if step == "verify":
-            services.verify_city(actor=request.user, city=city)
-            self.log_change(request, city, "Verified")
-            report_count(self, request, VERIFIED, 1)
-            return HttpResponseRedirect(change)
-        if step == "reject" and rejection.is_valid():
-            reason = rejection.cleaned_data["reason"]
-            services.reject_city(actor=request.user, city=city, reason=reason)
-            self.log_change(request, city, f"Rejected: {reason}")
-            report_count(self, request, REJECTED, 1)
-            return HttpResponseRedirect(change)
-        return self.page(
-            request,
-            "admin/proposals/city/verification.html",
-            _("Verify or reject: %(city)s") % {"city": city},
-            original=city,
-            city=city,
-            rejection=rejection,
+            reverse("city_detail", args=[city.code]),
+            _("Verify or reject on the city's page"),
         )
 
     has_verify_permission = has_perm("verify_city")

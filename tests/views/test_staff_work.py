@@ -257,56 +257,16 @@ def test_shortlisting_once_every_review_is_in_needs_no_override(
 # Verifying a city beside its letter ----------------------------------------------------------
 
 
-def test_a_pending_citys_page_offers_verify_and_reject_beside_the_letter(client, staff):
+def test_a_pending_citys_admin_page_leads_to_verify_and_reject_beside_the_letter(
+    client, staff, danang
+):
     hue = make_city("Huế", "VN")
     client.force_login(staff)
     page = client.get(reverse("admin:proposals_city_change", args=[hue.pk])).content.decode()
-    verification = reverse("admin:proposals_city_verification", args=[hue.pk])
     letter = reverse("city_letter", args=[hue.code])
-    assert f'<a href="{letter}">letter.pdf</a> · <a href="{verification}"' in page
-
-    decide = client.get(verification).content.decode()
-    assert letter in decide and "Verify the city" in decide and "Reason for rejection" in decide
-    client.post(verification, {"step": "verify"})
-    hue.refresh_from_db()
-    assert (hue.verification_status, hue.decided_by) == ("verified", staff)
-    assert AuditEvent.objects.filter(action="city.verified", city=hue).exists()
-    # Decided: the change page offers the letter alone.
-    page = client.get(reverse("admin:proposals_city_change", args=[hue.pk])).content.decode()
-    assert verification not in page
-
-
-def test_rejecting_beside_the_letter_needs_a_reason(client, staff):
-    hue = make_city("Huế", "VN")
-    client.force_login(staff)
-    verification = reverse("admin:proposals_city_verification", args=[hue.pk])
-    empty = client.post(verification, {"step": "reject", "reason": "  "})
-    assert empty.status_code == 200
-    assert empty.context["rejection"].errors == {"reason": ["This field is required."]}
-    hue.refresh_from_db()
-    assert hue.verification_status == "pending"
-
-    client.post(verification, {"step": "reject", "reason": "The letter is unsigned."})
-    hue.refresh_from_db()
-    assert (hue.verification_status, hue.rejection_reason) == (
-        "rejected",
-        "The letter is unsigned.",
-    )
-
-
-def test_a_decided_city_is_not_decided_again(client, staff, danang):
-    client.force_login(staff)
-    verification = reverse("admin:proposals_city_verification", args=[danang.pk])
-    page = client.post(verification, {"step": "reject", "reason": "Late."}, follow=True)
-    assert "is no longer pending" in page.content.decode()
-    danang.refresh_from_db()
-    assert (danang.verification_status, danang.rejection_reason) == ("verified", "")
-
-
-def test_the_verification_page_needs_the_verify_permission(client, reviewer):
-    hue = make_city("Huế", "VN")
-    client.force_login(reviewer)
-    verification = reverse("admin:proposals_city_verification", args=[hue.pk])
-    assert client.post(verification, {"step": "verify"}).status_code == 403
-    hue.refresh_from_db()
-    assert hue.verification_status == "pending"
+    portal = reverse("city_detail", args=[hue.code])
+    assert f'<a href="{letter}">letter.pdf</a> · <a href="{portal}" class="button">' in page
+    # Decided: the letter alone.
+    page = client.get(reverse("admin:proposals_city_change", args=[danang.pk])).content.decode()
+    assert reverse("city_letter", args=[danang.code]) in page
+    assert "Verify or reject on the city" not in page
