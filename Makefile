@@ -20,11 +20,10 @@ var:
 	mkdir -p var/mail var/private
 
 ## Run the portal with demo data: web server, Celery worker and beat (Ctrl-C stops all three).
+## `make run PORT=8101` (or HOST=...) serves elsewhere; links in emails follow unless SITE_URL
+## is set (`make run SITE_URL=https://demo.example`). The three write their output to var/log/.
 run: install var
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	@echo "Portal on http://$(HOST):$(PORT)/  ·  emails in var/mail/  ·  Ctrl-C stops everything"
-	$(BIN)/python manage.py run_portal $(HOST):$(PORT)
+	@$(BIN)/python manage.py run_portal --demo $(HOST):$(PORT)
 
 ## Run the whole test suite (service and browser tests skip where their service is missing).
 test: install

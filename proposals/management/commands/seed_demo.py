@@ -53,9 +53,10 @@ def demo_totp_code() -> str:
     return format_hotp_value(hotp_value(DEMO_TOTP_SECRET, counter))
 
 
-# email, full name, position, time zone, staff?, group
+# role (as `make run` lists it), email, full name, position, time zone, staff?, group
 ACCOUNTS = [
     (
+        "programme staff",
         "staff@example.org",
         "Aiko Tanaka",
         "Programme officer, MLIT",
@@ -63,9 +64,26 @@ ACCOUNTS = [
         True,
         PROGRAMME_STAFF,
     ),
-    ("reviewer1@example.org", "Hiroshi Sato", "MLIT reviewer", "Asia/Tokyo", True, REVIEWERS),
-    ("reviewer2@example.org", "Yuki Nakamura", "MLIT reviewer", "Asia/Tokyo", True, REVIEWERS),
     (
+        "reviewer",
+        "reviewer1@example.org",
+        "Hiroshi Sato",
+        "MLIT reviewer",
+        "Asia/Tokyo",
+        True,
+        REVIEWERS,
+    ),
+    (
+        "reviewer",
+        "reviewer2@example.org",
+        "Yuki Nakamura",
+        "MLIT reviewer",
+        "Asia/Tokyo",
+        True,
+        REVIEWERS,
+    ),
+    (
+        "Japanese consultant",
         "consultant@example.org",
         "Kenji Watanabe",
         "Project manager, Nippon Survey Consultants",
@@ -74,6 +92,7 @@ ACCOUNTS = [
         None,
     ),
     (
+        "city lead, Da Nang",
         "lead.danang@example.org",
         "Nguyễn Văn An",
         "Director, Da Nang DOST",
@@ -82,6 +101,7 @@ ACCOUNTS = [
         None,
     ),
     (
+        "editor, Da Nang",
         "editor.danang@example.org",
         "Trần Thị Bình",
         "Smart city officer",
@@ -89,8 +109,25 @@ ACCOUNTS = [
         False,
         None,
     ),
-    ("lead.cebu@example.org", "Maria Santos", "City planning officer", "Asia/Manila", False, None),
+    (
+        "city lead, Cebu City",
+        "lead.cebu@example.org",
+        "Maria Santos",
+        "City planning officer",
+        "Asia/Manila",
+        False,
+        None,
+    ),
 ]
+
+
+def demo_accounts() -> list[tuple[str, str, str, str]]:
+    """(role, email, password, second factor) of each demo account, for `make run` to list."""
+    return [
+        (role, email, DEMO_PASSWORD, "authenticator app (TOTP)" if is_staff else "")
+        for role, email, _name, _position, _zone, is_staff, _group in ACCOUNTS
+    ]
+
 
 RUBRIC = [
     (
@@ -111,9 +148,10 @@ CITIES = [
 ]
 
 
-def demo_letter(city_name: str) -> ContentFile:
-    """A small, valid one-page PDF standing in for a signed authorisation letter."""
-    text = f"Authorisation letter - {city_name} (demo)".encode("ascii", "replace")
+def demo_pdf(title: str, name: str) -> ContentFile:
+    """A small, valid one-page PDF saying what it stands for, under the name of what it is
+    ("concept-note.pdf"): the demo's files read as the documents they play."""
+    text = f"{title} (demo)".encode("ascii", "replace")
     stream = b"BT /F1 14 Tf 72 720 Td (" + text + b") Tj ET"
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -134,7 +172,12 @@ def demo_letter(city_name: str) -> ContentFile:
     body += (
         f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     )
-    return ContentFile(body, name="authorisation-letter.pdf")
+    return ContentFile(body, name=name)
+
+
+def demo_letter(city_name: str) -> ContentFile:
+    """The city's signed authorisation letter."""
+    return demo_pdf(f"Authorisation letter - {city_name}", "authorisation-letter.pdf")
 
 
 class Command(BaseCommand):
@@ -145,7 +188,7 @@ class Command(BaseCommand):
         ensure_role_groups()
         created = 0
         users = {}
-        for email, full_name, position, time_zone, is_staff, group in ACCOUNTS:
+        for _role, email, full_name, position, time_zone, is_staff, group in ACCOUNTS:
             user, was_created = User.objects.get_or_create(
                 email=email,
                 defaults={
@@ -190,6 +233,8 @@ class Command(BaseCommand):
         created += self.seed_calls_and_proposals(users)
         created += self.seed_projects(users)
         created += self.seed_desk(users)
+        if options["verbosity"] < 1:
+            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready ({created} new objects). Password: {DEMO_PASSWORD}. "
@@ -261,31 +306,12 @@ class Command(BaseCommand):
         danang = City.objects.get(country_id="VN", name="Da Nang")
         if not Proposal.objects.filter(call=open_call, city=danang).exists():
             lead = users["lead.danang@example.org"]
-            draft = services.start_proposal(
-                user=lead,
-                call=open_call,
-                city=danang,
-                title="Flood early-warning for the Han River basin",
-            )
-            self.fill(
-                draft, lead, DANANG_DRAFT, ["disaster-risk"], "Tokyo Flood Research Institute"
-            )
+            self.start(lead, open_call, danang, "Flood early-warning for the Han River basin")
             created += 1
         cebu = City.objects.get(country_id="PH", name="Cebu City")
         if not Proposal.objects.filter(call=open_call, city=cebu).exists():
             lead = users["lead.cebu@example.org"]
-            proposal = services.start_proposal(
-                user=lead, call=open_call, city=cebu, title="Bus rapid transit fare integration"
-            )
-            proposal = self.fill(
-                proposal, lead, CEBU_PROPOSAL, ["transport"], "Nippon Koei Co., Ltd."
-            )
-            services.add_attachment(
-                user=lead,
-                proposal=proposal,
-                kind=AttachmentKind.CONCEPT_NOTE,
-                upload=demo_letter("Cebu BRT concept note"),
-            )
+            proposal = self.start(lead, open_call, cebu, "Bus rapid transit fare integration")
             services.submit_proposal(user=lead, proposal=proposal)
             created += 1
         created += self.seed_review_round(users, asean)
@@ -293,6 +319,9 @@ class Command(BaseCommand):
 
     def seed_review_round(self, users, asean) -> int:
         """A call whose proposals went through the whole workflow, so every state is shown."""
+        for former in Call.objects.filter(title=FORMER_REVIEW_ROUND):
+            former.title = REVIEW_ROUND
+            former.save(update_fields=["title"])  # a save: its signal retires cached pages
         if Call.objects.filter(title=REVIEW_ROUND).exists():
             return 0
         now = timezone.now()
@@ -303,7 +332,10 @@ class Command(BaseCommand):
         call = Call.objects.create(
             title=REVIEW_ROUND,
             stage=Stage.FORMATION_SURVEY,
-            description="The autumn round of project formation surveys, now under review.",
+            description=(
+                "The autumn round of project formation surveys: closed, its proposals in "
+                "screening, review and decision."
+            ),
             opens_at=now - datetime.timedelta(days=60),
             closes_at=now + datetime.timedelta(hours=1),
             max_request_jpy=50_000_000,
@@ -321,19 +353,7 @@ class Command(BaseCommand):
             city = City.objects.get(country_id=country, name=city_name)
             lead = users[lead_email]
             for title in titles:
-                proposal = self.fill(
-                    services.start_proposal(user=lead, call=call, city=city, title=title),
-                    lead,
-                    CEBU_PROPOSAL,
-                    ["urban-planning"],
-                    "Japan Smart City Partners",
-                )
-                services.add_attachment(
-                    user=lead,
-                    proposal=proposal,
-                    kind=AttachmentKind.CONCEPT_NOTE,
-                    upload=demo_letter(title),
-                )
+                proposal = self.start(lead, call, city, title)
                 submitted[title] = services.submit_proposal(user=lead, proposal=proposal)
         # The round closed; staff screen and send proposals to review.
         call.closes_at = now - datetime.timedelta(days=5)
@@ -407,7 +427,9 @@ class Command(BaseCommand):
         services.invite_consultant(actor=staff, project=project, email=consultant.email)
         inception = project.deliverables.get(kind="inception")
         services.upload_deliverable(
-            user=consultant, deliverable=inception, upload=demo_letter("Inception report")
+            user=consultant,
+            deliverable=inception,
+            upload=demo_pdf("Inception report", "inception-report.pdf"),
         )
         services.review_deliverable(actor=staff, deliverable=inception, accept=True)
         services.reject_proposal(
@@ -466,7 +488,10 @@ class Command(BaseCommand):
                 services.upload_deliverable(
                     user=consultant,
                     deliverable=deliverable,
-                    upload=demo_letter(deliverable.get_kind_display()),
+                    upload=demo_pdf(
+                        str(deliverable.get_kind_display()),
+                        f"{deliverable.kind.replace('_', '-')}-report.pdf",
+                    ),
                 )
                 services.review_deliverable(actor=staff, deliverable=deliverable, accept=True)
             services.take_project_transition(
@@ -551,21 +576,42 @@ class Command(BaseCommand):
         )
         return 3
 
-    def fill(self, proposal, user, values, sectors, partner):
+    def start(self, user, call, city, title: str):
+        """A draft of `title` with its own texts and files (PROPOSALS)."""
+        demo = PROPOSALS[title]
+        proposal = services.start_proposal(user=user, call=call, city=city, title=title)
+        proposal = self.fill(proposal, user, demo)
+        self.attach(proposal, user, demo)
+        return proposal
+
+    def fill(self, proposal, user, demo):
+        """Write a proposal's own texts (`demo`, one of PROPOSALS) into it."""
         return services.save_draft(
             user=user,
             proposal=proposal,
             base_version=proposal.version,
-            values={**values, "contact_name": user.full_name, "contact_email": user.email},
-            focus_areas=FocusArea.objects.filter(
-                code__in=["built-infrastructure", "quality-environment"]
-            ),
-            sectors=Sector.objects.filter(code__in=sectors),
-            partners=[{"name": partner, "kind": PartnerKind.COMPANY, "role": "Survey lead"}],
+            values={**demo["values"], "contact_name": user.full_name, "contact_email": user.email},
+            focus_areas=FocusArea.objects.filter(code__in=demo["focus_areas"]),
+            sectors=Sector.objects.filter(code__in=demo["sectors"]),
+            partners=[demo["partner"]],
         )
 
+    @staticmethod
+    def attach(proposal, user, demo):
+        """The proposal's files, each named for what it is."""
+        for kind, document, name in demo["attachments"]:
+            services.add_attachment(
+                user=user,
+                proposal=proposal,
+                kind=kind,
+                upload=demo_pdf(f"{document} - {proposal.title}, {proposal.city.name}", name),
+            )
 
-REVIEW_ROUND = "Smart JAMP 2026: autumn round (under review)"
+
+REVIEW_ROUND = "Smart JAMP 2026: autumn round"
+# The round's title until issue 18, when it said "(under review)" whatever its state: a
+# database seeded before keeps its round, renamed, rather than getting a second one.
+FORMER_REVIEW_ROUND = "Smart JAMP 2026: autumn round (under review)"
 ROUND_PROPOSALS = [
     (
         "Da Nang",
@@ -590,26 +636,213 @@ ROUND_PROPOSALS = [
     ),
 ]
 
-DANANG_DRAFT = {
-    "summary": "A city-wide system that warns residents hours before floods.",
-    "problem": "Floods in the rainy season cut roads and damage homes every year.",
-    "solution": "River sensors, a forecasting model and alerts by SMS and loudspeaker.",
-    "total_cost_jpy": 80_000_000,
-    "requested_jpy": 40_000_000,
-    "instruments": [Instrument.MLIT_STUDY, Instrument.ODA],
-}
 
-CEBU_PROPOSAL = {
-    "summary": "One fare card for buses, jeepneys and the new BRT line.",
-    "problem": "Commuters pay several fares and queue for each mode.",
-    "solution": "An account-based fare system with open payments.",
-    "outcomes": "Shorter journeys; more riders on public transport.",
-    "indicators": "Average transfer time (today 12 min, target 4 min).",
-    "start_date": datetime.date(2027, 7, 1),
-    "duration_months": 9,
-    "timeline": "Months 1-3 survey; 4-6 design; 7-9 financing plan.",
-    "total_cost_jpy": 60_000_000,
-    "requested_jpy": 45_000_000,
-    "instruments": [Instrument.MLIT_STUDY, Instrument.JBIC_LOAN],
-    "declaration": True,
+def japanese_partner(name: str, role: str, kind: str = PartnerKind.COMPANY) -> dict:
+    return {"name": name, "kind": kind, "role": role}
+
+
+CONCEPT_NOTE = (AttachmentKind.CONCEPT_NOTE, "Concept note", "concept-note.pdf")
+# Each proposal's own texts, by title: what a city writes about its own project (Da Nang's
+# night market is lit, not fare-integrated), with its sectors, Japanese partner and files.
+# The draft of the open call is left without a start, outcomes, files or declaration: the
+# checklist has something to show.
+PROPOSALS = {
+    "Flood early-warning for the Han River basin": {
+        "values": {
+            "summary": "A city-wide system that warns residents hours before floods.",
+            "problem": "Floods in the rainy season cut roads and damage homes every year.",
+            "solution": "River sensors, a forecasting model and alerts by SMS and loudspeaker.",
+            "total_cost_jpy": 80_000_000,
+            "requested_jpy": 40_000_000,
+            "instruments": [Instrument.MLIT_STUDY, Instrument.ODA],
+        },
+        "focus_areas": ["safety-security", "built-infrastructure"],
+        "sectors": ["disaster-risk"],
+        "partner": japanese_partner(
+            "Tokyo Flood Research Institute", "Forecasting model", PartnerKind.UNIVERSITY
+        ),
+        "attachments": [],
+    },
+    "Bus rapid transit fare integration": {
+        "values": {
+            "summary": "One fare card for buses, jeepneys and the new BRT line.",
+            "problem": "Commuters pay several fares and queue for each mode.",
+            "solution": "An account-based fare system with open payments.",
+            "outcomes": "Shorter journeys; more riders on public transport.",
+            "indicators": "Average transfer time (today 12 min, target 4 min).",
+            "start_date": datetime.date(2027, 7, 1),
+            "duration_months": 9,
+            "timeline": "Months 1-3 survey; 4-6 design; 7-9 financing plan.",
+            "total_cost_jpy": 60_000_000,
+            "requested_jpy": 45_000_000,
+            "instruments": [Instrument.MLIT_STUDY, Instrument.JBIC_LOAN],
+            "declaration": True,
+        },
+        "focus_areas": ["built-infrastructure", "quality-environment"],
+        "sectors": ["transport"],
+        "partner": japanese_partner("Nippon Koei Co., Ltd.", "Survey lead"),
+        "attachments": [CONCEPT_NOTE, (AttachmentKind.MAP, "BRT corridor map", "map.pdf")],
+    },
+    "Digital twin of the city centre": {
+        "values": {
+            "summary": "One 3D model of Da Nang's centre for planning floods, traffic and "
+            "buildings.",
+            "problem": "Each department plans with its own maps; projects clash and flood "
+            "defences are designed without the traffic and building data.",
+            "solution": "A digital twin built from aerial survey and the city's registers, "
+            "shared by the departments, with flood and traffic simulation.",
+            "outcomes": "Plans checked against each other before approval; faster permits.",
+            "indicators": "Permit time (today 45 days, target 20); departments using the "
+            "model (target 8).",
+            "start_date": datetime.date(2027, 4, 1),
+            "duration_months": 12,
+            "timeline": "Months 1-4 survey and data; 5-9 model; 10-12 pilot and plan.",
+            "total_cost_jpy": 90_000_000,
+            "requested_jpy": 45_000_000,
+            "instruments": [Instrument.MLIT_STUDY, Instrument.JOIN_EQUITY],
+            "declaration": True,
+        },
+        "focus_areas": ["built-infrastructure", "industry-innovation"],
+        "sectors": ["urban-planning", "digital-government"],
+        "partner": japanese_partner("Japan Smart City Partners", "Platform design"),
+        "attachments": [
+            CONCEPT_NOTE,
+            (AttachmentKind.BUDGET, "Budget sheet", "budget.pdf"),
+        ],
+    },
+    "Flood sensors in the Han River": {
+        "values": {
+            "summary": "Water-level sensors along the Han River feeding the city's control room.",
+            "problem": "River levels are read by hand twice a day; floods come between readings.",
+            "solution": "Forty radar level sensors with solar power and cellular links, "
+            "and a dashboard for the control room.",
+            "outcomes": "Flood warnings an hour earlier; fewer roads cut without notice.",
+            "indicators": "Warning lead time (today 20 min, target 90 min).",
+            "start_date": datetime.date(2027, 5, 1),
+            "duration_months": 8,
+            "timeline": "Months 1-2 site survey; 3-6 pilot stations; 7-8 roll-out plan.",
+            "total_cost_jpy": 55_000_000,
+            "requested_jpy": 35_000_000,
+            "instruments": [Instrument.MLIT_STUDY, Instrument.ODA],
+            "declaration": True,
+        },
+        "focus_areas": ["safety-security", "quality-environment"],
+        "sectors": ["disaster-risk", "water"],
+        "partner": japanese_partner("Kasen Sensing K.K.", "Sensor network"),
+        "attachments": [
+            CONCEPT_NOTE,
+            (AttachmentKind.MAP, "Map of the sensor sites", "map.pdf"),
+        ],
+    },
+    "Night market lighting": {
+        "values": {
+            "summary": "Efficient, safe lighting for Da Nang's night markets.",
+            "problem": "The markets run on diesel generators and loose cables: noisy, "
+            "dim and a fire risk.",
+            "solution": "LED lighting on the public grid with smart meters and dimming "
+            "after closing time.",
+            "outcomes": "Safer markets, no generators, lower energy bills for vendors.",
+            "indicators": "Generators in use (today 60, target 0); energy per stall (target -40%).",
+            "start_date": datetime.date(2027, 6, 1),
+            "duration_months": 6,
+            "timeline": "Months 1-2 survey of the markets; 3-4 design; 5-6 tender plan.",
+            "total_cost_jpy": 30_000_000,
+            "requested_jpy": 20_000_000,
+            "instruments": [Instrument.MLIT_STUDY],
+            "declaration": True,
+        },
+        "focus_areas": ["safety-security", "quality-environment"],
+        "sectors": ["energy", "tourism"],
+        "partner": japanese_partner("Hikari Lighting Co., Ltd.", "Lighting design"),
+        "attachments": [CONCEPT_NOTE],
+    },
+    "Waste collection routing": {
+        "values": {
+            "summary": "Collection routes planned from bin fill levels, not fixed rounds.",
+            "problem": "Trucks follow fixed rounds: some bins overflow while others are "
+            "collected half empty.",
+            "solution": "Fill-level sensors on 500 bins and daily route optimisation for "
+            "the city's 40 trucks.",
+            "outcomes": "Fewer overflowing bins; less fuel and fewer truck hours.",
+            "indicators": "Overflow complaints a month (today 300, target 50); fuel (target -25%).",
+            "start_date": datetime.date(2027, 4, 1),
+            "duration_months": 9,
+            "timeline": "Months 1-3 survey; 4-6 pilot in two barangays; 7-9 plan.",
+            "total_cost_jpy": 40_000_000,
+            "requested_jpy": 30_000_000,
+            "instruments": [Instrument.MLIT_STUDY],
+            "declaration": True,
+        },
+        "focus_areas": ["quality-environment"],
+        "sectors": ["waste"],
+        "partner": japanese_partner("Eco Route Japan Inc.", "Routing software"),
+        "attachments": [CONCEPT_NOTE],
+    },
+    "Coastal erosion monitoring": {
+        "values": {
+            "summary": "Drone and satellite monitoring of Cebu City's eroding coastline.",
+            "problem": "The shoreline retreats up to two metres a year; nobody measures "
+            "where or how fast.",
+            "solution": "Quarterly drone surveys, satellite imagery and a public erosion "
+            "map to plan defences.",
+            "outcomes": "Defences built where erosion is fastest; families warned in time.",
+            "indicators": "Coastline surveyed (target 100% each quarter).",
+            "start_date": datetime.date(2027, 5, 1),
+            "duration_months": 10,
+            "timeline": "Months 1-3 baseline survey; 4-8 monitoring; 9-10 defence plan.",
+            "total_cost_jpy": 35_000_000,
+            "requested_jpy": 25_000_000,
+            "instruments": [Instrument.MLIT_STUDY, Instrument.ODA],
+            "declaration": True,
+        },
+        "focus_areas": ["quality-environment", "safety-security"],
+        "sectors": ["disaster-risk"],
+        "partner": japanese_partner("Kaigan Survey Co., Ltd.", "Drone survey"),
+        "attachments": [CONCEPT_NOTE, (AttachmentKind.MAP, "Coastline map", "map.pdf")],
+    },
+    "Smart parking pilot": {
+        "values": {
+            "summary": "Parking sensors and payment by phone in the downtown district.",
+            "problem": "Drivers circle for parking and block the jeepney lanes.",
+            "solution": "Bay sensors, a parking app and dynamic prices on 800 bays.",
+            "outcomes": "Less cruising traffic downtown; parking income for the city.",
+            "indicators": "Time to find a bay (today 15 min, target 5 min).",
+            "start_date": datetime.date(2027, 4, 1),
+            "duration_months": 6,
+            "timeline": "Months 1-2 survey; 3-5 pilot of 200 bays; 6 plan.",
+            "total_cost_jpy": 25_000_000,
+            "requested_jpy": 15_000_000,
+            "instruments": [Instrument.MLIT_STUDY],
+            "declaration": True,
+        },
+        "focus_areas": ["built-infrastructure"],
+        "sectors": ["transport"],
+        "partner": japanese_partner("Parking Systems Japan K.K.", "Sensors and payment"),
+        "attachments": [CONCEPT_NOTE],
+    },
+    "Flood-resilient drainage": {
+        "values": {
+            "summary": "Drainage that keeps the low-lying districts dry in the typhoon season.",
+            "problem": "Drains sized in the 1970s overflow in every typhoon; twelve "
+            "barangays flood each year.",
+            "solution": "Retention basins, larger trunk drains and pumps controlled from "
+            "rainfall forecasts.",
+            "outcomes": "Fewer flooded homes and days of school lost.",
+            "indicators": "Households flooded a year (today 9,000, target 2,000).",
+            "start_date": datetime.date(2027, 4, 1),
+            "duration_months": 12,
+            "timeline": "Months 1-4 hydraulic survey; 5-9 design; 10-12 financing plan.",
+            "total_cost_jpy": 70_000_000,
+            "requested_jpy": 45_000_000,
+            "instruments": [Instrument.MLIT_STUDY, Instrument.JBIC_LOAN],
+            "declaration": True,
+        },
+        "focus_areas": ["built-infrastructure", "safety-security"],
+        "sectors": ["water", "disaster-risk"],
+        "partner": japanese_partner("Nippon Survey Consultants Co., Ltd.", "Hydraulic survey"),
+        "attachments": [
+            CONCEPT_NOTE,
+            (AttachmentKind.MAP, "Map of the flooded districts", "map.pdf"),
+        ],
+    },
 }
