@@ -184,6 +184,36 @@ def test_sigterm_stops_everything_without_an_error(tmp_path):
     assert living(groups) == []
 
 
+def test_a_dead_worker_is_started_again_without_its_former_beat(tmp_path):
+    env = portal_env(tmp_path)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    portal = start_portal([f"127.0.0.1:{free_port()}"], env)
+
+    def worker() -> int | None:
+        for pid in subprocess.run(
+            ["pgrep", "-P", str(portal.pid), "-f", "celery"], capture_output=True, text=True
+        ).stdout.split():
+            return int(pid)
+        return None
+
+    try:
+        deadline = time.monotonic() + 120
+        read_until(portal.stdout, "Portal on", deadline)
+        first = worker()
+        while time.monotonic() < deadline and len(living({first})) < 2:
+            time.sleep(0.2)  # the worker and the beat it embeds
+        assert len(living({first})) == 2
+        os.kill(first, signal.SIGKILL)
+        while time.monotonic() < deadline and worker() in (None, first):
+            time.sleep(0.2)
+        assert worker() not in (None, first)
+        assert living({first}) == []  # its beat went with it: never two beats
+    finally:
+        portal.send_signal(signal.SIGTERM)
+        _out, err = portal.communicate(timeout=60)
+    assert "The worker stopped; starting it again." in err
+
+
 def test_a_web_server_that_cannot_start_is_reported_and_stops_the_worker(tmp_path):
     env = portal_env(tmp_path)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)

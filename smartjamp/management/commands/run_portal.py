@@ -140,6 +140,9 @@ class Command(BaseCommand):
                         "The worker stopped; starting it again. "
                         f"Its log: {shown(log_dir)}worker.log"
                     )
+                    # What is left of its group (the beat it embedded) goes with it: one beat.
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(processes["worker"].pid, signal.SIGKILL)
                     time.sleep(2)
                     processes["worker"] = start("worker")
                 time.sleep(0.5)
