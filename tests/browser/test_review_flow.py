@@ -1,0 +1,125 @@
+"""The reviewer's review page in the browser (issue 18), at 1280 and 390 px: the conflict box
+by its label, the running weighted total live with JavaScript and on save without it (by the
+formula of proposals/scoring.py), the confirmation before the review is locked; each page
+without horizontal overflow and without serious or critical axe-core violations."""
+
+import re
+
+import pytest
+
+from proposals import services
+from proposals.models import AssignmentState
+from proposals.scoring import weighted_score
+
+from ..factories import make_proposal, under_review
+from .axe import describe, overflows, violations
+from .conftest import sign_in_with_second_factor
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+@pytest.fixture
+def assignment(call, cebu, cebu_lead, staff, reviewer):
+    proposal = under_review(
+        make_proposal(call, cebu, cebu_lead, title="BRT fare integration"),
+        lead=cebu_lead,
+        staff=staff,
+    )
+    (assignment,), _skipped = services.assign_reviewers(
+        actor=staff, proposals=[proposal], reviewers=[reviewer], due=call.closes_at.date()
+    )
+    return assignment
+
+
+def check(page):
+    """The page as shown: no sideways scrolling, no serious or critical axe violation."""
+    assert not overflows(page), page.url
+    found = violations(page)
+    assert not found, f"{page.url}\n{describe(found)}"
+
+
+def open_review(new_page, reviewer, assignment, width, *, javascript=True):
+    page = new_page(viewport={"width": width, "height": 900}, java_script_enabled=javascript)
+    url = f"/admin/proposals/reviewassignment/{assignment.pk}/review/"
+    sign_in_with_second_factor(page, reviewer, next_url=url)
+    return page
+
+
+def pick(page, criterion, score):
+    page.get_by_role("group", name=re.compile(criterion)).get_by_label(score, exact=True).check()
+
+
+def total(page):
+    return " ".join(page.locator("#running-total").inner_text().split())
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_reviewer_sees_the_total_live_and_confirms_before_locking(
+    new_page, reviewer, assignment, width
+):
+    page = open_review(new_page, reviewer, assignment, width)
+    check(page)
+    # The reason box is reached by its label.
+    page.get_by_label("Yes, I have one").check()
+    page.get_by_label("If yes: what is the conflict?").fill("")
+    page.get_by_label("No, I have no conflict of interest").check()
+    page.get_by_role("button", name="Declare").click()
+    page.get_by_role("heading", name="The proposal").wait_for()
+    check(page)
+    assert total(page) == "Weighted total: — out of 5; 0 of 2 criteria scored"
+
+    rubric = {c.name: c.weight for c in assignment.proposal.call.criteria.all()}
+    pick(page, "Relevance", "5")
+    assert total(page) == "Weighted total: 5.00 out of 5; 1 of 2 criteria scored"
+    pick(page, "Feasibility", "2")
+    expected = weighted_score([(rubric["Relevance"], 5), (rubric["Feasibility"], 2)])
+    assert total(page) == f"Weighted total: {expected:.2f} out of 5; 2 of 2 criteria scored"
+    page.get_by_label("Comment to programme staff").fill("Clear, " + "well-partnered " * 30)
+    page.get_by_label("Recommendation").select_option("fund")
+
+    page.get_by_role("button", name="Submit review").click()
+    page.get_by_role("heading", name="Submit this review?").wait_for()
+    check(page)
+    assignment.refresh_from_db()
+    assert assignment.state == AssignmentState.ACCEPTED  # nothing locked yet
+    assert f"{expected:.2f}" in total(page)
+    page.get_by_role("button", name="Submit and lock the review").click()
+    page.get_by_text("Your review is submitted.").wait_for()
+    check(page)
+    assignment.refresh_from_db()
+    assert assignment.state == AssignmentState.SUBMITTED
+    assert float(assignment.review.weighted_score) == pytest.approx(expected)
+
+
+def test_without_javascript_the_total_comes_with_each_save(new_page, reviewer, assignment):
+    # (No axe or overflow check here: Playwright's evaluation waits forever on a page without
+    # JavaScript. The same pages are checked with JavaScript on above.)
+    services.declare_conflict(reviewer=reviewer, assignment=assignment, conflict=False)
+    page = open_review(new_page, reviewer, assignment, WIDTHS["phone"], javascript=False)
+    pick(page, "Relevance", "4")
+    pick(page, "Feasibility", "5")
+    assert total(page) == "Weighted total: — out of 5; 0 of 2 criteria scored"  # not live
+    page.get_by_role("button", name="Save draft").click()
+    page.get_by_text("Your draft is saved.").wait_for()
+    rubric = {c.name: c.weight for c in assignment.proposal.call.criteria.all()}
+    expected = weighted_score([(rubric["Relevance"], 4), (rubric["Feasibility"], 5)])
+    assert total(page) == f"Weighted total: {expected:.2f} out of 5; 2 of 2 criteria scored"
+
+    # Submitting without a recommendation: refused before any confirmation.
+    page.get_by_role("button", name="Submit review").click()
+    page.get_by_text("Choose a recommendation before submitting.").wait_for()
+    page.get_by_label("Recommendation").select_option("fund_with_changes")
+    page.get_by_role("button", name="Submit review").click()
+    page.get_by_role("heading", name="Submit this review?").wait_for()
+    # Back to the form, a score changed, then confirmed.
+    page.get_by_role("button", name="Back to the review").click()
+    pick(page, "Feasibility", "3")
+    page.get_by_role("button", name="Submit review").click()
+    page.get_by_role("button", name="Submit and lock the review").click()
+    page.get_by_text("Your review is submitted.").wait_for()
+    assignment.refresh_from_db()
+    assert assignment.state == AssignmentState.SUBMITTED
+    assert sorted(assignment.review.scores.values_list("value", flat=True)) == [3, 4]
+    assert assignment.review.recommendation == "fund_with_changes"
