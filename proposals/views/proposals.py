@@ -369,6 +369,18 @@ def attachment_download(request, code, attachment_code):
     return file_download(attachment.file, attachment.name, attachment.content_type)
 
 
+def _confirmed(request) -> bool:
+    """Whether a POST carries the confirmation page's own button (`confirm`). A final form
+    posted without it (an old page, a script, a double path) does nothing and gets the
+    confirmation page, with a word on why."""
+    if request.method != "POST":
+        return False
+    if request.POST.get("confirm") == "yes":
+        return True
+    messages.warning(request, _("Nothing was done yet: please confirm below."))
+    return False
+
+
 @login_required
 def attachment_delete(request, code, attachment_code):
     """GET: asks whether to remove the file; POST with `confirm`: removes it."""
@@ -383,18 +395,6 @@ def attachment_delete(request, code, attachment_code):
         "proposals/attachment_delete.html",
         {"proposal": attachment.proposal, "attachment": attachment},
     )
-
-
-def _confirmed(request) -> bool:
-    """Whether a POST carries the confirmation page's own button (`confirm`). A final form
-    posted without it (an old page, a script, a double path) does nothing and gets the
-    confirmation page, with a word on why."""
-    if request.method != "POST":
-        return False
-    if request.POST.get("confirm") == "yes":
-        return True
-    messages.warning(request, _("Nothing was done yet: please confirm below."))
-    return False
 
 
 @login_required
