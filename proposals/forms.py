@@ -20,6 +20,7 @@ from .models import (
     Instrument,
     JapanesePartner,
     JoinRequest,
+    MemberRole,
     Proposal,
     Recommendation,
     User,
@@ -146,6 +147,29 @@ class JoinRequestForm(forms.ModelForm):
         fields = ["message"]
         widgets = {"message": forms.Textarea(attrs={"rows": 3})}
         help_texts = {"message": _("Tell the city's leads who you are and why you join.")}
+
+
+class CityInvitationForm(forms.Form):
+    """A lead invites a colleague (issue 18: services.invite_to_city)."""
+
+    email = forms.EmailField(
+        label=_("Colleague's email address"),
+        help_text=_("Their official address: they sign in or create an account with it."),
+    )
+    role = forms.ChoiceField(label=_("Role"), choices=MemberRole.choices, initial=MemberRole.EDITOR)
+
+
+class CitySearchForm(forms.Form):
+    """ "Find my city" on My cities: registered cities by name and country."""
+
+    name = forms.CharField(label=_("Name of the city"), max_length=120, min_length=2)
+    country = forms.ModelChoiceField(
+        label=_("Country"),
+        queryset=Country.objects.filter(asean_member=True),
+        required=False,
+        empty_label=_("Any"),
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
 
 
 def text_area(label, *, rows: int, max_length: int, **options) -> forms.CharField:

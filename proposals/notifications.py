@@ -528,6 +528,21 @@ def join_requested(join_request) -> None:
     )
 
 
+def draft_ready(proposal) -> None:
+    """An editor marked the draft ready: tell the city's leads, once per version of it."""
+    leads = User.objects.filter(
+        pk__in=CityMembership.objects.leads().filter(city=proposal.city).values("user"),
+        is_active=True,
+    ).order_by("pk")
+    notify_each(
+        leads,
+        kind=Kind.DRAFT_READY,
+        key=f"{Kind.DRAFT_READY}:{proposal.pk}:{proposal.version}",
+        context={"proposal": proposal, "city": proposal.city, "by": proposal.ready_by},
+        link=proposal_link(proposal),
+    )
+
+
 def join_answered(join_request) -> None:
     notify(
         kind=Kind.JOIN_ANSWERED,

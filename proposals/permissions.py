@@ -23,6 +23,7 @@ from .models import (
     DeskRequest,
     ExportJob,
     FinancingDocument,
+    Notification,
     Project,
     Proposal,
     ReviewAssignment,
@@ -115,6 +116,19 @@ def get_attachment_for_user(
     if attachment is None:
         raise Http404("No such attachment.")
     return attachment
+
+
+def get_notification_for_user(user: User, pk) -> Notification:
+    """An email the portal sent, for its recipient only (not even staff: it may hold what
+    only the recipient was to read); 404 for everybody else."""
+    notification = (
+        Notification.objects.filter(recipient=user, pk=pk).first()
+        if user.is_authenticated
+        else None
+    )
+    if notification is None:
+        raise Http404("No such notification.")
+    return notification
 
 
 def get_assignment_for_reviewer(user: User, pk) -> ReviewAssignment:

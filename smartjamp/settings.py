@@ -355,6 +355,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 # The consultation desk's target for the first answer, in Japanese working days (JST).
 DESK_FIRST_ANSWER_WORKING_DAYS = env_int("DESK_FIRST_ANSWER_WORKING_DAYS", 5)
+# The due date prefilled when staff assign reviewers: this many days from today (JST).
+REVIEW_DUE_DAYS = env_int("REVIEW_DUE_DAYS", 14)
+# Teams (issue 18): how long a lead's invitation stays valid, how many a lead may send an hour,
+# and the verification time a newly registered city is told to expect (working days).
+CITY_INVITATION_DAYS = env_int("CITY_INVITATION_DAYS", 14)
+CITY_INVITATIONS_PER_HOUR = env_int("CITY_INVITATIONS_PER_HOUR", 20)
+CITY_VERIFICATION_WORKING_DAYS = env_int("CITY_VERIFICATION_WORKING_DAYS", 5)
 # The outbox (proposals.notifications): attempts, backoff and the sweeper's patience.
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6)
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "30"))

@@ -29,6 +29,15 @@ urlpatterns = [
     path("cities/<str:code>/join/", cities.request_join, name="city_join"),
     path("cities/<str:code>/members/", cities.manage_member, name="city_manage_member"),
     path("cities/<str:code>/requests/", cities.answer_join_request, name="city_answer_request"),
+    path("cities/<str:code>/invitations/", cities.invite, name="city_invite"),
+    path(
+        "cities/<str:code>/invitations/revoke/",
+        cities.revoke_invitation,
+        name="city_revoke_invitation",
+    ),
+    path("cities/<str:code>/verify/", cities.verify, name="city_verify"),
+    path("cities/<str:code>/reject/", cities.reject, name="city_reject"),
+    path("invitations/<str:token>/", cities.invitation, name="city_invitation"),
     path("calls/", calls.call_list, name="call_list"),
     path("calls/<str:code>/", calls.call_detail, name="call_detail"),
     path("calls/<str:code>/start/", calls.start_proposal, name="call_start_proposal"),
@@ -69,6 +78,7 @@ urlpatterns = [
     path("proposals/<str:code>/print/", proposals.proposal_print, name="proposal_print"),
     path("proposals/<str:code>/withdraw/", proposals.proposal_withdraw, name="proposal_withdraw"),
     path("proposals/<str:code>/messages/", proposals.message_post, name="proposal_message"),
+    path("proposals/<str:code>/ready/", proposals.proposal_ready, name="proposal_ready"),
     path(
         "proposals/<str:code>/attachments/",
         proposals.attachment_upload,
@@ -92,6 +102,7 @@ urlpatterns = [
     path("desk/<str:code>/project/", desk.desk_link, name="desk_link"),
     path("desk/<str:code>/files/<str:file_code>/", desk.desk_file, name="desk_file"),
     path("notifications/", notifications.notification_list, name="notifications"),
+    path("notifications/<int:pk>/", notifications.notification_detail, name="notification_detail"),
     path("staff/", staff.dashboard, name="staff_dashboard"),
     path("staff/portfolio/", portfolio.portfolio_page, name="staff_portfolio"),
     path(

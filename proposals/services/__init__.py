@@ -14,12 +14,17 @@ act, and runs in one transaction. The audit trail has its own writer, `proposals
 
 from .cities import (
     DuplicateCity,
+    accept_invitation,
     change_member_role,
     decide_join_request,
+    find_invitation,
+    invitation_refusal,
+    invite_to_city,
     register_city,
     reject_city,
     remove_member,
     request_to_join,
+    revoke_invitation,
     verify_city,
 )
 from .desk import (
@@ -55,6 +60,7 @@ from .proposals import (
     delete_attachment,
     drafting_refusals,
     drafting_refusals_by_city,
+    mark_ready_for_lead,
     post_message,
     save_draft,
     start_proposal,

@@ -32,6 +32,7 @@ from ..models import (
     Status,
     StatusChange,
     User,
+    VerificationStatus,
 )
 from ..permissions import (
     is_city_lead,
@@ -54,12 +55,18 @@ class StaleProposal(Exception):
         self.conflicts = conflicts
 
 
-def _city_refusals(call: Call, city: City, eligible_countries: set[str] | None = None) -> list[str]:
+def _city_refusals(
+    call: Call, city: City, eligible_countries: set[str] | None = None, *, drafting: bool = False
+) -> list[str]:
     """What about the city itself stops it from taking part in `call`.
 
-    `eligible_countries` (ISO codes) spares a query when the caller already has them."""
+    `eligible_countries` (ISO codes) spares a query when the caller already has them. With
+    `drafting`, a city still being verified may draft (issue 18: its members start while staff
+    check the letter); submitting always needs a verified city, a rejected one drafts nothing."""
     reasons = []
-    if not city.is_verified:
+    if city.verification_status == VerificationStatus.REJECTED or (
+        not drafting and not city.is_verified
+    ):
         reasons.append(_("The city must be verified by programme staff first."))
     eligible = (
         city.country_id in eligible_countries
@@ -93,7 +100,7 @@ def drafting_refusals_by_city(
         reasons = []
         if city.pk not in member_of:
             reasons.append(_("You are not a member of this city."))
-        reasons += _city_refusals(call, city, eligible)
+        reasons += _city_refusals(call, city, eligible, drafting=True)
         if now >= deadlines[city.pk]:
             reasons.append(_("The call is closed."))
         refusals[city.pk] = reasons
@@ -112,7 +119,14 @@ def start_proposal(*, user: User, call: Call, city: City, title: str) -> Proposa
     if reasons:
         raise ValidationError(reasons)
     proposal = Proposal.objects.create(
-        call=call, city=city, title=title, created_by=user, updated_by=user
+        call=call,
+        city=city,
+        title=title,
+        created_by=user,
+        updated_by=user,
+        # The one who starts it is the first contact; the profile has what it takes.
+        contact_name=user.full_name,
+        contact_email=user.email,
     )
     _keep_revision(proposal, user)
     return proposal
@@ -200,6 +214,8 @@ def save_draft(
             ]
         if conflicts:
             raise StaleProposal(current, conflicts)
+    if current.ready_at and mine != draft_values(current):
+        _clear_ready(current)  # edited again: the lead is to look at the new text
     for field in CITY_FIELDS:
         if field in changed and field in values:
             setattr(current, field, values[field])
@@ -392,6 +408,7 @@ def submit_proposal(*, user: User, proposal: Proposal, now=None) -> Proposal:
         current.submitted_at = now
         current.version += 1
         current.updated_by = user
+        _clear_ready(current)  # submitted: nothing is waiting for the lead any more
         resubmission = current.status == Status.REVISION_REQUESTED
         take_transition(
             current,
@@ -409,6 +426,35 @@ def submit_proposal(*, user: User, proposal: Proposal, now=None) -> Proposal:
             data=proposal_snapshot(current),
             submitted_by=user,
         )
+    return current
+
+
+def _clear_ready(proposal: Proposal) -> None:
+    """Forget an editor's "ready for the lead" (the caller saves the proposal)."""
+    proposal.ready_at = None
+    proposal.ready_by = None
+
+
+@transaction.atomic
+def mark_ready_for_lead(*, user: User, proposal: Proposal, now=None) -> Proposal:
+    """An editor tells the city's leads that the draft is ready for them to check and submit.
+
+    Recorded on the proposal until the draft is edited again or submitted; the leads hear of
+    it once per version of the draft. Marking it again changes nothing."""
+    current = Proposal.objects.select_for_update().select_related("city").get(pk=proposal.pk)
+    if not is_city_member(user, current.city):
+        raise PermissionDenied
+    if not current.is_editable:
+        raise ValidationError(_("This proposal can no longer be edited."))
+    if is_city_lead(user, current.city):
+        raise ValidationError(_("You are a lead of the city: you can submit the draft yourself."))
+    if current.ready_at is None:
+        current.ready_at = now or timezone.now()
+        current.ready_by = user
+        # Not a new version: a colleague's open form stays current.
+        current.save(update_fields=["ready_at", "ready_by"])
+        audit_trail.record(actor=user, action="proposal.marked_ready", proposal=current)
+    notifications.draft_ready(current)
     return current
 
 
