@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .. import scoring
@@ -30,7 +32,9 @@ class CallAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
     max_request = yen_field(Call, "max_request_jpy")
     list_filter = ["stage", "is_published"]
     search_fields = ["title", "code"]
-    filter_horizontal = ["eligible_countries"]
+    # A list of checkboxes (eleven countries) rather than Django's two-list picker, whose
+    # markup axe-core finds at fault (aria-prohibited-attr) and which needs JavaScript.
+    formfield_overrides = {models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}}
     inlines = [RubricInline, ExtensionInline]
     readonly_fields = ["code"]
     fieldsets = [
