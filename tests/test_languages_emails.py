@@ -4,9 +4,10 @@ settings.LANGUAGES shows, in its subject, text and HTML, none of the English lin
 English rendering that the catalogue translates; and `notify` stores the recipient's language
 on the outbox row.
 
-The contexts are those the portal itself renders: the demo (`seed_demo`) and the reminders
-run over it are recorded; a kind that none of them sends is rendered with the demo's objects
-under the names the other kinds use.
+The contexts are those the portal itself renders: the demo (`seed_demo`), the reminders run
+over it and the team's actions the demo does not take (Da Nang's lead invites a colleague, its
+editor marks the draft ready for the lead) are recorded; a kind that none of them sends is
+rendered with the demo's objects under the names the other kinds use.
 """
 
 import datetime
@@ -77,6 +78,23 @@ def _generic_context() -> dict:
     }
 
 
+def _teams_work() -> None:
+    """What the demo's people do in teams and the demo does not: an invitation
+    (city_invitation) and a draft marked ready for the lead (draft_ready), through the
+    services that send them. (city_registered is sent by the demo's registrations.)"""
+    from proposals import services
+    from proposals.models import City, MemberRole, Proposal, User
+
+    lead = User.objects.get(email="lead.danang@example.org")
+    editor = User.objects.get(email="editor.danang@example.org")
+    city = City.objects.get(
+        name="Da Nang", memberships__user=lead, memberships__role=MemberRole.LEAD
+    )
+    services.invite_to_city(actor=lead, city=city, email="colleague.danang@example.org")
+    draft = Proposal.objects.filter(city=city, status="draft").order_by("pk").first()
+    services.mark_ready_for_lead(user=editor, proposal=draft)
+
+
 @pytest.fixture
 def contexts(reference_data, monkeypatch):
     """{kind: context}: the first context each kind was rendered with in the demo, and the
@@ -98,6 +116,7 @@ def contexts(reference_data, monkeypatch):
         reminders.desk_overdue,
     ):
         remind()
+    _teams_work()
     monkeypatch.setattr(notifications, "render", original)
     generic = _generic_context()
     return {kind: recorded.get(kind, generic) for kind in KINDS}
@@ -151,6 +170,13 @@ def test_every_kind_has_its_three_templates_and_a_notification_kind():
 
 
 def test_every_kind_renders_in_english(contexts):
+    # The team's kinds are rendered with what their senders give them, not the generic objects.
+    for kind, names in {
+        "city_invitation": {"invitation", "city", "inviter"},
+        "city_registered": {"city", "registered_by"},
+        "draft_ready": {"proposal", "city", "by"},
+    }.items():
+        assert names <= set(contexts[kind]), (kind, sorted(contexts[kind]))
     for kind in KINDS:
         subject, text, html = render_all(kind, contexts[kind], "en")
         assert subject and text.strip() and html.strip(), kind

@@ -46,6 +46,10 @@ class _Page(HTMLParser):
 
     UI_TAGS = {"title", "h1", "h2", "h3", "button", "label", "th", "legend"}
     HIDDEN = {"script", "style", "template"}
+    VOID = {"br", "img", "input", "meta", "link", "hr", "source", "wbr"}
+    # What a page quotes as it was written, not a text of the page: an email read in the portal
+    # is shown in the language it was sent in (the reader's then), like a city's name is data.
+    QUOTED = {"notification-text"}
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -55,6 +59,7 @@ class _Page(HTMLParser):
         self._stack: list[tuple[str, bool, list[str]]] = []  # (tag, is_ui, text parts)
         self._hidden = 0
         self._in_action_select = False
+        self._quoted = 0  # the depth inside an element of QUOTED
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -68,9 +73,12 @@ class _Page(HTMLParser):
             self.visible.append(_norm(attrs["value"]))
         if tag == "select":
             self._in_action_select = attrs.get("name") == "action"
-        if tag in {"br", "img", "input", "meta", "link", "hr", "source", "wbr"}:
+        if tag in self.VOID:
             return
         classes = (attrs.get("class") or "").split()
+        if self._quoted or self.QUOTED & set(classes):
+            self._quoted += 1
+            return
         is_ui = (
             tag in self.UI_TAGS
             or (tag == "a" and ("btn" in classes or "nav-link" in classes))
@@ -84,6 +92,10 @@ class _Page(HTMLParser):
             return
         if tag == "select":
             self._in_action_select = False
+        if self._quoted:
+            if tag not in self.VOID:
+                self._quoted -= 1
+            return
         while self._stack:
             open_tag, is_ui, parts = self._stack.pop()
             if is_ui:
@@ -94,6 +106,8 @@ class _Page(HTMLParser):
                 break
 
     def handle_data(self, data):
+        if self._quoted:
+            return
         if self._hidden and not (self._stack and self._stack[-1][0] == "title"):
             return
         text = _norm(data)
@@ -246,6 +260,46 @@ def _assignments():
     return list(ReviewAssignment.objects.select_related("proposal", "reviewer").order_by("pk"))
 
 
+def _attachments():
+    """An attachment of each editable proposal's state (its removal asks a confirmation)."""
+    from proposals.models import Attachment
+
+    editable = [p for p in _proposals() if p.is_editable]
+    return _one_of_each(
+        Attachment.objects.filter(proposal__in=editable)
+        .select_related("proposal")
+        .order_by("proposal__city__name", "proposal__pk", "pk"),
+        "proposal_id",
+    )
+
+
+def _notifications(persona):
+    """The persona's own latest email of each kind (another's is theirs alone: a 404)."""
+    from proposals.models import Notification
+
+    email = PERSONAS.get(persona)
+    if email is None:
+        return []
+    return _one_of_each(
+        Notification.objects.filter(recipient__email=email).order_by("-created_at", "-pk"),
+        "kind",
+    )
+
+
+def _per_persona(build):
+    """A builder of the pages a persona opens with objects of their own: called with it."""
+    build.per_persona = True
+    return build
+
+
+# The secret of the invitation the crawl's demo holds (only its email holds it otherwise).
+_INVITATION = {}
+
+
+def _invitation_tokens():
+    return [("to a colleague", {"token": _INVITATION["token"]})] if _INVITATION else []
+
+
 # Each page of the portal with the objects it is opened with: url name -> [(label, kwargs)].
 ROUTES = {
     "home": _no_args,
@@ -276,10 +330,21 @@ ROUTES = {
     "proposal_receipt": _each(_proposals, label=lambda p: p.status),
     "proposal_print": _each(_proposals, label=lambda p: p.status),
     "proposal_withdraw": _each(_proposals, label=lambda p: p.status),
+    # The confirmations: what will be sent, before removing an attachment.
+    "proposal_submit": _each(_proposals, label=lambda p: p.status),
+    "proposal_attachment_delete": _each(
+        _attachments,
+        lambda a: {"code": a.proposal.code, "attachment_code": a.code},
+        lambda a: f"{a.proposal.status} · {a.name}",
+    ),
+    "city_invitation": _invitation_tokens,
     "desk": _no_args,
     "desk_new": _no_args,
     "desk_request": _each(_desk_requests, label=lambda r: r.state),
     "notifications": _no_args,
+    "notification_detail": _per_persona(
+        lambda persona: [(n.kind, {"pk": n.pk}) for n in _notifications(persona)]
+    ),
     "staff_dashboard": _no_args,
     "staff_portfolio": _no_args,
     "admin:index": _no_args,
@@ -338,10 +403,13 @@ EXCLUDED = {
     "city_answer_request": _POST,
     "proposal_message": _POST,
     "proposal_attachment_upload": _POST,
-    "proposal_attachment_delete": _POST,
     "desk_reply": _POST,
     "call_start_proposal": _POST,
-    "proposal_submit": _POST,
+    "proposal_ready": _POST,
+    "city_invite": _POST,
+    "city_revoke_invitation": _POST,
+    "city_verify": _POST,
+    "city_reject": _POST,
     "deliverable_upload": _POST,
     "deliverable_review": _POST,
     "kickoff_minutes": _FILE,
@@ -405,7 +473,23 @@ PERSONAS = {
 
 @pytest.fixture
 def demo(reference_data):
+    from proposals import services
+    from proposals.models import City, MemberRole, User
+
     call_command("seed_demo", stdout=io.StringIO())
+    # An invitation to Da Nang's team, by its lead: its page is what the link in the email
+    # opens (a colleague not signed in is asked to sign in; a signed-in persona, who is not
+    # the invited address, is told why it is not theirs).
+    lead = User.objects.get(email=PERSONAS["city lead"])
+    city = City.objects.filter(
+        memberships__user=lead, memberships__role=MemberRole.LEAD, name="Da Nang"
+    ).get()
+    _invitation, token = services.invite_to_city(
+        actor=lead, city=city, email="colleague.danang@example.org"
+    )
+    _INVITATION["token"] = token
+    yield
+    _INVITATION.clear()
 
 
 ADMIN_PERSONAS = {"programme staff", "reviewer"}
@@ -418,7 +502,8 @@ def pages_of(persona: str):
     for name, build in ROUTES.items():
         if name.startswith("admin:") and persona not in ADMIN_PERSONAS:
             continue
-        for label, kwargs in build():
+        built = build(persona) if getattr(build, "per_persona", False) else build()
+        for label, kwargs in built:
             found.append((name, label, reverse(name, kwargs=kwargs)))
     return found
 

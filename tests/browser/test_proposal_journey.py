@@ -19,6 +19,16 @@ def sign_in(page, email):
     page.get_by_role("link", name="My proposals").wait_for()
 
 
+def open_section(page, title):
+    """Opens a section of the draft form (a <details>) as a person does: by its summary."""
+    section = page.locator("details.form-section").filter(
+        has=page.locator("summary", has_text=title)
+    )
+    if section.get_attribute("open") is None:
+        section.locator("summary").click()
+    section.locator("fieldset").first.wait_for()
+
+
 def test_city_drafts_together_and_submits(
     new_page, call, danang_lead, danang_editor, cebu_lead, tmp_path
 ):
@@ -31,21 +41,28 @@ def test_city_drafts_together_and_submits(
     lead.get_by_label("Working title").fill("Cảnh báo lũ sớm sông Hàn")
     lead.get_by_role("button", name="Start a proposal").click()
     lead.get_by_role("heading", name="Cảnh báo lũ sớm sông Hàn").wait_for()
+    open_section(lead, "Overview")
     lead.get_by_label("Summary").fill("Cảnh báo lũ cho người dân trước nhiều giờ.")
     lead.get_by_label("Contact person").fill("Nguyễn Văn An")
     lead.get_by_label("Contact email").fill("an@danang.gov.vn")
+    open_section(lead, "Problem and solution")
     lead.get_by_label("Problem to solve").fill("Floods cut roads every rainy season.")
     lead.get_by_label("Proposed solution").fill("River sensors and SMS alerts.")
+    open_section(lead, "Focus areas and sectors")
     lead.get_by_label("Quality environment").check()
     lead.get_by_label("Disaster risk reduction").check()
+    open_section(lead, "Outcomes and indicators")
     lead.get_by_label("Expected outcomes").fill("Fewer losses.")
     lead.get_by_label("Indicators").fill("Households warned: 20% to 90%.")
+    open_section(lead, "Timeline")
     lead.get_by_label("Planned start").fill("2027-07-01")
     lead.get_by_label("Duration (months)").fill("9")
     lead.get_by_label("Milestones").fill("Survey; design; financing plan.")
+    open_section(lead, "Budget and financing")
     lead.get_by_label("Total cost (JPY)").fill("80000000")
     lead.get_by_label("Requested amount (JPY)").fill("40000000")
     lead.get_by_label("MLIT project formation survey").check()
+    open_section(lead, "Declaration")
     lead.get_by_label("Declaration").check()
     lead.get_by_role("button", name="Save draft").click()
     lead.get_by_text(re.compile("Draft saved at")).first.wait_for()
@@ -63,18 +80,27 @@ def test_city_drafts_together_and_submits(
     editor.goto("/proposals/")
     editor.get_by_role("link", name="Cảnh báo lũ sớm sông Hàn").click()
     editor.get_by_role("link", name="Edit the draft").click()
+    open_section(editor, "Japanese partners")
     editor.locator("#id_partners-0-name").fill("Nippon Koei Co., Ltd.")
     editor.locator("#id_partners-0-kind").select_option("company")
     editor.locator("#id_partners-0-role").fill("Survey lead")
     editor.get_by_role("button", name="Save draft").click()
     editor.get_by_text(re.compile("Draft saved at")).first.wait_for()
     assert editor.get_by_role("button", name="Submit the proposal").count() == 0
+    assert editor.get_by_role("link", name="Submit the proposal").count() == 0
 
     # The lead submits, and sees the reference code and the timeline.
     proposal = Proposal.objects.get(title="Cảnh báo lũ sớm sông Hàn")
     lead.goto(f"/proposals/{proposal.code}/")
     lead.get_by_text("Everything needed is there.").wait_for()
-    lead.get_by_role("button", name="Submit the proposal").click()
+    # Submit leads to a summary of what will be sent; only its own button submits.
+    lead.get_by_role("link", name="Submit the proposal").click()
+    lead.get_by_role("heading", name="Submit the proposal?").wait_for()
+    assert lead.get_by_text("Nippon Koei Co., Ltd.").is_visible()
+    assert lead.get_by_text("concept-note.pdf (Concept note)").is_visible()
+    proposal.refresh_from_db()
+    assert proposal.reference_code is None
+    lead.get_by_role("button", name="Yes, submit it").click()
     lead.get_by_role("heading", name="Submission receipt").wait_for()
     proposal.refresh_from_db()
     assert re.fullmatch(r"SJ-\d{4}-VN-0001", proposal.reference_code)

@@ -40,6 +40,10 @@ def test_reviewer_scores_staff_approve_city_sees_letter(
     panel.get_by_label("Comment to programme staff").fill("A strong, well-partnered proposal.")
     panel.get_by_label("Recommendation").select_option("fund")
     panel.get_by_role("button", name="Submit review").click()
+    # Submitting asks first (a submitted review is locked): nothing is stored until confirmed.
+    panel.get_by_role("heading", name="Submit this review?").wait_for()
+    assert proposal.assignments.get(reviewer=reviewer).state != "submitted"
+    panel.get_by_role("button", name="Submit and lock the review").click()
     panel.get_by_text("Your review is submitted.").wait_for()
 
     # Staff see the aggregate and approve.

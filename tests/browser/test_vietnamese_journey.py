@@ -1,9 +1,10 @@
 """Issue 17's acceptance: a journey in Vietnamese, chosen by the reader (the browser says English).
 
 Sign up choosing Tiếng Việt in the header → verify the address from the email → register a city
-(staff verify it through the service) → start a draft, fill it, save it → submit; every page is
-`<html lang="vi">` without the English of its headings and buttons, and every email to the
-official is in Vietnamese. With SCREENSHOTS set, each step is photographed full-page at 390 and
+(staff verify it through the service) → start a draft, fill it (opening its sections), save it
+→ submit, confirmed on the page that says what will be sent; every page is `<html lang="vi">`
+without the English of its headings and buttons, and every email to the official is in
+Vietnamese. With SCREENSHOTS set, each step is photographed full-page at 390 and
 1280 px wide: $SCREENSHOTS/390/01-home.png, $SCREENSHOTS/1280/01-home.png…
 
 The journey runs once (the first test); the tests after it judge what it recorded, one page or
@@ -122,6 +123,14 @@ STEPS = {
         "Everything needed is there",
         "Print view",
         "Withdraw",
+    ],
+    "15b-confirm-submission": [
+        "Submit the proposal?",
+        "What will be sent",
+        "Yes, submit it",
+        "Not now",
+        "Read the whole proposal in the print view",
+        "Back to the proposal",
     ],
     "16-receipt": [
         "Submission receipt",
@@ -291,6 +300,11 @@ def run_journey(new_page, staff, call, tmp_path) -> Journey:
         "#id_total_cost_jpy": "80000000",
         "#id_requested_jpy": "40000000",
     }
+    # The form's sections are <details>: each closed one is opened, as a reader does, by its
+    # summary (the fields of a closed one cannot be filled).
+    closed = page.locator("main details.form-section:not([open]) > summary")
+    while closed.count():
+        closed.first.click()
     for selector, value in fill.items():
         page.locator(selector).fill(value)
     for checkbox in ("#id_focus_areas_0", "#id_sectors_0", "#id_instruments_0", "#id_declaration"):
@@ -303,14 +317,23 @@ def run_journey(new_page, staff, call, tmp_path) -> Journey:
     page.locator("#id_kind").select_option("concept_note")
     page.locator("#id_file").set_input_files(str(note))
     submit("#attachments form[enctype]")
-    page.locator("#attachments a:has-text('ghi-chu-y-tuong.pdf')").wait_for()
+    # The file's own link (its "Remove" link names it too, for a screen reader).
+    page.locator("#attachments").get_by_role(
+        "link", name="ghi-chu-y-tuong.pdf", exact=True
+    ).wait_for()
     step("14-attached")
 
     # Submit it.
     proposal = Proposal.objects.get(title=TITLE)
     page.goto(f"/proposals/{proposal.code}/")
     step("15-proposal")
-    submit(f"main form[action='/proposals/{proposal.code}/submit/']")
+    # Submit leads to what will be sent; only the confirmation's own button submits.
+    page.locator(f"main a[href='/proposals/{proposal.code}/submit/']").first.click()
+    page.wait_for_url(f"**/proposals/{proposal.code}/submit/")
+    step("15b-confirm-submission")
+    proposal.refresh_from_db()
+    assert proposal.reference_code is None
+    page.locator(f"main form[action='/proposals/{proposal.code}/submit/'] [name=confirm]").click()
     page.wait_for_url(f"**/proposals/{proposal.code}/receipt/")
     step("16-receipt")
     page.locator(f"main a[href='/proposals/{proposal.code}/']").first.click()
