@@ -119,7 +119,13 @@ def test_attachment_upload_and_deletion_are_recorded(client, call, danang, danan
         {"kind": AttachmentKind.CONCEPT_NOTE, "file": upload("plan.pdf")},
     )
     attachment = proposal.attachments.get()
-    client.post(reverse("proposal_attachment_delete", args=[proposal.code, attachment.code]))
+    delete = reverse("proposal_attachment_delete", args=[proposal.code, attachment.code])
+    # Issue 18: posted without the confirmation page's button, nothing is removed or recorded.
+    client.post(delete)
+    assert proposal.attachments.filter(pk=attachment.pk).exists()
+    assert [e.action for e in events("attachment.")] == ["attachment.added"]
+    client.post(delete, {"confirm": "yes"})
+    assert not proposal.attachments.exists()
     assert [
         (e.action, e.actor, e.proposal, e.city, e.details, e.ip) for e in events("attachment.")
     ] == [

@@ -49,6 +49,23 @@ def test_start_proposal_refusals(call, danang, danang_lead, cebu_lead, reference
     only_thailand = make_call("Thai call", countries=Country.objects.filter(iso2="TH"))
     with pytest.raises(ValidationError) as raised:
         services.start_proposal(user=danang_lead, call=only_thailand, city=danang, title="x")
+    # Issue 18: a city being verified may draft, so only the country stops it here.
+    assert raised.value.messages == ["Cities of Viet Nam are not eligible for this call."]
+    # ... it drafts in a call it is eligible for, but cannot submit until it is verified.
+    pending_draft = make_proposal(call, danang, danang_lead, title="While verified")
+    with pytest.raises(ValidationError) as raised:
+        services.submit_proposal(user=danang_lead, proposal=pending_draft)
+    assert raised.value.messages == ["The city must be verified by programme staff first."]
+    pending_draft.refresh_from_db()
+    assert (pending_draft.status, pending_draft.reference_code) == (Status.DRAFT, None)
+
+    # A rejected city drafts nothing.
+    City.objects.filter(pk=danang.pk).update(
+        verification_status=VerificationStatus.REJECTED, rejection_reason="No letter."
+    )
+    danang.refresh_from_db()
+    with pytest.raises(ValidationError) as raised:
+        services.start_proposal(user=danang_lead, call=only_thailand, city=danang, title="x")
     assert raised.value.messages == [
         "The city must be verified by programme staff first.",
         "Cities of Viet Nam are not eligible for this call.",
@@ -162,18 +179,28 @@ def test_submit_by_an_editor_is_refused(call, danang, danang_lead, danang_editor
 
 def test_submit_incomplete_lists_what_is_missing(call, danang, danang_lead):
     proposal = make_proposal(call, danang, danang_lead, complete=False)
+    missing = (
+        "Overview: a summary; Overview: a contact person with an email address; Problem and "
+        "solution: the problem to solve; Problem and solution: the proposed solution; Focus areas "
+        "and sectors: at least one ASCN focus area; Focus areas and sectors: at least one sector; "
+        "Outcomes and indicators: the expected outcomes; Outcomes and indicators: indicators to "
+        "measure them; Timeline: a planned start and a duration; Timeline: the milestones; Budget "
+        "and financing: the total cost; Budget and financing: the requested amount; Budget and "
+        "financing: at least one financing instrument; Attachments: a concept note; Declaration: "
+        "the declaration, ticked."
+    )
+    contact = "Overview: a contact person with an email address; "
     with pytest.raises(ValidationError) as raised:
         services.submit_proposal(user=danang_lead, proposal=proposal)
-    assert raised.value.messages == [
-        "The proposal is incomplete: Overview: a summary; Overview: a contact person with an "
-        "email address; Problem and solution: the problem to solve; Problem and solution: the "
-        "proposed solution; Focus areas and sectors: at least one ASCN focus area; Focus areas "
-        "and sectors: at least one sector; Outcomes and indicators: the expected outcomes; "
-        "Outcomes and indicators: indicators to measure them; Timeline: a planned start and a "
-        "duration; Timeline: the milestones; Budget and financing: the total cost; Budget and "
-        "financing: the requested amount; Budget and financing: at least one financing "
-        "instrument; Attachments: a concept note; Declaration: the declaration, ticked."
-    ]
+    # Issue 18: the contact person comes from the starter's profile, so it is not missing ...
+    assert raised.value.messages == [f"The proposal is incomplete: {missing.replace(contact, '')}"]
+
+    # ... until someone empties it.
+    Proposal.objects.filter(pk=proposal.pk).update(contact_name="", contact_email="")
+    proposal.refresh_from_db()
+    with pytest.raises(ValidationError) as raised:
+        services.submit_proposal(user=danang_lead, proposal=proposal)
+    assert raised.value.messages == [f"The proposal is incomplete: {missing}"]
 
 
 def test_missing_section_is_named(call, danang, danang_lead):

@@ -73,17 +73,36 @@ def test_rejection_reason_is_shown_to_members(client, staff, hue, official):
 def test_admin_city_list_filters_and_queries(client, staff, hue, django_assert_max_num_queries):
     client.force_login(staff)
     url = reverse("admin:proposals_city_changelist")
-    response = client.get(
-        url, {"verification_status__exact": "pending", "country__iso2__exact": "VN"}
-    )
-    assert list(response.context["cl"].result_list.values_list("name", flat=True)) == [
+
+    def names(query):
+        response = client.get(url, query)
+        return list(response.context["cl"].result_list.values_list("name", flat=True))
+
+    pending_in_viet_nam = {"verification_status__exact": "pending", "country__iso2__exact": "VN"}
+    # Issue 18: by default only applications (cities officials registered or joined), not the
+    # reference cities nobody applied for ...
+    applications = [
+        n
+        for n in City.objects.claimed()
+        .filter(country="VN", verification_status="pending")
+        .order_by("name")
+        .values_list("name", flat=True)
+    ]
+    assert applications == [hue.name]
+    assert names(pending_in_viet_nam) == applications
+    # ... and "all" gives every city the other filters keep, reference cities too.
+    everything = [
         n
         for n in City.objects.filter(country="VN", verification_status="pending")
         .order_by("name")
         .values_list("name", flat=True)
     ]
+    assert len(everything) > 1 and hue.name in everything
+    assert names({**pending_in_viet_nam, "registration": "all"}) == everything
     with django_assert_max_num_queries(12):
         client.get(url)
+    with django_assert_max_num_queries(12):
+        client.get(url, {"registration": "all"})
 
 
 def test_admin_city_page_links_the_letter_through_the_gate(client, staff, hue):

@@ -352,13 +352,18 @@ def test_proposal_page_fragments_follow_each_change(
     proposal = make_proposal(call, danang, danang_editor, complete=False)
     url = reverse("proposal_detail", args=[proposal.code])
     lead = signed_in(danang_lead)
+    submit = reverse("proposal_submit", args=[proposal.code])
     page = text(lead.get(url))
-    assert "a summary" in page and 'disabled aria-disabled="true"' in page
+    # Issue 18: Submit is a link to the confirmation page (which says what stops it), so what
+    # the cached page shows of an incomplete draft is its checklist.
+    assert "Still missing before the lead can submit" in page and "a summary" in page
+    assert f'href="{submit}"' in page
 
     proposal.summary = "Sensors along the Hàn river warn of floods."
     proposal.save()
     page = text(lead.get(url))
     assert "Sensors along the Hàn river warn of floods." in page and "a summary" not in page
+    assert "Still missing before the lead can submit" in page  # the rest is missing still
 
     message = services.post_message(user=danang_editor, proposal=proposal, body="Site visit?")
     assert "Site visit?" in text(lead.get(url))

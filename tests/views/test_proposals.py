@@ -67,7 +67,8 @@ def test_save_draft_always_works_when_incomplete(client, call, danang, danang_ed
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
     assert "Draft saved at" in page
-    assert "<strong>Attachments</strong>: a concept note" in page
+    # Issue 18: each checklist item links to the form's section where it is filled in.
+    assert '<a href="#attachments"><strong>Attachments</strong></a>: a concept note' in page
 
 
 def test_edit_refuses_an_amount_over_the_call_maximum(client, draft, danang_lead):
@@ -218,11 +219,20 @@ def test_unicode_text_round_trips_unchanged(client, draft, danang_lead):
 
 def test_submit_shows_receipt_and_timeline(client, draft, danang_lead):
     client.force_login(danang_lead)
-    response = client.post(reverse("proposal_submit", args=[draft.code]))
+    url = reverse("proposal_submit", args=[draft.code])
+    # Issue 18: posted without the confirmation page's button, nothing is submitted and the
+    # confirmation page is shown.
+    unconfirmed = client.post(url)
+    assert unconfirmed.status_code == 200 and 'name="confirm"' in unconfirmed.content.decode()
+    draft.refresh_from_db()
+    assert (draft.status, draft.reference_code) == (Status.DRAFT, None)
+    assert not StatusChange.objects.filter(proposal=draft).exists()
+    response = client.post(url, {"confirm": "yes"})
     assert response["Location"] == reverse("proposal_receipt", args=[draft.code])
     draft.refresh_from_db()
     receipt = client.get(response["Location"]).content.decode()
-    assert f"<strong>{draft.reference_code}</strong>" in receipt
+    # Issue 18: the reference code does not break mid-code on a phone.
+    assert f'<strong class="text-nowrap">{draft.reference_code}</strong>' in receipt
     detail = client.get(reverse("proposal_detail", args=[draft.code])).content.decode()
     assert "<strong>Submitted</strong>: Submitted." in detail
     assert "Edit the draft" not in detail
@@ -233,8 +243,12 @@ def test_submit_shows_receipt_and_timeline(client, draft, danang_lead):
 def test_double_clicked_submit_is_one_submission(client, draft, danang_lead):
     client.force_login(danang_lead)
     url = reverse("proposal_submit", args=[draft.code])
-    first, second = client.post(url), client.post(url)
-    assert first["Location"] == second["Location"] == reverse("proposal_receipt", args=[draft.code])
+    first, second = client.post(url, {"confirm": "yes"}), client.post(url, {"confirm": "yes"})
+    assert first["Location"] == reverse("proposal_receipt", args=[draft.code])
+    # Issue 18: the confirmation of a proposal submitted already leads back to its page.
+    assert second["Location"] == reverse("proposal_detail", args=[draft.code])
+    page = client.get(second["Location"]).content.decode()
+    assert "This proposal was submitted already." in page
     assert StatusChange.objects.filter(proposal=draft).count() == 1
     assert Proposal.objects.get(pk=draft.pk).status == Status.SUBMITTED
 
@@ -242,7 +256,9 @@ def test_double_clicked_submit_is_one_submission(client, draft, danang_lead):
 def test_submit_after_the_deadline_by_the_server_clock(client, clock, draft, danang_lead):
     clock.set(draft.call.closes_at + datetime.timedelta(seconds=1))
     client.force_login(danang_lead)
-    response = client.post(reverse("proposal_submit", args=[draft.code]), follow=True)
+    response = client.post(
+        reverse("proposal_submit", args=[draft.code]), {"confirm": "yes"}, follow=True
+    )
     assert "The call closed; submissions are no longer accepted." in response.content.decode()
     draft.refresh_from_db()
     assert draft.status == Status.DRAFT
@@ -252,9 +268,14 @@ def test_withdraw_with_a_reason(client, draft, danang_lead):
     services.submit_proposal(user=danang_lead, proposal=draft)
     client.force_login(danang_lead)
     url = reverse("proposal_withdraw", args=[draft.code])
-    empty = client.post(url, {"reason": ""})
+    empty = client.post(url, {"reason": "", "confirm": "yes"})
     assert empty.context["form"].errors == {"reason": ["This field is required."]}
-    client.post(url, {"reason": "The council changed its priorities."})
+    # Issue 18: a reason posted without the confirmation page's button withdraws nothing.
+    unconfirmed = client.post(url, {"reason": "The council changed its priorities."})
+    assert unconfirmed.status_code == 200 and 'name="confirm"' in unconfirmed.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == Status.SUBMITTED
+    client.post(url, {"reason": "The council changed its priorities.", "confirm": "yes"})
     draft.refresh_from_db()
     assert draft.status == Status.WITHDRAWN
     page = client.get(reverse("proposal_detail", args=[draft.code])).content.decode()
@@ -281,7 +302,14 @@ def test_upload_and_remove_attachments_in_the_browser_form(client, call, danang,
         "This file is not a PDF or DOCX or XLSX or PNG or JPEG document" in wrong.content.decode()
     )
 
-    client.post(reverse("proposal_attachment_delete", args=[proposal.code, attachment.code]))
+    delete = reverse("proposal_attachment_delete", args=[proposal.code, attachment.code])
+    # Issue 18: removing asks first; a POST without the confirmation's button removes nothing.
+    asked = client.get(delete)
+    assert asked.status_code == 200 and 'name="confirm"' in asked.content.decode()
+    unconfirmed = client.post(delete)
+    assert unconfirmed.status_code == 200 and 'name="confirm"' in unconfirmed.content.decode()
+    assert Attachment.objects.filter(proposal=proposal).exists()
+    client.post(delete, {"confirm": "yes"})
     assert not Attachment.objects.filter(proposal=proposal).exists()
 
 
@@ -489,14 +517,19 @@ MATRIX = [
     ("proposal_edit", "post", False, [302, 404, 404, 302, 302, 403]),
     ("proposal_print", "get", False, [302, 404, 404, 200, 200, 200]),
     ("proposal_receipt", "get", False, [302, 404, 404, 302, 302, 302]),
+    ("proposal_submit", "get", False, [302, 404, 404, 403, 200, 403]),
     ("proposal_submit", "post", False, [302, 404, 404, 403, 302, 403]),
     ("proposal_withdraw", "get", False, [302, 404, 404, 403, 200, 403]),
     ("proposal_withdraw", "post", False, [302, 404, 404, 403, 302, 403]),
     ("proposal_message", "post", False, [302, 404, 404, 302, 302, 302]),
     ("proposal_attachment_upload", "post", False, [302, 404, 404, 302, 302, 403]),
     ("proposal_attachment", "get", True, [302, 404, 404, 200, 200, 200]),
+    ("proposal_attachment_delete", "get", True, [302, 404, 404, 200, 200, 403]),
     ("proposal_attachment_delete", "post", True, [302, 404, 404, 302, 302, 403]),
 ]
+# The actions that ask first (issue 18): their POSTs in the matrix carry the confirmation
+# page's button; without it, see test_unconfirmed_posts_show_the_confirmation_and_store_nothing.
+CONFIRMED = {"proposal_submit", "proposal_withdraw", "proposal_attachment_delete"}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -538,6 +571,8 @@ def test_access_matrix(
         "proposal_message": {"body": "Hello"},
         "proposal_attachment_upload": {"kind": "map", "file": upload("map.pdf")},
     }.get(name, {})
+    if method == "post" and name in CONFIRMED:
+        data = {**data, "confirm": "yes"}
     response = getattr(client, method)(reverse(name, args=args), data)
     assert response.status_code == expected[ROLES.index(role)]
     if role == "anonymous":
@@ -550,6 +585,38 @@ def test_access_matrix(
             1,
             0,
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "role", "data"),
+    [
+        ("proposal_submit", "lead", {}),
+        ("proposal_withdraw", "lead", {"reason": "Because."}),
+        ("proposal_attachment_delete", "editor", {}),
+        ("proposal_attachment_delete", "lead", {}),
+    ],
+)
+def test_unconfirmed_posts_show_the_confirmation_and_store_nothing(
+    client, name, role, data, draft, danang_lead, danang_editor
+):
+    client.force_login({"editor": danang_editor, "lead": danang_lead}[role])
+    args = [draft.code]
+    if name == "proposal_attachment_delete":
+        args.append(draft.attachments.get().code)
+    for posted in (data, {**data, "confirm": "no"}):
+        response = client.post(reverse(name, args=args), posted)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert 'name="confirm" value="yes"' in page
+        assert "Nothing was done yet: please confirm below." in page
+    draft.refresh_from_db()
+    assert (draft.status, draft.version, draft.reference_code, draft.attachments.count()) == (
+        Status.DRAFT,
+        2,
+        None,
+        1,
+    )
+    assert not StatusChange.objects.filter(proposal=draft).exists()
 
 
 def test_saves_on_different_parts_merge(draft, danang_lead, danang_editor):

@@ -143,14 +143,23 @@ def test_reviewer_scores_and_submits_then_sees_colleagues(client, reviewer, revi
     assert own.state == AssignmentState.ACCEPTED
     assert sorted(own.review.scores.values_list("value", flat=True)) == [4, 5]
 
-    client.post(review_url(own), scores_post(mine, [5, 5], submit="1"))
+    # Issue 18: "Submit" shows the confirmation first and stores nothing ...
+    page = client.post(review_url(own), scores_post(mine, [5, 5], submit="1")).content.decode()
+    assert "Submit this review?" in page and 'name="confirm"' in page
+    own.refresh_from_db()
+    assert own.state == AssignmentState.ACCEPTED
+    assert sorted(own.review.scores.values_list("value", flat=True)) == [4, 5]
+    assert "Colleague 1" not in page
+    # ... its own button submits and locks it.
+    client.post(review_url(own), scores_post(mine, [5, 5], submit="1", confirm="Submit"))
     own.refresh_from_db()
     assert own.state == AssignmentState.SUBMITTED
     page = client.get(review_url(own)).content.decode()
     assert "Colleague 1" in page and "1.00" in page
     assert "reviewer2@example.org" not in page
-    # Locked: a later post changes nothing.
+    # Locked: a later post changes nothing, confirmed or not.
     client.post(review_url(own), scores_post(mine, [1, 1], submit="1"))
+    client.post(review_url(own), scores_post(mine, [1, 1], submit="1", confirm="Submit"))
     assert sorted(own.review.scores.values_list("value", flat=True)) == [5, 5]
 
 
