@@ -11,11 +11,24 @@ from ..models import (
 )
 from .base import FilteredCountOnly, OwnPages, yen_field
 
+# A date and time as one labelled field (the browser's date and time picker), not Django's
+# split date/time pair, whose second input has no label and whose width overflows the page.
+ONE_FIELD_DATETIMES = {
+    models.DateTimeField: {
+        "form_class": forms.DateTimeField,
+        "widget": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    }
+}
+
 
 class RubricInline(admin.TabularInline):
     model = RubricCriterion
     extra = 1
     fields = ["position", "name", "description", "weight"]
+    # A narrow description box: the table fits the page (1280 px) with the other inline's.
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})}
+    }
 
 
 class ExtensionInline(admin.TabularInline):
@@ -24,6 +37,9 @@ class ExtensionInline(admin.TabularInline):
     fields = ["city", "closes_at", "reason", "granted_by", "granted_at"]
     readonly_fields = ["granted_by", "granted_at"]
     autocomplete_fields = ["city"]
+    formfield_overrides = ONE_FIELD_DATETIMES | {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})}
+    }
 
 
 @admin.register(Call)
@@ -34,7 +50,9 @@ class CallAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
     search_fields = ["title", "code"]
     # A list of checkboxes (eleven countries) rather than Django's two-list picker, whose
     # markup axe-core finds at fault (aria-prohibited-attr) and which needs JavaScript.
-    formfield_overrides = {models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}}
+    formfield_overrides = ONE_FIELD_DATETIMES | {
+        models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}
+    }
     inlines = [RubricInline, ExtensionInline]
     readonly_fields = ["code"]
     fieldsets = [
