@@ -13,7 +13,7 @@ from django.utils.translation import ngettext_lazy
 
 from smartjamp import cache_versions
 
-from .. import audit, scoring, services
+from .. import scoring, services
 from ..exports import export_proposal_queryset
 from ..fiscal import jst_today
 from ..forms import (
@@ -25,7 +25,6 @@ from ..forms import (
     RevisionForm,
 )
 from ..models import (
-    AssignmentState,
     Attachment,
     JapanesePartner,
     Message,
@@ -124,20 +123,9 @@ ASSIGNMENTS_MADE = ngettext_lazy(
     "%(count)d assignment made.", "%(count)d assignments made.", "count"
 )
 
-# Assignments whose review is still to come: not declared yet, or being written.
-OPEN_STATES = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
-OUTSTANDING = ngettext_lazy(
-    "%(count)d review is still outstanding: wait for it, or confirm that you decide without it.",
-    "%(count)d reviews are still outstanding: wait for them, or confirm that you decide without "
-    "them.",
-    "count",
-)
-
-
-def outstanding_reviews(proposal) -> int:
-    """How many of the proposal's reviews are still to come (a decision waits for them,
-    unless staff confirm an override)."""
-    return proposal.assignments.filter(state__in=OPEN_STATES).count()
+# What a decision waits for has its home in the review services (`_after_the_reviews`).
+OPEN_STATES = services.review.OPEN_REVIEW_STATES
+outstanding_reviews = services.review.outstanding_reviews
 
 
 def default_due() -> datetime.date:
@@ -386,8 +374,6 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
         # No override here: a decision without every review is taken on the proposal's own
         # decision page, where the scores are shown and staff confirm it.
         def shortlist(proposal):
-            if count := outstanding_reviews(proposal):
-                raise ValidationError(OUTSTANDING % {"count": count})
             services.shortlist_proposal(actor=request.user, proposal=proposal)
 
         self._each(request, queryset, shortlist, _("%(count)d proposal(s) shortlisted."))
@@ -561,33 +547,26 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
         )
         rejection = LetterForm(request.POST if step == "reject" else None)
         outstanding = outstanding_reviews(proposal)
-        if step in ("shortlist", "approve", "reject") and outstanding:
-            if not request.POST.get("override"):
-                # Nothing is taken: the page comes back with the forms as posted.
-                self.message_user(request, OUTSTANDING % {"count": outstanding}, messages.ERROR)
-                step = "refused"
-            else:
-                audit.record(
-                    actor=request.user,
-                    action="decision.override",
-                    proposal=proposal,
-                    request=request,
-                    step=request.POST.get("step"),
-                    outstanding=outstanding,
-                )
-        done = step != "refused" and self._take_step(
+        # Deciding without every review is refused by the services unless staff tick the
+        # override (recorded there); a refusal brings the page back with the forms as posted.
+        override = bool(request.POST.get("override"))
+
+        def decided(service):
+            return lambda **kwargs: service(override=override, **kwargs)
+
+        done = self._take_step(
             request,
             proposal,
             {
-                "shortlist": (None, services.shortlist_proposal, _("Shortlisted.")),
+                "shortlist": (None, decided(services.shortlist_proposal), _("Shortlisted.")),
                 "approve": (
                     approval,
-                    services.approve_proposal,
+                    decided(services.approve_proposal),
                     _("Approved; the city sees the decision letter."),
                 ),
                 "reject": (
                     rejection,
-                    services.reject_proposal,
+                    decided(services.reject_proposal),
                     _("Rejected; the city sees the decision letter."),
                 ),
             },

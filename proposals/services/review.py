@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext_lazy
 
 from .. import audit as audit_trail
 from .. import notifications, scoring
@@ -81,18 +81,52 @@ def send_to_review(*, actor: User, proposal: Proposal) -> Proposal:
     return current
 
 
+# Assignments whose review is still to come: not declared yet, or being written.
+OPEN_REVIEW_STATES = [AssignmentState.AWAITING_DECLARATION, AssignmentState.ACCEPTED]
+OUTSTANDING = ngettext_lazy(
+    "%(count)d review is still outstanding: wait for it, or confirm that you decide without it.",
+    "%(count)d reviews are still outstanding: wait for them, or confirm that you decide without "
+    "them.",
+    "count",
+)
+
+
+def outstanding_reviews(proposal: Proposal) -> int:
+    """How many of the proposal's reviews are still to come."""
+    return proposal.assignments.filter(state__in=OPEN_REVIEW_STATES).count()
+
+
+def _after_the_reviews(current: Proposal, *, actor: User, step: str, override: bool) -> None:
+    """A decision (shortlist, approve, reject) waits for the proposal's outstanding reviews,
+    unless staff confirm that they decide without them: that is recorded."""
+    count = outstanding_reviews(current)
+    if not count:
+        return
+    if not override:
+        raise ValidationError(OUTSTANDING % {"count": count})
+    audit_trail.record(
+        actor=actor, action="decision.override", proposal=current, step=step, outstanding=count
+    )
+
+
 @transaction.atomic
-def shortlist_proposal(*, actor: User, proposal: Proposal, note: str = "") -> Proposal:
+def shortlist_proposal(
+    *, actor: User, proposal: Proposal, note: str = "", override: bool = False
+) -> Proposal:
     current = _locked(proposal)
+    _after_the_reviews(current, actor=actor, step="shortlist", override=override)
     take_transition(current, "shortlist", actor=actor, message=note, public=False)
     return current
 
 
 @transaction.atomic
-def approve_proposal(*, actor: User, proposal: Proposal, amount: int, letter: str) -> Proposal:
+def approve_proposal(
+    *, actor: User, proposal: Proposal, amount: int, letter: str, override: bool = False
+) -> Proposal:
     """Staff approve a shortlisted proposal: an amount (at most the request) and a letter.
     The proposal becomes a project (services.projects.create_project)."""
     current = _locked(proposal)
+    _after_the_reviews(current, actor=actor, step="approve", override=override)
     current.approved_jpy = amount
     current.decision_letter = letter.strip()
     current.decided_by = actor
@@ -103,9 +137,12 @@ def approve_proposal(*, actor: User, proposal: Proposal, amount: int, letter: st
 
 
 @transaction.atomic
-def reject_proposal(*, actor: User, proposal: Proposal, letter: str) -> Proposal:
+def reject_proposal(
+    *, actor: User, proposal: Proposal, letter: str, override: bool = False
+) -> Proposal:
     """Staff reject a proposal, as ineligible in screening or after review, with a letter."""
     current = _locked(proposal)
+    _after_the_reviews(current, actor=actor, step="reject", override=override)
     ineligible = current.status == Status.SCREENING
     current.decision_letter = letter.strip()
     current.decided_by = actor

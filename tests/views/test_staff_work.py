@@ -270,3 +270,30 @@ def test_a_pending_citys_admin_page_leads_to_verify_and_reject_beside_the_letter
     page = client.get(reverse("admin:proposals_city_change", args=[danang.pk])).content.decode()
     assert reverse("city_letter", args=[danang.code]) in page
     assert "Verify or reject on the city" not in page
+
+
+def test_the_services_wait_for_outstanding_reviews_unless_overridden(staff, reviewing):
+    """The rule has one home, the review services: the decision page, the list's action and
+    any other caller get the same refusal, and an override is recorded."""
+    from django.core.exceptions import ValidationError
+
+    for decide in (
+        lambda **extra: services.shortlist_proposal(actor=staff, proposal=reviewing, **extra),
+        lambda **extra: services.reject_proposal(
+            actor=staff, proposal=reviewing, letter="Not this time.", **extra
+        ),
+    ):
+        with pytest.raises(ValidationError, match="1 review is still outstanding"):
+            decide()
+        reviewing.refresh_from_db()
+        assert reviewing.status == Status.UNDER_REVIEW
+    assert not AuditEvent.objects.filter(action="decision.override").exists()
+    services.shortlist_proposal(actor=staff, proposal=reviewing, override=True)
+    reviewing.refresh_from_db()
+    assert reviewing.status == Status.SHORTLISTED
+    override = AuditEvent.objects.get(action="decision.override")
+    assert (override.actor, override.proposal, override.details["outstanding"]) == (
+        staff,
+        reviewing,
+        1,
+    )
