@@ -228,14 +228,7 @@ class ReviewAssignmentAdmin(
             # in its hidden fields, and only its own button (with `confirm`) locks the review.
             return None
         try:
-            services.save_review(
-                reviewer=request.user,
-                assignment=assignment,
-                scores=review_form.scores(),
-                comment=review_form.cleaned_data["comment"],
-                recommendation=review_form.cleaned_data["recommendation"],
-                submit=submit,
-            )
+            _save(request, assignment, review_form, submit=submit)
         except ValidationError as exc:
             for message in exc.messages:
                 self.message_user(request, message, messages.ERROR)
@@ -257,14 +250,7 @@ class ReviewAssignmentAdmin(
         """
         try:
             with transaction.atomic():
-                services.save_review(
-                    reviewer=request.user,
-                    assignment=assignment,
-                    scores=review_form.scores(),
-                    comment=review_form.cleaned_data["comment"],
-                    recommendation=review_form.cleaned_data["recommendation"],
-                    submit=True,
-                )
+                _save(request, assignment, review_form, submit=True)
                 raise _Accepted
         except _Accepted:
             return []
@@ -312,6 +298,18 @@ SCORES = {value for value, _label in ReviewForm.SCORE_CHOICES if value}
 
 class _Accepted(Exception):
     """Rolls back a trial submission that the service accepted."""
+
+
+def _save(request, assignment, review_form, *, submit: bool) -> None:
+    """The reviewer's form, saved (a draft) or submitted through the review service."""
+    services.save_review(
+        reviewer=request.user,
+        assignment=assignment,
+        scores=review_form.scores(),
+        comment=review_form.cleaned_data["comment"],
+        recommendation=review_form.cleaned_data["recommendation"],
+        submit=submit,
+    )
 
 
 def running_total(criteria, review_form):

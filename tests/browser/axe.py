@@ -54,3 +54,13 @@ def describe(found: list[dict]) -> str:
 def overflows(page) -> bool:
     """Whether the page scrolls sideways (its content wider than the window)."""
     return not page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def check(page, what: str | None = None, *, accessible: bool = True) -> None:
+    """The page as shown: no sideways scrolling and, where asked, no serious or critical axe
+    violation (axe needs the page's scripts: without JavaScript only the width is checked)."""
+    what = what or page.url
+    assert not overflows(page), f"{what} scrolls sideways"
+    if accessible:
+        found = violations(page)
+        assert not found, f"{what}:\n{describe(found)}"

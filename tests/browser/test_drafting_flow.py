@@ -12,7 +12,7 @@ from proposals.models import AttachmentKind, Proposal, Status
 
 from ..conftest import member
 from ..factories import PASSWORD, make_proposal, upload
-from .axe import describe, overflows, violations
+from .axe import check
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,17 +29,6 @@ def sign_in(page, email):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign In").click()
     page.get_by_role("link", name="My proposals").first.wait_for(state="attached")
-
-
-def check(page, what, *, axe=True):
-    """The page fits the window and has no serious or critical axe violation (axe needs the
-    page's scripts to run: without JavaScript only the width is checked; the same pages are
-    checked with axe in the test with JavaScript)."""
-    assert not overflows(page), f"{what} scrolls sideways"
-    if not axe:
-        return
-    found = violations(page)
-    assert not found, f"{what}:\n{describe(found)}"
 
 
 @pytest.mark.parametrize("size", WIDTHS, ids=list(WIDTHS))
@@ -142,7 +131,7 @@ def test_without_javascript(new_page, size, call, danang, danang_lead, danang_ed
     page.get_by_role("link", name="Problem and solution").first.click()
     page.get_by_label("Problem to solve").wait_for()
     assert page.url.endswith("#section-1")
-    check(page, "the edit page without JavaScript", axe=False)
+    check(page, "the edit page without JavaScript", accessible=False)
 
     # The confirmation works as a plain form.
     page.goto(f"/proposals/{complete.code}/")
@@ -155,4 +144,4 @@ def test_without_javascript(new_page, size, call, danang, danang_lead, danang_ed
     page.goto(f"/proposals/{complete.code}/print/")
     page.get_by_role("heading", name="Bus lanes").wait_for()
     assert page.get_by_role("button", name="Print").count() == 0
-    check(page, "the print view without JavaScript", axe=False)
+    check(page, "the print view without JavaScript", accessible=False)

@@ -11,17 +11,11 @@ from django.core.management import call_command
 
 from proposals.management.commands.seed_demo import DEMO_PASSWORD
 
-from . import axe
+from .axe import check
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = {"desktop": 1280, "phone": 390}
-
-
-def check(page):
-    assert not axe.overflows(page), f"{page.url} scrolls sideways"
-    found = axe.violations(page)
-    assert not found, f"{page.url}\n{axe.describe(found)}"
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())

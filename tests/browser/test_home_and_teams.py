@@ -14,18 +14,12 @@ from django.utils import timezone
 from proposals.models import City, CityMembership, JoinRequest, MemberRole, VerificationStatus
 
 from ..factories import PASSWORD, UserFactory, make_city, make_proposal
-from . import axe
+from .axe import check
 from .conftest import sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = {"desktop": 1280, "phone": 390}
-
-
-def check(page):
-    assert not axe.overflows(page), f"{page.url} scrolls sideways"
-    found = axe.violations(page)
-    assert not found, f"{page.url}\n{axe.describe(found)}"
 
 
 def sign_in(page, email, *, then="/"):

@@ -12,7 +12,7 @@ from proposals.models import AssignmentState
 from proposals.scoring import weighted_score
 
 from ..factories import make_proposal, under_review
-from .axe import describe, overflows, violations
+from .axe import check
 from .conftest import sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -31,13 +31,6 @@ def assignment(call, cebu, cebu_lead, staff, reviewer):
         actor=staff, proposals=[proposal], reviewers=[reviewer], due=call.closes_at.date()
     )
     return assignment
-
-
-def check(page):
-    """The page as shown: no sideways scrolling, no serious or critical axe violation."""
-    assert not overflows(page), page.url
-    found = violations(page)
-    assert not found, f"{page.url}\n{describe(found)}"
 
 
 def open_review(new_page, reviewer, assignment, width, *, javascript=True):

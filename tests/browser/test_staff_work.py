@@ -13,20 +13,12 @@ from proposals.fiscal import jst_today
 from proposals.models import Status
 
 from ..factories import make_city, make_proposal, review, under_review
-from . import axe
+from .axe import check
 from .conftest import sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = {"desktop": 1280, "phone": 390}
-
-
-def check(page, *, accessible=True):
-    """Every page visited: nothing wider than the window; axe-core clean where asked."""
-    assert not axe.overflows(page), f"{page.url} scrolls sideways"
-    if accessible:
-        found = axe.violations(page)
-        assert not found, f"{page.url}\n{axe.describe(found)}"
 
 
 @pytest.fixture
