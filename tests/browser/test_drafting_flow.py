@@ -65,11 +65,19 @@ def test_an_editor_prepares_and_the_lead_submits_after_confirming(
     assert rows.first.locator(".asteriskField").count() == 3  # the stored partner's
     assert rows.last.locator(".asteriskField").count() == 0
 
-    # Removing a file asks first.
+    # Removing a file asks first, in a dialog over the page (static/js/confirm.js); "Keep it"
+    # closes it and keeps the file.
+    edit_url = editor.url
     editor.get_by_role("link", name="Remove old-map.pdf").click()
-    editor.get_by_role("heading", name="Remove the file?").wait_for()
+    dialog = editor.get_by_role("dialog", name="Remove the file?")
+    dialog.wait_for()
+    assert editor.url == edit_url
     check(editor, "the removal's confirmation")
-    editor.get_by_role("button", name="Yes, remove it").click()
+    dialog.get_by_role("link", name="Keep it").click()
+    dialog.wait_for(state="detached")
+    assert draft.attachments.count() == 2
+    editor.get_by_role("link", name="Remove old-map.pdf").click()
+    dialog.get_by_role("button", name="Yes, remove it").click()
     editor.get_by_text("old-map.pdf was removed.").wait_for()
     assert draft.attachments.count() == 1
 
@@ -94,11 +102,11 @@ def test_an_editor_prepares_and_the_lead_submits_after_confirming(
     # Submitting shows what will be sent, and asks.
     lead.get_by_role("link", name=draft.title).click()
     lead.get_by_role("link", name="Submit the proposal").click()
-    lead.get_by_role("heading", name="Submit the proposal?").wait_for()
-    lead.get_by_text("concept-note.pdf").wait_for()
+    dialog = lead.get_by_role("dialog", name="Submit the proposal?")
+    dialog.get_by_text("concept-note.pdf").wait_for()
     check(lead, "the submission's confirmation")
     assert Proposal.objects.get(pk=draft.pk).status == Status.DRAFT
-    lead.get_by_role("button", name="Yes, submit it").click()
+    dialog.get_by_role("button", name="Yes, submit it").click()
     lead.get_by_role("heading", name="Submission receipt").wait_for()
     lead.get_by_role("heading", name="What happens next").wait_for()
     check(lead, "the receipt")
@@ -133,9 +141,11 @@ def test_without_javascript(new_page, size, call, danang, danang_lead, danang_ed
     assert page.url.endswith("#section-1")
     check(page, "the edit page without JavaScript", accessible=False)
 
-    # The confirmation works as a plain form.
+    # The confirmation works as a plain page and form.
     page.goto(f"/proposals/{complete.code}/")
     page.get_by_role("link", name="Submit the proposal").click()
+    page.get_by_role("heading", name="Submit the proposal?").wait_for()
+    assert page.url.endswith(f"/proposals/{complete.code}/submit/")
     page.get_by_role("button", name="Yes, submit it").click()
     page.get_by_role("heading", name="What happens next").wait_for()
     assert Proposal.objects.get(pk=complete.pk).status == Status.SUBMITTED
@@ -145,3 +155,26 @@ def test_without_javascript(new_page, size, call, danang, danang_lead, danang_ed
     page.get_by_role("heading", name="Bus lanes").wait_for()
     assert page.get_by_role("button", name="Print").count() == 0
     check(page, "the print view without JavaScript", accessible=False)
+
+
+def test_withdrawing_asks_in_a_dialog_with_its_reason(new_page, call, danang, danang_lead):
+    proposal = make_proposal(call, danang, danang_lead, title="Flood sensors")
+    services.submit_proposal(user=danang_lead, proposal=proposal)
+    page = new_page(viewport=WIDTHS["phone"])
+    sign_in(page, danang_lead.email)
+    page.goto(f"/proposals/{proposal.code}/")
+    page.get_by_role("link", name="Withdraw").click()
+    dialog = page.get_by_role("dialog", name="Withdraw the proposal")
+    dialog.get_by_label("Why do you withdraw this proposal?").wait_for()
+    check(page, "the withdrawal's confirmation")
+    # The reason is required: the browser asks for it before anything is posted.
+    dialog.get_by_role("button", name="Yes, withdraw it").click()
+    assert Proposal.objects.get(pk=proposal.pk).status == Status.SUBMITTED
+    dialog.get_by_label("Why do you withdraw this proposal?").fill(
+        "The council chose another site."
+    )
+    dialog.get_by_role("button", name="Yes, withdraw it").click()
+    page.get_by_text("The proposal has been withdrawn.").wait_for()
+    proposal.refresh_from_db()
+    assert proposal.status == Status.WITHDRAWN
+    assert proposal.status_changes.latest("created_at").message == "The council chose another site."

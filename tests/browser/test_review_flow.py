@@ -72,13 +72,18 @@ def test_reviewer_sees_the_total_live_and_confirms_before_locking(
     page.get_by_label("Comment to programme staff").fill("Clear, " + "well-partnered " * 30)
     page.get_by_label("Recommendation").select_option("fund")
 
+    # The confirmation opens over the page (static/js/confirm.js); "Back" closes it.
     page.get_by_role("button", name="Submit review").click()
-    page.get_by_role("heading", name="Submit this review?").wait_for()
+    dialog = page.get_by_role("dialog", name="Submit this review?")
+    dialog.wait_for()
     check(page)
     assignment.refresh_from_db()
     assert assignment.state == AssignmentState.ACCEPTED  # nothing locked yet
-    assert f"{expected:.2f}" in total(page)
-    page.get_by_role("button", name="Submit and lock the review").click()
+    assert f"{expected:.2f}" in " ".join(dialog.locator(".running-total").inner_text().split())
+    dialog.get_by_role("button", name="Back to the review").click()
+    dialog.wait_for(state="detached")
+    page.get_by_role("button", name="Submit review").click()
+    dialog.get_by_role("button", name="Submit and lock the review").click()
     page.get_by_text("Your review is submitted.").wait_for()
     check(page)
     assignment.refresh_from_db()
