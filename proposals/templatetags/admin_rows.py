@@ -1,8 +1,12 @@
-"""The cached rows of our change lists (admin/base.py, CachedRowsChangeList)."""
+"""The rows of our change lists: cached (admin/base.py, CachedRowsChangeList), and labelled
+for phones."""
 
 from django import template
 from django.contrib.admin.templatetags.admin_list import result_list
 from django.contrib.admin.templatetags.base import InclusionAdminNode
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 
 register = template.Library()
 
@@ -23,3 +27,24 @@ def prepared_result_list_tag(parser, token):
         template_name="change_list_results.html",
         takes_context=False,
     )
+
+
+
+@register.simple_tag
+def labelled_cells(result, headers):
+    """A change-list row's cells (Django's rendered `<td …>`/`<th …>`), each given its column's
+    name as `data-label`: below 576 px the rows are cards (static/css/admin-a11y.css) that
+    show each value under its name. Used by templates/admin/change_list_results.html."""
+    # Each cell is Django's own safe HTML, its first three characters "<td" or "<th"; only the
+    # label (escaped by format_html) goes between them and the rest.
+    return mark_safe(  # noqa: S308
+        "".join(
+            cell[:3] + format_html(' data-label="{}"', _label(header)) + cell[3:]
+            for cell, header in zip(result, headers, strict=False)
+        )
+    )
+
+
+def _label(header) -> str:
+    """A column's name; none for the actions' checkboxes (its header is a checkbox)."""
+    return "" if "action-checkbox-column" in header["class_attrib"] else capfirst(header["text"])

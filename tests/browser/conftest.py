@@ -86,3 +86,11 @@ def _empty_cache(transactional_db):
     from django.core.cache import cache
 
     cache.clear()
+
+
+def assert_cards(row, width, label):
+    """Below 576 px `row` is a card whose cells show their column's name before the value."""
+    cell = row.locator(f'[data-label="{label}"]')
+    shown = cell.evaluate("c => getComputedStyle(c, '::before').content")
+    assert (row.evaluate("r => getComputedStyle(r).display") == "block") == (width < 576)
+    assert shown == (f'"{label}"' if width < 576 else "none")

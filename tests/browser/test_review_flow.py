@@ -13,7 +13,7 @@ from proposals.scoring import weighted_score
 
 from ..factories import make_proposal, under_review
 from .axe import check
-from .conftest import sign_in_with_second_factor
+from .conftest import assert_cards, sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -89,6 +89,11 @@ def test_reviewer_sees_the_total_live_and_confirms_before_locking(
     assignment.refresh_from_db()
     assert assignment.state == AssignmentState.SUBMITTED
     assert float(assignment.review.weighted_score) == pytest.approx(expected)
+
+    # My assignments: cards on a phone.
+    page.goto("/admin/proposals/reviewassignment/")
+    assert_cards(page.locator("#result_list tbody tr").first, width, "Review due")
+    check(page)
 
 
 def test_without_javascript_the_total_comes_with_each_save(new_page, reviewer, assignment):

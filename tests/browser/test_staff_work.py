@@ -14,7 +14,7 @@ from proposals.models import Status
 
 from ..factories import make_city, make_proposal, review, under_review
 from .axe import check
-from .conftest import sign_in_with_second_factor
+from .conftest import assert_cards, sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -106,9 +106,16 @@ def test_staff_screen_assign_and_decide(new_page, work, staff, reviewer, reviewe
     reviewing.refresh_from_db()
     assert reviewing.status == Status.SHORTLISTED
 
-    # The ranking fits the window: its table scrolls in its own container.
+    # The ranking fits the window; on a phone each proposal is a card, values under their names.
     page.goto(f"/admin/proposals/call/{reviewing.call_id}/ranking/")
-    page.get_by_role("region", name="Ranking").wait_for()
+    ranking = page.get_by_role("region", name="Ranking")
+    ranking.wait_for()
+    check(page)
+    assert_cards(ranking.locator("tbody tr").first, width, "Reference")
+
+    # So is Django's change list (templates/admin/change_list_results.html).
+    page.goto("/admin/proposals/proposal/")
+    assert_cards(page.locator("#result_list tbody tr").first, width, "Title")
     check(page)
 
 

@@ -118,6 +118,19 @@ def test_the_admin_ranking_offers_its_own_order_and_scrolls_in_its_container(
     export = reverse("staff_export_ranking", args=[reviewing.call.code, "csv"])
     assert f'href="{export}?by=normalised"' in page
     assert '<div class="scroll-table"' in page and "admin-staff.css" in page
+    # Each cell names its column, for the cards of a phone.
+    assert (
+        f'<td data-label="Reference"><a href="{reverse("admin:proposals_proposal_decision", args=[reviewing.pk])}">'
+        in page
+    )
+
+
+def test_change_list_cells_name_their_column_for_the_cards_of_a_phone(client, staff, reviewing):
+    client.force_login(staff)
+    page = client.get(reverse("admin:proposals_proposal_changelist")).content.decode()
+    assert f'<td data-label="Title" class="field-title">{reviewing.title}</td>' in page
+    assert '<td data-label="" class="action-checkbox">' in page  # no label for the checkbox
+    assert "&lt;td" not in page
 
 
 # The cities list ---------------------------------------------------------------------------
