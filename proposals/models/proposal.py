@@ -411,8 +411,8 @@ class Proposal(FSMModelMixin, models.Model):
         )
         need(problem, self.problem.strip(), _("the problem to solve"))
         need(problem, self.solution.strip(), _("the proposed solution"))
-        need(areas, self.focus_areas.exists(), _("at least one ASCN focus area"))
-        need(areas, self.sectors.exists(), _("at least one sector"))
+        need(areas, self.focus_areas.exists(), _("at least one ASCN focus area"))  # prefetched
+        need(areas, self.sectors.exists(), _("at least one sector"))  # lists: no query
         need(outcomes, self.outcomes.strip(), _("the expected outcomes"))
         need(outcomes, self.indicators.strip(), _("indicators to measure them"))
         need(
@@ -432,7 +432,9 @@ class Proposal(FSMModelMixin, models.Model):
         need(budget, self.instruments, _("at least one financing instrument"))
         need(
             _("Attachments"),
-            self.attachments.filter(kind=AttachmentKind.CONCEPT_NOTE).exists(),
+            # Read through .all(), so that a list of drafts prefetching their attachments
+            # (the home page) asks no query per draft.
+            any(a.kind == AttachmentKind.CONCEPT_NOTE for a in self.attachments.all()),
             _("a concept note"),
         )
         need(_("Declaration"), self.declaration, _("the declaration, ticked"))

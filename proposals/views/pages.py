@@ -27,6 +27,7 @@ from ..models import (
 from ..permissions import is_programme_staff
 
 HOME_DRAFTS = 5  # drafts shown on the home, the nearest deadlines first; My proposals has all
+# (the page's length, not its queries: what each draft misses is read from what is prefetched)
 
 
 def home(request):
@@ -70,7 +71,7 @@ def _official_work(user) -> dict | None:
         Proposal.objects.filter(city__in=cities, status__in=CITY_EDITABLE)
         .with_due_at()
         .select_related("call", "city")
-        .prefetch_related("focus_areas", "sectors")
+        .prefetch_related("focus_areas", "sectors", "attachments")
         .order_by(F("due_at").asc(nulls_last=True), "pk")
     )
     drafts = [p for p in editable if p.status == Status.DRAFT]

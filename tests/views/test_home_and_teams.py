@@ -101,13 +101,12 @@ def test_the_officials_home_queries_do_not_grow(
     from proposals.views.pages import HOME_DRAFTS
 
     calls = [make_call(f"Call {n}") for n in range(HOME_DRAFTS + 3)]
-    for each in calls[:HOME_DRAFTS]:
-        make_proposal(each, danang, danang_lead, complete=False)
+    make_proposal(calls[0], danang, danang_lead, complete=False)
     client.force_login(danang_lead)
     client.get(reverse("home"))
     with _counted() as first:
         client.get(reverse("home"))
-    for each in calls[HOME_DRAFTS:]:
+    for each in calls[1:]:
         proposal = make_proposal(each, danang, danang_lead, complete=False)
         services.post_message(user=danang_lead, proposal=proposal, body="A question.")
     CityMembership.objects.create(
