@@ -405,7 +405,9 @@ def proposal_submit(request, code):
         raise PermissionDenied
     if not proposal.is_editable:
         messages.info(request, _("This proposal was submitted already."))
-        return redirect("proposal_detail", code=proposal.code)
+        # A second click of "Yes, submit it" lands where the first did: on the receipt.
+        again = request.method == "POST" and proposal.reference_code is not None
+        return redirect("proposal_receipt" if again else "proposal_detail", code=proposal.code)
     if _confirmed(request):
         try:
             services.submit_proposal(user=request.user, proposal=proposal)

@@ -245,10 +245,12 @@ def test_double_clicked_submit_is_one_submission(client, draft, danang_lead):
     url = reverse("proposal_submit", args=[draft.code])
     first, second = client.post(url, {"confirm": "yes"}), client.post(url, {"confirm": "yes"})
     assert first["Location"] == reverse("proposal_receipt", args=[draft.code])
-    # Issue 18: the confirmation of a proposal submitted already leads back to its page.
-    assert second["Location"] == reverse("proposal_detail", args=[draft.code])
+    # Issue 18: the second click lands on the receipt too; the confirmation page, opened
+    # again, leads back to the proposal's page.
+    assert second["Location"] == reverse("proposal_receipt", args=[draft.code])
     page = client.get(second["Location"]).content.decode()
-    assert "This proposal was submitted already." in page
+    assert "This proposal was submitted already." in page and draft.title in page
+    assert client.get(url)["Location"] == reverse("proposal_detail", args=[draft.code])
     assert StatusChange.objects.filter(proposal=draft).count() == 1
     assert Proposal.objects.get(pk=draft.pk).status == Status.SUBMITTED
 
