@@ -336,6 +336,27 @@ def test_review_rules(reviewing, staff, reviewer, reviewer2, reference_data):
             submit=True,
         )
     assert raised.value.messages == ["Score every criterion before submitting: Feasibility."]
+    # The review page asks the same rules first, and stores nothing by asking.
+    assert services.review_submission_refusals(
+        reviewer=reviewer, assignment=assignment, scores={criteria[0]: 3}, recommendation="fund"
+    ) == ["Score every criterion before submitting: Feasibility."]
+    both = {criteria[0]: 4, criteria[1]: 2}
+    assert services.review_submission_refusals(
+        reviewer=reviewer, assignment=assignment, scores=both, recommendation=""
+    ) == ["Choose a recommendation before submitting."]
+    assert (
+        services.review_submission_refusals(
+            reviewer=reviewer, assignment=assignment, scores=both, recommendation="fund"
+        )
+        == []
+    )
+    with pytest.raises(PermissionDenied):
+        services.review_submission_refusals(
+            reviewer=reviewer2, assignment=assignment, scores=both, recommendation="fund"
+        )
+    assignment.refresh_from_db()
+    assert assignment.state == AssignmentState.ACCEPTED
+    assert list(assignment.review.scores.values_list("value", flat=True)) == [3]
     services.save_review(
         reviewer=reviewer,
         assignment=assignment,

@@ -6,7 +6,6 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
@@ -183,7 +182,6 @@ class ReviewAssignmentAdmin(
                 confirming = confirming and not self._submission_refusals(
                     request, assignment, review_form
                 )
-        readable = reviewer_may_read(assignment)
         if confirming:
             self.message_user(
                 request,
@@ -241,23 +239,18 @@ class ReviewAssignmentAdmin(
         return HttpResponseRedirect(request.path)
 
     def _submission_refusals(self, request, assignment, review_form) -> list[str]:
-        """Why the service would refuse to submit these values (a criterion unscored, no
-        recommendation...), each told to the reviewer; none when it would accept them.
-
-        The service is the one home of those rules: it is asked by a submission rolled back,
-        so that the confirmation is offered only for a review that can be submitted, and
-        nothing is stored (its cached pages' version numbers are bumped for nothing, at most).
-        """
-        try:
-            with transaction.atomic():
-                _save(request, assignment, review_form, submit=True)
-                raise _Accepted
-        except _Accepted:
-            return []
-        except ValidationError as exc:
-            for message in exc.messages:
-                self.message_user(request, message, messages.ERROR)
-            return exc.messages
+        """Why the review service would refuse to submit these values (a criterion unscored,
+        no recommendation...), each told to the reviewer: the confirmation is offered only
+        for a review that can be submitted."""
+        refusals = services.review_submission_refusals(
+            reviewer=request.user,
+            assignment=assignment,
+            scores=review_form.scores(),
+            recommendation=review_form.cleaned_data["recommendation"],
+        )
+        for message in refusals:
+            self.message_user(request, message, messages.ERROR)
+        return refusals
 
     @staticmethod
     def _other_reviews(assignment, criteria):
@@ -294,10 +287,6 @@ class ReviewAssignmentAdmin(
 
 # The values a score may take, as the form offers them ("1".."5").
 SCORES = {value for value, _label in ReviewForm.SCORE_CHOICES if value}
-
-
-class _Accepted(Exception):
-    """Rolls back a trial submission that the service accepted."""
 
 
 def _save(request, assignment, review_form, *, submit: bool) -> None:

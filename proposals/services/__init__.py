@@ -79,6 +79,7 @@ from .review import (
     record_eligibility,
     reject_proposal,
     request_revision,
+    review_submission_refusals,
     reviewer_pool,
     save_review,
     screen_proposal,

@@ -301,28 +301,13 @@ def declare_conflict(
     return current
 
 
-@transaction.atomic
-def save_review(
-    *,
-    reviewer: User,
-    assignment: ReviewAssignment,
-    scores: dict[int, int],
-    comment: str,
-    recommendation: str,
-    submit: bool = False,
-) -> Review:
-    """Save the reviewer's scores (1-5 per criterion), comment and recommendation; with
-    `submit`, every criterion and a recommendation are required and the review is locked."""
-    current = _reviewers_assignment(reviewer, assignment)
+def _check_review(current, criteria, scores, recommendation, *, submit: bool) -> None:
+    """The rules a review's values meet before they are saved (and, with `submit`, before it
+    is locked); a ValidationError says which is broken."""
     if current.state == AssignmentState.SUBMITTED:
         raise ValidationError(_("This review has been submitted and can no longer change."))
     if current.state != AssignmentState.ACCEPTED:
         raise ValidationError(_("Declare first whether you have a conflict of interest."))
-    # Locked: a criterion reweighed meanwhile waits for this review's scores, or this waits
-    # for its new weight (scoring.refresh_weighted_scores), so the stored score agrees.
-    criteria = {
-        criterion.pk: criterion for criterion in current.proposal.call.criteria.select_for_update()
-    }
     unknown = set(scores) - set(criteria)
     if unknown:
         raise ValidationError(_("A score was given for a criterion of another call."))
@@ -337,6 +322,43 @@ def save_review(
             )
         if not recommendation:
             raise ValidationError(_("Choose a recommendation before submitting."))
+
+
+def review_submission_refusals(
+    *, reviewer: User, assignment: ReviewAssignment, scores: dict[int, int], recommendation: str
+) -> list[str]:
+    """Why submitting these values would be refused (none: save_review would accept them),
+    by the same rules; the review page asks before it offers the confirmation. Stores nothing."""
+    current = ReviewAssignment.objects.select_related("proposal__call").get(pk=assignment.pk)
+    if current.reviewer_id != reviewer.pk:
+        raise PermissionDenied
+    criteria = {criterion.pk: criterion for criterion in current.proposal.call.criteria.all()}
+    try:
+        _check_review(current, criteria, scores, recommendation, submit=True)
+    except ValidationError as exc:
+        return exc.messages
+    return []
+
+
+@transaction.atomic
+def save_review(
+    *,
+    reviewer: User,
+    assignment: ReviewAssignment,
+    scores: dict[int, int],
+    comment: str,
+    recommendation: str,
+    submit: bool = False,
+) -> Review:
+    """Save the reviewer's scores (1-5 per criterion), comment and recommendation; with
+    `submit`, every criterion and a recommendation are required and the review is locked."""
+    current = _reviewers_assignment(reviewer, assignment)
+    # Locked: a criterion reweighed meanwhile waits for this review's scores, or this waits
+    # for its new weight (scoring.refresh_weighted_scores), so the stored score agrees.
+    criteria = {
+        criterion.pk: criterion for criterion in current.proposal.call.criteria.select_for_update()
+    }
+    _check_review(current, criteria, scores, recommendation, submit=submit)
     review, _created = Review.objects.get_or_create(assignment=current)
     before = dict(review.scores.values_list("criterion_id", "value"))
     for criterion_id, value in scores.items():

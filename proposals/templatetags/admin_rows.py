@@ -29,7 +29,6 @@ def prepared_result_list_tag(parser, token):
     )
 
 
-
 @register.simple_tag
 def labelled_cells(result, headers):
     """A change-list row's cells (Django's rendered `<td …>`/`<th …>`), each given its column's

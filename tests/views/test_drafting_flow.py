@@ -106,8 +106,11 @@ def test_only_a_lead_reaches_the_submit_confirmation(client, draft, danang_edito
 def test_the_submit_confirmation_of_a_submitted_proposal_leads_back(client, draft, danang_lead):
     services.submit_proposal(user=danang_lead, proposal=draft)
     client.force_login(danang_lead)
-    response = client.post(reverse("proposal_submit", args=[draft.code]), {"confirm": "yes"})
-    assert response["Location"] == reverse("proposal_detail", args=[draft.code])
+    url = reverse("proposal_submit", args=[draft.code])
+    assert client.get(url)["Location"] == reverse("proposal_detail", args=[draft.code])
+    # Posted again (a second click): the receipt of the first.
+    response = client.post(url, {"confirm": "yes"})
+    assert response["Location"] == reverse("proposal_receipt", args=[draft.code])
     assert StatusChange.objects.filter(proposal=draft).count() == 1
 
 

@@ -398,7 +398,9 @@ def test_admin_rows_follow_a_submitted_review(
 
 def _cells(response, column) -> list[str]:
     return re.findall(
-        rf'<td class="field-{column}[^"]*">(.*?)</td>', response.content.decode(), re.S
+        rf'<td data-label="[^"]*" class="field-{column}[^"]*">(.*?)</td>',
+        response.content.decode(),
+        re.S,
     )
 
 
