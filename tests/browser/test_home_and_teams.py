@@ -4,6 +4,7 @@ official finds their city and asks to join; staff verify a city beside its lette
 desktop and on a 390 px phone, no page scrolling sideways and no serious or critical axe-core
 violation."""
 
+import datetime
 import re
 import urllib.parse
 
@@ -11,9 +12,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from proposals import services
 from proposals.models import City, CityMembership, JoinRequest, MemberRole, VerificationStatus
 
-from ..factories import PASSWORD, UserFactory, make_city, make_proposal
+from ..factories import PASSWORD, UserFactory, make_city, make_proposal, under_review
 from .axe import check
 from .conftest import sign_in_with_second_factor
 
@@ -122,3 +124,52 @@ def test_staff_see_their_queues_and_verify_a_city_beside_its_letter(
     page.get_by_text("Huế is verified.").wait_for()
     check(page)
     assert City.objects.get(pk=city.pk).is_verified
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_a_pending_citys_lead_drafts_and_a_reviewer_sees_assignments_by_due_date(
+    new_page, call, staff, reviewer, cebu, cebu_lead, width
+):
+    # Item 3: the city awaits verification; its lead is told how long, and drafts meanwhile.
+    city = make_city("Huế", "VN")
+    City.objects.filter(pk=city.pk).update(
+        verification_status=VerificationStatus.PENDING, registered_at=timezone.now()
+    )
+    lead_user = UserFactory(email="lead.hue@example.org")
+    CityMembership.objects.create(city=city, user=lead_user, role=MemberRole.LEAD)
+    lead = new_page(viewport={"width": width, "height": 900})
+    lead.goto("/accounts/login/")
+    sign_in(lead, lead_user.email)
+    lead.get_by_text(re.compile(r"Verification usually takes up to \d+ working days")).wait_for()
+    check(lead)
+    lead.goto(f"/calls/{call.code}/")
+    lead.get_by_label("Working title").fill("Perfume River lighting")
+    lead.get_by_role("button", name="Start a proposal").click()
+    lead.wait_for_url(re.compile(r"/proposals/[^/]+/edit/$"))
+    code = lead.url.rstrip("/").split("/")[-2]
+    lead.goto(f"/proposals/{code}/submit/")
+    lead.get_by_text("The city must be verified by programme staff first.").wait_for()
+    assert lead.get_by_role("button", name="Yes, submit it").count() == 0
+    check(lead)
+
+    # Item 1 for a reviewer: their assignments on the home, the nearest due first.
+    late, soon = (
+        under_review(make_proposal(call, cebu, cebu_lead, title=t), lead=cebu_lead, staff=staff)
+        for t in ("Bus lanes", "Ferry piers")
+    )
+    today = timezone.localdate()
+    for proposal, days in ((late, 20), (soon, 3)):
+        services.assign_reviewers(
+            actor=staff,
+            proposals=[proposal],
+            reviewers=[reviewer],
+            due=today + datetime.timedelta(days=days),
+        )
+    page = new_page(viewport={"width": width, "height": 900})
+    sign_in_with_second_factor(page, reviewer, next_url="/")
+    section = page.locator("section", has=page.get_by_role("heading", name="My review assignments"))
+    titles = section.get_by_role("link").all_inner_texts()
+    assert titles == ["Ferry piers", "Bus lanes"]
+    check(page)
+    section.get_by_role("link", name="Ferry piers").click()
+    page.get_by_role("heading", name="First: any conflict of interest?").wait_for()
