@@ -21,13 +21,28 @@ ONE_FIELD_DATETIMES = {
 }
 
 
-class RubricInline(admin.TabularInline):
+class RubricInline(admin.StackedInline):
+    """The call's criteria, each with what its scores mean (closed until opened: a <details>,
+    which needs no JavaScript)."""
+
     model = RubricCriterion
     extra = 1
-    fields = ["position", "name", "description", "weight"]
-    # A narrow description box: the table fits the page (1280 px) with the other inline's.
+    fieldsets = [
+        (None, {"fields": [("position", "weight"), "name", "description"]}),
+        (
+            _("What each score means"),
+            {
+                "classes": ["collapse"],
+                "description": _(
+                    "Shown to reviewers beside each score, e.g. “1: no evidence of the "
+                    "problem”, “5: the problem measured and its cause shown”."
+                ),
+                "fields": RubricCriterion.DESCRIPTORS,
+            },
+        ),
+    ]
     formfield_overrides = {
-        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})}
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 60})}
     }
 
 

@@ -211,10 +211,7 @@ class ReviewAssignmentAdmin(
                 review_form.cleaned_data.get("recommendation") if confirming else None
             ),
             total=running_total(criteria, review_form),
-            # Each score's radios beside its criterion (the weight the running total uses).
-            score_rows=list(zip(review_form.score_fields(), criteria, strict=True))
-            if review_form
-            else [],
+            score_rows=score_rows(review_form, criteria),
         )
 
     def _post_review(self, request, assignment, review_form):
@@ -301,6 +298,25 @@ def _save(request, assignment, review_form, *, submit: bool) -> None:
     )
 
 
+def score_rows(review_form, criteria) -> list:
+    """Each criterion's score field beside the criterion (whose weight the running total
+    uses), with its radio buttons (1 to 5) and what staff said each score means."""
+    if review_form is None:
+        return []
+    return [
+        (
+            field,
+            criterion,
+            [
+                (choice, criterion.meaning(int(choice.data["value"])))
+                for choice in field
+                if choice.data["value"] != ""
+            ],
+        )
+        for field, criterion in zip(review_form.score_fields(), criteria, strict=True)
+    ]
+
+
 def running_total(criteria, review_form):
     """The weighted total of the scores the form shows (posted or saved), by the one formula
     (scoring.weighted_score), and how many of the criteria are scored; None without a form.
@@ -323,7 +339,10 @@ def running_total(criteria, review_form):
         # The count the script updates, marked in the translated sentence.
         "scored_html": format_html('<span class="running-total-scored">{}</span>', len(pairs)),
         "criteria": len(criteria),
-        "rows": [{"criterion": c, "score": values.get(c.pk)} for c in criteria],
+        "rows": [
+            {"criterion": c, "score": values.get(c.pk), "meaning": c.meaning(values.get(c.pk))}
+            for c in criteria
+        ],
     }
 
 

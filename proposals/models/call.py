@@ -158,6 +158,15 @@ class RubricCriterion(models.Model):
         _("weight"), max_digits=5, decimal_places=2, validators=[MinValueValidator(0.01)]
     )
     position = models.PositiveSmallIntegerField(_("order"), default=0)
+    # What each score means for this criterion (issue 19's score descriptors), shown to
+    # reviewers beside the score's radio button; blank where staff wrote none.
+    descriptor_1 = models.CharField(_("1 means"), max_length=300, blank=True)
+    descriptor_2 = models.CharField(_("2 means"), max_length=300, blank=True)
+    descriptor_3 = models.CharField(_("3 means"), max_length=300, blank=True)
+    descriptor_4 = models.CharField(_("4 means"), max_length=300, blank=True)
+    descriptor_5 = models.CharField(_("5 means"), max_length=300, blank=True)
+
+    DESCRIPTORS = ["descriptor_1", "descriptor_2", "descriptor_3", "descriptor_4", "descriptor_5"]
 
     class Meta:
         ordering = ["call", "position", "pk"]
@@ -169,6 +178,12 @@ class RubricCriterion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (×{self.weight})"
+
+    def meaning(self, score: int | None) -> str:
+        """What `score` (1 to 5) means for this criterion, as staff described it ("" if not)."""
+        if score is None or not 1 <= score <= 5:
+            return ""
+        return getattr(self, self.DESCRIPTORS[score - 1])
 
 
 class DeadlineExtension(models.Model):

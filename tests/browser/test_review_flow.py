@@ -6,6 +6,7 @@ without horizontal overflow and without serious or critical axe-core violations.
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from proposals import services
 from proposals.models import AssignmentState
@@ -52,6 +53,9 @@ def total(page):
 def test_reviewer_sees_the_total_live_and_confirms_before_locking(
     new_page, reviewer, assignment, width
 ):
+    assignment.proposal.call.criteria.filter(name__startswith="Relevance").update(
+        descriptor_1="The problem is not described.", descriptor_5="Measured, its causes shown."
+    )
     page = open_review(new_page, reviewer, assignment, width)
     check(page)
     # The reason box is reached by its label.
@@ -62,6 +66,13 @@ def test_reviewer_sees_the_total_live_and_confirms_before_locking(
     page.get_by_role("heading", name="The proposal").wait_for()
     check(page)
     assert total(page) == "Weighted total: — out of 5; 0 of 2 criteria scored"
+
+    # Issue 19: what each score means, beside its radio and as its description.
+    relevance = page.get_by_role("group", name=re.compile("Relevance"))
+    assert relevance.get_by_text("Measured, its causes shown.").is_visible()
+    expect(relevance.get_by_label("5", exact=True)).to_have_accessible_description(
+        "Measured, its causes shown."
+    )
 
     rubric = {c.name: c.weight for c in assignment.proposal.call.criteria.all()}
     pick(page, "Relevance", "5")

@@ -134,12 +134,77 @@ RUBRIC = [
         "Relevance to the city's needs",
         3,
         "Does the project address a real, well-evidenced problem?",
+        [
+            "The problem is not described, or not the city's.",
+            "A problem is named, without evidence.",
+            "The problem is described, with some evidence of its size.",
+            "The problem is measured, and the city's plans give it priority.",
+            "The problem is measured, its causes shown, and the city's plans depend on it.",
+        ],
     ),
-    ("Feasibility", 2, "Can it be delivered with the time, partners and money described?"),
-    ("Japanese technology and partners", 2, "Does it make good use of Japanese know-how?"),
-    ("Financing path", 2, "Is there a credible route to investment after the study?"),
-    ("Impact and scalability", 1, "Could other ASEAN cities replicate it?"),
+    (
+        "Feasibility",
+        2,
+        "Can it be delivered with the time, partners and money described?",
+        [
+            "No plan, or one that cannot be delivered.",
+            "A plan with large gaps in time, partners or money.",
+            "A workable plan; some risks not addressed.",
+            "A sound plan, its main risks addressed.",
+            "A sound plan with committed partners, money and a realistic timetable.",
+        ],
+    ),
+    (
+        "Japanese technology and partners",
+        2,
+        "Does it make good use of Japanese know-how?",
+        [
+            "No Japanese partner or technology.",
+            "A Japanese partner named, its role unclear.",
+            "A Japanese partner with a clear role.",
+            "Japanese technology central to the solution, the partner committed.",
+            "Proven Japanese technology, adapted to the city, with a committed partner.",
+        ],
+    ),
+    (
+        "Financing path",
+        2,
+        "Is there a credible route to investment after the study?",
+        [
+            "No route to investment.",
+            "A source of money named, without a route to it.",
+            "A plausible route (JOIN, JBIC, ODA or private), not yet discussed.",
+            "A route discussed with the financier.",
+            "A route agreed in principle with the financier, the city's share identified.",
+        ],
+    ),
+    (
+        "Impact and scalability",
+        1,
+        "Could other ASEAN cities replicate it?",
+        [
+            "Benefits unclear, for this city only.",
+            "Some benefits, hard to replicate.",
+            "Clear benefits; replicable with effort.",
+            "Clear, measured benefits; other cities named that could follow.",
+            "Large, measured benefits and a plan to share it through the ASCN.",
+        ],
+    ),
 ]
+
+
+def rubric_criterion(call: Call, position: int) -> RubricCriterion:
+    """The demo rubric's criterion at `position` for `call`, with what each score means."""
+    name, weight, description, meanings = RUBRIC[position]
+    return RubricCriterion.objects.create(
+        call=call,
+        name=name,
+        weight=weight,
+        description=description,
+        position=position,
+        **dict(zip(RubricCriterion.DESCRIPTORS, meanings, strict=True)),
+    )
+
 
 # city name, country, lead, editors
 CITIES = [
@@ -280,14 +345,8 @@ class Command(BaseCommand):
         if was_created:
             created += 1
             open_call.eligible_countries.set(asean)
-            for position, (name, weight, description) in enumerate(RUBRIC):
-                RubricCriterion.objects.create(
-                    call=open_call,
-                    name=name,
-                    weight=weight,
-                    description=description,
-                    position=position,
-                )
+            for position in range(len(RUBRIC)):
+                rubric_criterion(open_call, position)
         closed_call, was_created = Call.objects.get_or_create(
             title="Smart JAMP 2026: investment promotion",
             defaults={
@@ -344,10 +403,8 @@ class Command(BaseCommand):
             review_due=(now + datetime.timedelta(days=14)).date(),
         )
         call.eligible_countries.set(asean)
-        for position, (name, weight, description) in enumerate(RUBRIC):
-            RubricCriterion.objects.create(
-                call=call, name=name, weight=weight, description=description, position=position
-            )
+        for position in range(len(RUBRIC)):
+            rubric_criterion(call, position)
         submitted = {}
         for city_name, country, lead_email, titles in ROUND_PROPOSALS:
             city = City.objects.get(country_id=country, name=city_name)

@@ -292,9 +292,16 @@ class Command(BaseCommand):
             through(call=call, country=country) for call in calls for country in countries
         )
         RubricCriterion.objects.bulk_create(
-            RubricCriterion(call=call, name=name, weight=weight, description=text, position=n)
+            RubricCriterion(
+                call=call,
+                name=name,
+                weight=weight,
+                description=text,
+                position=n,
+                **dict(zip(RubricCriterion.DESCRIPTORS, meanings, strict=True)),
+            )
             for call in calls
-            for n, (name, weight, text) in enumerate(RUBRIC)
+            for n, (name, weight, text, meanings) in enumerate(RUBRIC)
         )
         return calls
 
