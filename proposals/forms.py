@@ -378,6 +378,16 @@ class LetterForm(forms.Form):
 
 class ApproveForm(LetterForm):
     amount = forms.IntegerField(label=_("Approved amount (JPY)"), min_value=1)
+    beyond_envelope = text_area(
+        _("Reason to approve beyond the envelope"),
+        rows=2,
+        max_length=2000,
+        required=False,
+        help_text=_(
+            "Needed only when the amount is more than what remains of the call's envelope; "
+            "recorded in the audit trail."
+        ),
+    )
 
     def __init__(self, *args, requested: int | None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -31,6 +31,7 @@ from ..models import (
     Proposal,
     ReviewAssignment,
     Score,
+    Status,
     StatusChange,
 )
 from .base import (
@@ -582,6 +583,9 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             rejection=rejection,
             normalised=normalised,
             outstanding=outstanding,
+            envelope=services.envelope_use(proposal.call)
+            if proposal.status == Status.SHORTLISTED
+            else None,
             **self._reviews(proposal),
         )
 

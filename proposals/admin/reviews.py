@@ -357,6 +357,7 @@ class AuditKindFilter(admin.SimpleListFilter):
         "mfa": _("Second factors"),
         "admin": _("Admin edits"),
         "city": _("City registrations"),
+        "decision": _("Decisions without every review or beyond the envelope"),
         "member": _("City members"),
         "join_request": _("Join requests"),
         "attachment": _("Attachments"),

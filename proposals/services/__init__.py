@@ -76,6 +76,7 @@ from .review import (
     assignment_refusal,
     auto_assign,
     declare_conflict,
+    envelope_use,
     record_eligibility,
     reject_proposal,
     request_revision,

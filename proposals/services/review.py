@@ -3,6 +3,7 @@ of interest and scores."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext_lazy
@@ -12,6 +13,7 @@ from .. import notifications, scoring
 from ..models import (
     ELIGIBILITY_CHECKS,
     AssignmentState,
+    Call,
     Proposal,
     Review,
     ReviewAssignment,
@@ -119,14 +121,72 @@ def shortlist_proposal(
     return current
 
 
+def envelope_use(call: Call) -> dict:
+    """The call's envelope, what its approved proposals were granted, what remains of it and
+    by how much approvals went beyond it (one of the last two is 0), in yen: for the decision
+    page and the approval rule."""
+    approved = (
+        Proposal.objects.filter(call=call, status=Status.APPROVED).aggregate(
+            total=Sum("approved_jpy")
+        )["total"]
+        or 0
+    )
+    return {
+        "envelope": call.envelope_jpy,
+        "approved": approved,
+        "remaining": max(call.envelope_jpy - approved, 0),
+        "beyond": max(approved - call.envelope_jpy, 0),
+    }
+
+
+def _within_the_envelope(current: Proposal, amount: int, *, actor: User, reason: str) -> None:
+    """An approval stays within what remains of the call's envelope, unless staff give a
+    reason, which is recorded. The call's row is locked first, so that approvals of one call
+    queue and two cannot both take what remains."""
+    call = Call.objects.select_for_update().get(pk=current.call_id)
+    use = envelope_use(call)
+    if amount <= use["remaining"]:
+        return
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(
+            _(
+                "Approving ¥%(amount)s would go beyond the call's envelope: ¥%(remaining)s "
+                "of ¥%(envelope)s remain. Give a reason to approve beyond it."
+            )
+            % {
+                "amount": f"{amount:,}",
+                "remaining": f"{use['remaining']:,}",
+                "envelope": f"{use['envelope']:,}",
+            }
+        )
+    audit_trail.record(
+        actor=actor,
+        action="decision.beyond_envelope",
+        proposal=current,
+        amount=amount,
+        remaining=use["remaining"],
+        envelope=use["envelope"],
+        reason=reason,
+    )
+
+
 @transaction.atomic
 def approve_proposal(
-    *, actor: User, proposal: Proposal, amount: int, letter: str, override: bool = False
+    *,
+    actor: User,
+    proposal: Proposal,
+    amount: int,
+    letter: str,
+    override: bool = False,
+    beyond_envelope: str = "",
 ) -> Proposal:
-    """Staff approve a shortlisted proposal: an amount (at most the request) and a letter.
-    The proposal becomes a project (services.projects.create_project)."""
+    """Staff approve a shortlisted proposal: an amount (at most the request, and within what
+    remains of the call's envelope unless `beyond_envelope` says why) and a letter. The
+    proposal becomes a project (services.projects.create_project)."""
     current = _locked(proposal)
     _after_the_reviews(current, actor=actor, step="approve", override=override)
+    _within_the_envelope(current, amount, actor=actor, reason=beyond_envelope)
     current.approved_jpy = amount
     current.decision_letter = letter.strip()
     current.decided_by = actor

@@ -7,6 +7,7 @@ import pytest
 from proposals import services
 
 from ..factories import PASSWORD, make_proposal, under_review
+from .axe import check
 from .conftest import sign_in_with_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,8 +55,18 @@ def test_reviewer_scores_staff_approve_city_sees_letter(
         desk.locator("#content").inner_text().split()
     )
     desk.get_by_role("button", name="Shortlist").click()
+    # Issue 19: the envelope in view; beyond what remains, approving needs a reason.
+    type(call).objects.filter(pk=call.pk).update(envelope_jpy=25_000_000)
+    desk.reload()
+    envelope = desk.locator("#envelope")
+    assert "Remaining ¥25,000,000" in " ".join(envelope.inner_text().split())
+    check(desk)
     desk.get_by_label("Approved amount (JPY)").fill("30000000")
     desk.get_by_label("Decision letter").fill("We are pleased to select your proposal.")
+    desk.get_by_role("button", name="Approve").click()
+    desk.get_by_text(re.compile("would go beyond the call's envelope: ¥25,000,000")).wait_for()
+    assert desk.get_by_label("Decision letter").input_value().startswith("We are pleased")
+    desk.get_by_label("Reason to approve beyond the envelope").fill("The ministry adds ¥5m.")
     desk.get_by_role("button", name="Approve").click()
     desk.get_by_text("Approved; the city sees the decision letter.").wait_for()
 
