@@ -406,6 +406,37 @@ class ApproveForm(LetterForm):
         return amount
 
 
+class EvaluationSummaryForm(forms.Form):
+    """The evaluation summary of a proposal in one language: an overall assessment and the
+    strengths and weaknesses on each criterion of its call (services.write_evaluation_summary).
+    No score and no reviewer's name: it is the city's to read."""
+
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+    overall = text_area(_("Overall assessment"), rows=5, max_length=10000)
+
+    def __init__(self, *args, criteria, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.criteria = list(criteria)
+        for criterion in self.criteria:
+            for part, label in (("strengths", _("Strengths")), ("weaknesses", _("Weaknesses"))):
+                self.fields[f"{part}_{criterion.pk}"] = text_area(
+                    label, rows=3, max_length=5000, required=False
+                )
+
+    def criterion_fields(self):
+        """Each criterion with its two fields, in the rubric's order."""
+        return [
+            (criterion, self[f"strengths_{criterion.pk}"], self[f"weaknesses_{criterion.pk}"])
+            for criterion in self.criteria
+        ]
+
+    def feedback(self) -> dict[int, tuple[str, str]]:
+        data = self.cleaned_data
+        return {
+            c.pk: (data[f"strengths_{c.pk}"], data[f"weaknesses_{c.pk}"]) for c in self.criteria
+        }
+
+
 class AssignForm(forms.Form):
     reviewers = forms.ModelMultipleChoiceField(
         label=_("Reviewers"), queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple

@@ -20,7 +20,9 @@ What is cached, and what each number stands for:
   criteria, countries and the calls' eligible countries.
 - `proposal(pk)`: a proposal page as its city's members see it (summary, attachments, the
   thread and the public history): the proposal and its status changes, messages,
-  attachments, partners, focus areas and sectors, and the names of the thread's authors.
+  attachments, partners, focus areas and sectors, its evaluation summaries (whose saves
+  follow their criteria's: services.write_evaluation_summary), and the names of the thread's
+  authors.
 - `city_deadlines(pk)`: the call list as the members whose home city it is see it: its
   deadline extensions.
 - `city_proposals(pk)`: a city's proposals as every member sees them on My proposals: its
@@ -171,6 +173,7 @@ def connect() -> None:
         DeadlineExtension,
         Deliverable,
         DeskRequest,
+        EvaluationSummary,
         Facility,
         FinancingTrack,
         FocusArea,
@@ -190,7 +193,10 @@ def connect() -> None:
     receivers = [
         (_calls_changed, (Call, RubricCriterion, Country)),
         (_proposal_changed, (Proposal,)),
-        (_part_of_proposal_changed, (StatusChange, Message, Attachment, JapanesePartner)),
+        (
+            _part_of_proposal_changed,
+            (StatusChange, Message, Attachment, JapanesePartner, EvaluationSummary),
+        ),
         (_city_changed, (City,)),
         (_extension_changed, (DeadlineExtension,)),
         (_public_projects_changed, (Project, City, Country, FocusArea)),

@@ -21,6 +21,7 @@ from ..forms import (
     AssignForm,
     AutoAssignForm,
     EligibilityForm,
+    EvaluationSummaryForm,
     LetterForm,
     RevisionForm,
 )
@@ -458,7 +459,7 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
 
     pages = {
         f"proposals_proposal_{name}": (f"<path:object_id>/{name}/", f"{name}_view")
-        for name in ("screening", "decision", "versions")
+        for name in ("screening", "decision", "evaluation", "versions")
     }
 
     def _proposal_or_404(self, request, object_id, permission):
@@ -586,6 +587,57 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             envelope=services.envelope_use(proposal.call)
             if proposal.status == Status.SHORTLISTED
             else None,
+            **self._reviews(proposal),
+        )
+
+    def evaluation_view(self, request, object_id):
+        """The evaluation summary the city reads once the proposal is decided, one a
+        language (?language=vi), written from the reviews beside it."""
+        proposal = self._proposal_or_404(request, object_id, "decide_proposal")
+        languages = dict(settings.LANGUAGES)
+        language = request.POST.get("language") or request.GET.get("language")
+        language = language if language in languages else "en"
+        summaries = {
+            summary.language: summary
+            for summary in proposal.evaluation_summaries.prefetch_related("criteria")
+        }
+        criteria = list(proposal.call.criteria.all())
+        initial = {"language": language}
+        if language in summaries:
+            summary = summaries[language]
+            initial["overall"] = summary.overall
+            for feedback in summary.criteria.all():
+                initial[f"strengths_{feedback.criterion_id}"] = feedback.strengths
+                initial[f"weaknesses_{feedback.criterion_id}"] = feedback.weaknesses
+        form = EvaluationSummaryForm(request.POST or None, criteria=criteria, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.write_evaluation_summary(
+                    actor=request.user,
+                    proposal=proposal,
+                    language=form.cleaned_data["language"],
+                    overall=form.cleaned_data["overall"],
+                    feedback=form.feedback(),
+                )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    self.message_user(request, message, messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("The evaluation summary is saved; the city reads it once it is decided."),
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    f"{request.path}?language={form.cleaned_data['language']}"
+                )
+        return self._page(
+            request,
+            "evaluation",
+            proposal,
+            form=form,
+            language=language,
+            languages=[(code, name, code in summaries) for code, name in settings.LANGUAGES],
             **self._reviews(proposal),
         )
 

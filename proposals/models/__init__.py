@@ -57,6 +57,8 @@ from .report import ExportJob, ExportState
 from .review import (
     AssignmentState,
     AuditEvent,
+    CriterionFeedback,
+    EvaluationSummary,
     Recommendation,
     Review,
     ReviewAssignment,

@@ -383,6 +383,17 @@ class Proposal(FSMModelMixin, models.Model):
     def is_decided(self) -> bool:
         return self.status not in BEFORE_DECISION and self.status != Status.WITHDRAWN
 
+    def evaluation_summary_for(self, language: str):
+        """The evaluation summary a reader of `language` gets: the one in their language,
+        else the English one, else any (None without one). Reads `evaluation_summaries`
+        (prefetched by pages, with their criteria)."""
+        summaries = {summary.language: summary for summary in self.evaluation_summaries.all()}
+        return (
+            summaries.get(language)
+            or summaries.get("en")
+            or next(iter(sorted(summaries.items())), (None, None))[1]
+        )
+
     def get_due_at(self):
         """The instant this proposal is due now (ProposalQuerySet.with_due_at), in one query;
         lists annotate it instead."""

@@ -142,6 +142,67 @@ class Score(models.Model):
         return f"{self.criterion.name}: {self.value}"
 
 
+class EvaluationSummary(models.Model):
+    """What programme staff tell the city of its proposal's evaluation (issue 19's feedback
+    to every city): an overall assessment and, per criterion, strengths and weaknesses,
+    written from the reviews and the panel, with no reviewer's name and no score. One a
+    language: the city reads the one in its reader's language, else the English one, else
+    any (`Proposal.evaluation_summary_for`). Shown once the proposal is decided, and sent
+    with the decision."""
+
+    proposal = models.ForeignKey(
+        "proposals.Proposal",
+        on_delete=models.CASCADE,
+        related_name="evaluation_summaries",
+        verbose_name=_("proposal"),
+    )
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    overall = models.TextField(_("overall assessment"))
+    written_by = user_link(_("written by"))
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("evaluation summary")
+        verbose_name_plural = _("evaluation summaries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["proposal", "language"], name="one_evaluation_summary_per_language"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.proposal} ({self.language})"
+
+
+class CriterionFeedback(models.Model):
+    """An evaluation summary's strengths and weaknesses on one criterion of the rubric."""
+
+    summary = models.ForeignKey(
+        EvaluationSummary,
+        on_delete=models.CASCADE,
+        related_name="criteria",
+        verbose_name=_("evaluation summary"),
+    )
+    criterion = models.ForeignKey(
+        RubricCriterion, on_delete=models.PROTECT, related_name="+", verbose_name=_("criterion")
+    )
+    strengths = models.TextField(_("strengths"), blank=True)
+    weaknesses = models.TextField(_("weaknesses"), blank=True)
+
+    class Meta:
+        ordering = ["criterion__position", "criterion__pk"]
+        verbose_name = _("feedback on a criterion")
+        verbose_name_plural = _("feedback on the criteria")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["summary", "criterion"], name="one_feedback_per_criterion"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.criterion.name
+
+
 _TRAIL_LINK = {
     "on_delete": models.SET_NULL,
     "related_name": "audit_events",

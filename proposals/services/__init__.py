@@ -86,4 +86,5 @@ from .review import (
     screen_proposal,
     send_to_review,
     shortlist_proposal,
+    write_evaluation_summary,
 )

@@ -1,6 +1,7 @@
 """The review workflow: screening, revisions, decisions, reviewers' assignments, conflicts
 of interest and scores."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -14,6 +15,8 @@ from ..models import (
     ELIGIBILITY_CHECKS,
     AssignmentState,
     Call,
+    CriterionFeedback,
+    EvaluationSummary,
     Proposal,
     Review,
     ReviewAssignment,
@@ -119,6 +122,48 @@ def shortlist_proposal(
     _after_the_reviews(current, actor=actor, step="shortlist", override=override)
     take_transition(current, "shortlist", actor=actor, message=note, public=False)
     return current
+
+
+@transaction.atomic
+def write_evaluation_summary(
+    *,
+    actor: User,
+    proposal: Proposal,
+    language: str,
+    overall: str,
+    feedback: dict[int, tuple[str, str]],
+) -> EvaluationSummary:
+    """Staff write (or rewrite) the proposal's evaluation summary in `language`: an overall
+    assessment and, by criterion id, (strengths, weaknesses). Recorded in the audit trail."""
+    if not actor.has_perm("proposals.decide_proposal"):
+        raise PermissionDenied
+    current = _locked(proposal)
+    overall = overall.strip()
+    if not overall:
+        raise ValidationError(_("Write the overall assessment."))
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationError(_("Choose one of the portal's languages."))
+    criteria = set(current.call.criteria.values_list("pk", flat=True))
+    if set(feedback) - criteria:
+        raise ValidationError(_("Feedback was given on a criterion of another call."))
+    summary, _created = EvaluationSummary.objects.update_or_create(
+        proposal=current, language=language, defaults={"overall": overall, "written_by": actor}
+    )
+    for criterion_id in criteria:
+        strengths, weaknesses = (text.strip() for text in feedback.get(criterion_id, ("", "")))
+        if strengths or weaknesses:
+            CriterionFeedback.objects.update_or_create(
+                summary=summary,
+                criterion_id=criterion_id,
+                defaults={"strengths": strengths, "weaknesses": weaknesses},
+            )
+        else:
+            summary.criteria.filter(criterion_id=criterion_id).delete()
+    summary.save()  # last: its save is what the proposal page's cached copy follows
+    audit_trail.record(
+        actor=actor, action="decision.evaluation_summary", proposal=current, language=language
+    )
+    return summary
 
 
 def envelope_use(call: Call) -> dict:

@@ -2,13 +2,14 @@ import datetime
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import formats
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timeuntil
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 from .. import notifications, zones
-from ..models import STATUS_LABELS
+from ..models import STATUS_LABELS, CriterionFeedback, EvaluationSummary
 
 register = template.Library()
 
@@ -100,3 +101,19 @@ def verification_badge(city):
         city.verification_status,
         city.get_verification_status_display(),
     )
+
+
+@register.simple_tag
+def evaluation_summary(proposal):
+    """The proposal's evaluation summary for a reader of the active language
+    (Proposal.evaluation_summary_for), read with its criteria in three queries."""
+    prefetch_related_objects(
+        [proposal],
+        Prefetch(
+            "evaluation_summaries",
+            queryset=EvaluationSummary.objects.prefetch_related(
+                Prefetch("criteria", queryset=CriterionFeedback.objects.select_related("criterion"))
+            ),
+        ),
+    )
+    return proposal.evaluation_summary_for(get_language())

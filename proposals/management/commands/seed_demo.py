@@ -467,6 +467,43 @@ class Command(BaseCommand):
         services.shortlist_proposal(actor=staff, proposal=submitted["Flood-resilient drainage"])
         best = submitted["Digital twin of the city centre"]
         services.shortlist_proposal(actor=staff, proposal=best)
+        # What each city reads of its evaluation, written before the decisions so that their
+        # emails carry it: Da Nang's in English and Vietnamese, the declined one in English.
+        relevance, feasibility, partners, financing, _impact = call.criteria.order_by("position")
+        for language, overall, strength, weakness in (
+            (
+                "en",
+                "A well-evidenced proposal with strong Japanese partners, ranked first.",
+                "The flooding and traffic problems are measured and in the city's master plan.",
+                "The route to investment after the study needs a named financier.",
+            ),
+            (
+                "vi",
+                "Đề xuất có bằng chứng rõ ràng và đối tác Nhật Bản mạnh, xếp hạng thứ nhất.",
+                "Vấn đề ngập lụt và giao thông được đo lường và có trong quy hoạch chung.",
+                "Lộ trình đầu tư sau khảo sát cần nêu rõ tổ chức tài trợ.",
+            ),
+        ):
+            services.write_evaluation_summary(
+                actor=staff,
+                proposal=best,
+                language=language,
+                overall=overall,
+                feedback={relevance.pk: (strength, ""), financing.pk: ("", weakness)},
+            )
+        services.write_evaluation_summary(
+            actor=staff,
+            proposal=submitted["Waste collection routing"],
+            language="en",
+            overall=(
+                "A useful idea that the reviewers could not yet see delivered: the plan and "
+                "its partners need more detail before the next call."
+            ),
+            feedback={
+                feasibility.pk: ("", "The timetable has no milestones and no budget per step."),
+                partners.pk: ("", "The Japanese partner's role is not described."),
+            },
+        )
         approved = services.approve_proposal(
             actor=staff,
             proposal=best,
