@@ -14,6 +14,7 @@ from .models import (
     CITY_FIELDS,
     ELIGIBILITY_CHECKS,
     AttachmentKind,
+    Call,
     City,
     CityKind,
     Country,
@@ -404,6 +405,23 @@ class ApproveForm(LetterForm):
         if self.requested is not None and amount > self.requested:
             raise forms.ValidationError(self._at_most())
         return amount
+
+
+class CopyProposalForm(forms.Form):
+    """A new draft from an earlier proposal: in which open call, and with its files or not."""
+
+    call = forms.ModelChoiceField(
+        label=_("In the call"), queryset=Call.objects.none(), empty_label=None
+    )
+    with_attachments = forms.BooleanField(
+        label=_("Copy its attachments too"),
+        required=False,
+        help_text=_("Otherwise upload this call's documents afresh."),
+    )
+
+    def __init__(self, *args, calls, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["call"].queryset = calls
 
 
 class EvaluationSummaryForm(forms.Form):

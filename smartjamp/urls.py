@@ -76,6 +76,7 @@ urlpatterns = [
     path("proposals/<str:code>/submit/", proposals.proposal_submit, name="proposal_submit"),
     path("proposals/<str:code>/receipt/", proposals.proposal_receipt, name="proposal_receipt"),
     path("proposals/<str:code>/print/", proposals.proposal_print, name="proposal_print"),
+    path("proposals/<str:code>/copy/", proposals.proposal_copy, name="proposal_copy"),
     path("proposals/<str:code>/withdraw/", proposals.proposal_withdraw, name="proposal_withdraw"),
     path("proposals/<str:code>/messages/", proposals.message_post, name="proposal_message"),
     path("proposals/<str:code>/ready/", proposals.proposal_ready, name="proposal_ready"),

@@ -330,6 +330,7 @@ ROUTES = {
     "proposal_receipt": _each(_proposals, label=lambda p: p.status),
     "proposal_print": _each(_proposals, label=lambda p: p.status),
     "proposal_withdraw": _each(_proposals, label=lambda p: p.status),
+    "proposal_copy": _each(_proposals, label=lambda p: p.status),
     # The confirmations: what will be sent, before removing an attachment.
     "proposal_submit": _each(_proposals, label=lambda p: p.status),
     "proposal_attachment_delete": _each(
@@ -353,6 +354,9 @@ ROUTES = {
         _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
     ),
     "admin:proposals_proposal_decision": _each(
+        _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
+    ),
+    "admin:proposals_proposal_evaluation": _each(
         _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
     ),
     "admin:proposals_proposal_versions": _each(

@@ -338,6 +338,16 @@ class Proposal(FSMModelMixin, models.Model):
 
     # Optimistic locking: a save based on an older version is refused.
     version = models.PositiveIntegerField(default=1, editable=False, verbose_name=_("version"))
+    # The city's earlier proposal this draft was started from (services.copy_proposal): its
+    # edit page shows the earlier one's evaluation summary.
+    copied_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="copies",
+        verbose_name=_("copied from"),
+    )
     created_by = user_link(verbose_name=_("created by"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_by = user_link(verbose_name=_("updated by"))

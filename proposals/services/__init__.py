@@ -57,6 +57,7 @@ from .proposals import (
     StaleProposal,
     add_attachment,
     audit_download,
+    copy_proposal,
     delete_attachment,
     drafting_refusals,
     drafting_refusals_by_city,

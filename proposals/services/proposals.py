@@ -5,6 +5,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.dispatch import Signal
@@ -129,6 +130,68 @@ def start_proposal(*, user: User, call: Call, city: City, title: str) -> Proposa
         contact_email=user.email,
     )
     _keep_revision(proposal, user)
+    return proposal
+
+
+# What a draft started from an earlier proposal takes from it (copy_proposal): its texts and
+# figures, but not its title's place (the same title, changeable), its contact (the one who
+# copies it is), its planned start (passed, most likely) or its declaration (ticked anew).
+COPIED_FIELDS = [
+    name
+    for name in CITY_FIELDS
+    if name
+    not in ("title", "contact_name", "contact_email", "contact_phone", "start_date", "declaration")
+]
+
+
+@transaction.atomic
+def copy_proposal(
+    *, user: User, source: Proposal, call: Call, with_attachments: bool = False
+) -> Proposal:
+    """A new draft in `call` for `source`'s city, started from `source` (any earlier proposal
+    of the city): its texts, figures, focus areas, sectors and partners, and copies of its
+    attachments if asked. The same rules as starting a draft (start_proposal)."""
+    if not is_city_member(user, source.city):
+        raise PermissionDenied
+    proposal = start_proposal(user=user, call=call, city=source.city, title=source.title)
+    for name in COPIED_FIELDS:
+        setattr(proposal, name, getattr(source, name))
+    proposal.focus_areas.set(source.focus_areas.all())
+    proposal.sectors.set(source.sectors.all())
+    JapanesePartner.objects.bulk_create(
+        JapanesePartner(proposal=proposal, name=p.name, kind=p.kind, role=p.role)
+        for p in source.partners.all()
+    )
+    stored = []
+    try:
+        for attachment in source.attachments.all() if with_attachments else []:
+            copy = Attachment(
+                proposal=proposal,
+                kind=attachment.kind,
+                name=attachment.name,
+                content_type=attachment.content_type,
+                size=attachment.size,
+                uploaded_by=user,
+            )
+            with attachment.file.open("rb") as content:
+                copy.file.save("upload", File(content), save=False)
+            stored.append(copy.file.name)
+            copy.save()
+        proposal.copied_from = source
+        proposal.version += 1
+        proposal.save()  # last: the pages' cached copies follow its save
+        _keep_revision(proposal, user)
+    except BaseException:
+        for name in stored:
+            delete_stored(name)
+        raise
+    audit_trail.record(
+        actor=user,
+        action="proposal.copied",
+        proposal=proposal,
+        source=source.reference_code or source.code,
+        attachments=len(stored),
+    )
     return proposal
 
 

@@ -17,13 +17,14 @@ from smartjamp.uploads import file_download, report_oversized_uploads
 from .. import services
 from ..forms import (
     AttachmentForm,
+    CopyProposalForm,
     MessageForm,
     PartnerFormSet,
     ProposalForm,
     WithdrawForm,
     partner_rows,
 )
-from ..models import CityMembership, Proposal, Status
+from ..models import Call, CityMembership, Proposal, Status
 from ..models.proposal import SECTIONS
 from ..permissions import (
     get_attachment_for_user,
@@ -314,6 +315,8 @@ def proposal_edit(request, code):
             "on_edit_page": True,
             "due_at": due_at,
             "now": timezone.now(),
+            # The earlier proposal it was started from, whose evaluation is shown beside it.
+            "earlier": proposal.copied_from if proposal.copied_from_id else None,
         },
     )
 
@@ -504,3 +507,32 @@ def message_post(request, code):
     else:
         messages.error(request, _("Write a message of at most 5,000 characters."))
     return redirect(reverse("proposal_detail", args=[proposal.code]) + "#messages")
+
+
+@login_required
+def proposal_copy(request, code):
+    """A member starts a draft in an open call from this earlier proposal of their city (any
+    status): GET asks in which call and whether to copy its files, POST starts it."""
+    source = get_proposal_for_user(request.user, code)
+    if not source.reader_is_member:
+        raise PermissionDenied
+    calls = Call.objects.published().open_at(timezone.now()).order_by("closes_at", "pk")
+    form = CopyProposalForm(request.POST or None, calls=calls)
+    if request.method == "POST" and form.is_valid():
+        try:
+            proposal = services.copy_proposal(
+                user=request.user,
+                source=source,
+                call=form.cleaned_data["call"],
+                with_attachments=form.cleaned_data["with_attachments"],
+            )
+        except ValidationError as exc:
+            for reason in exc.messages:
+                messages.error(request, reason)
+        else:
+            messages.success(
+                request,
+                _("Your new draft is ready, started from “%(title)s”.") % {"title": source.title},
+            )
+            return redirect("proposal_edit", code=proposal.code)
+    return render(request, "proposals/copy.html", {"proposal": source, "form": form})
