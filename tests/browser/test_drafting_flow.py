@@ -11,7 +11,7 @@ from proposals import services
 from proposals.models import AttachmentKind, Proposal, Status
 
 from ..conftest import member
-from ..factories import PASSWORD, make_proposal, upload
+from ..factories import PASSWORD, make_call, make_proposal, upload
 from .axe import check
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -178,3 +178,35 @@ def test_withdrawing_asks_in_a_dialog_with_its_reason(new_page, call, danang, da
     proposal.refresh_from_db()
     assert proposal.status == Status.WITHDRAWN
     assert proposal.status_changes.latest("created_at").message == "The council chose another site."
+
+
+def test_a_declined_proposal_starts_the_next_calls_draft(
+    new_page, call, danang, danang_lead, staff
+):
+    # Issue 19, item 9, on a phone: the earlier proposal, declined with its evaluation.
+    earlier = make_proposal(call, danang, danang_lead, title="Flood sensors")
+    services.submit_proposal(user=danang_lead, proposal=earlier)
+    services.screen_proposal(actor=staff, proposal=earlier)
+    services.write_evaluation_summary(
+        actor=staff,
+        proposal=earlier,
+        language="en",
+        overall="Name the districts that flood.",
+        feedback={},
+    )
+    services.reject_proposal(actor=staff, proposal=earlier, letter="Not this year.")
+    next_call = make_call("Smart JAMP 2028", opens_in_days=-1)
+    page = new_page(viewport=WIDTHS["phone"])
+    sign_in(page, danang_lead.email)
+    page.goto(f"/proposals/{earlier.code}/")
+    page.get_by_role("region", name="Evaluation summary").wait_for()
+    page.get_by_role("link", name="Start a new proposal from this one").click()
+    page.get_by_label("In the call").select_option(label=next_call.title)
+    page.get_by_label("Copy its attachments too").check()
+    check(page, "the copy's page")
+    page.get_by_role("button", name="Start the new draft").click()
+    page.get_by_text("Your new draft is ready, started from “Flood sensors”.").wait_for()
+    page.get_by_text("Started from “Flood sensors” (Smart JAMP 2027).").wait_for()
+    check(page, "the copy's edit page")
+    copy = Proposal.objects.get(copied_from=earlier)
+    assert copy.call == next_call and copy.attachments.count() == earlier.attachments.count()

@@ -55,6 +55,17 @@ def test_reviewer_scores_staff_approve_city_sees_letter(
         desk.locator("#content").inner_text().split()
     )
     desk.get_by_role("button", name="Shortlist").click()
+    # Issue 19: the evaluation summary the city will read, written from the reviews.
+    desk.get_by_role("link", name="Evaluation summary").click()
+    desk.get_by_text("A strong, well-partnered proposal.").wait_for()  # the reviewer's comment
+    check(desk)
+    desk.get_by_label("Overall assessment").fill("Selected first of the round.")
+    desk.get_by_role("group", name="Relevance").get_by_label("Strengths").fill(
+        "The fare problem is measured."
+    )
+    desk.get_by_role("button", name="Save the summary").click()
+    desk.get_by_text("The evaluation summary is saved").wait_for()
+    desk.goto(f"/admin/proposals/proposal/{proposal.pk}/decision/")
     # Issue 19: the envelope in view; beyond what remains, approving needs a reason.
     type(call).objects.filter(pk=call.pk).update(envelope_jpy=25_000_000)
     desk.reload()
@@ -81,6 +92,9 @@ def test_reviewer_scores_staff_approve_city_sees_letter(
     letter = city.get_by_role("region", name="Decision letter")
     assert "We are pleased to select your proposal." in letter.inner_text()
     assert "¥30,000,000" in letter.inner_text()
+    evaluation = city.get_by_role("region", name="Evaluation summary")
+    assert "Selected first of the round." in evaluation.inner_text()
+    assert "The fare problem is measured." in evaluation.inner_text()
     body = city.locator("body").inner_text()
     for secret in ("4.60", reviewer.full_name, "A strong, well-partnered proposal."):
         assert secret not in body
