@@ -407,6 +407,46 @@ class ApproveForm(LetterForm):
         return amount
 
 
+class ConsensusForm(forms.Form):
+    """What a consensus panel agreed on a proposal (services.record_consensus): in which of
+    the call's panels, a 1-5 score per criterion, the rationale and a recommendation."""
+
+    session = forms.ModelChoiceField(label=_("Panel"), queryset=None, empty_label=None)
+    rationale = text_area(_("Rationale"), rows=5, max_length=10000)
+    recommendation = forms.ChoiceField(
+        label=_("Recommendation"), choices=[("", "—"), *Recommendation.choices]
+    )
+
+    def __init__(self, *args, sessions, criteria, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["session"].queryset = sessions
+        self.criteria = list(criteria)
+        for criterion in self.criteria:
+            self.fields[f"agreed_{criterion.pk}"] = forms.TypedChoiceField(
+                label=criterion.name,
+                choices=[(n, str(n)) for n in range(1, 6)],
+                coerce=int,
+                widget=forms.RadioSelect,
+            )
+        self.order_fields(["session", *(f"agreed_{c.pk}" for c in self.criteria)])
+
+    def scores(self) -> dict[int, int]:
+        return {c.pk: self.cleaned_data[f"agreed_{c.pk}"] for c in self.criteria}
+
+
+class PanelForm(forms.Form):
+    """A consensus panel opened for a call (services.open_panel)."""
+
+    held_on = forms.DateField(label=_("Held on"), widget=forms.DateInput(attrs={"type": "date"}))
+    members = forms.ModelMultipleChoiceField(
+        label=_("Members"), queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["members"].queryset = members
+
+
 class CopyProposalForm(forms.Form):
     """A new draft from an earlier proposal: in which open call, and with its files or not."""
 

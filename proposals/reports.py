@@ -384,19 +384,20 @@ RANKING_COLUMNS = [
     (_("Score"), lambda proposal: _rounded(proposal.score)),
     (_("Normalised"), lambda proposal: _rounded(proposal.normalised)),
     (_("Spread"), lambda proposal: _rounded(proposal.score_spread)),
+    (_("Consensus"), lambda proposal: _rounded(proposal.consensus and float(proposal.consensus))),
     (_("Requested (JPY)"), lambda proposal: proposal.requested_jpy),
 ]
 
 
-# How a call's ranking may be ordered: by the raw combined score or by the score normalised
-# per reviewer (scoring.call_ranking); the rows hold both either way.
-RANKING_ORDERS = ("score", "normalised")
+# How a call's ranking may be ordered: by the raw combined score, by the score normalised per
+# reviewer or by the consensus panel's (scoring.call_ranking); the rows hold all three.
+RANKING_ORDERS = ("score", "normalised", "consensus")
 
 
 def ranking_file_name(call, by: str = "score") -> str:
     """What a ranking's file is called (exports.download): "ranking-<call code>", and
-    "-normalised" when ordered by the normalised score."""
-    return f"ranking-{call.code}" + ("-normalised" if by == "normalised" else "")
+    "-normalised" or "-consensus" when ordered by those scores."""
+    return f"ranking-{call.code}" + ("" if by == "score" else f"-{by}")
 
 
 def ranking_rows(call, by: str = "score") -> tuple[list[str], list[list]]:

@@ -15,9 +15,18 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 
-from .models import Aggregation, Call, Proposal, Review, ReviewAssignment, Score, Status
+from .models import (
+    Aggregation,
+    Call,
+    PanelRecord,
+    Proposal,
+    Review,
+    ReviewAssignment,
+    Score,
+    Status,
+)
 
 
 def weighted_score(pairs: list[tuple[Decimal | float, int]]) -> float:
@@ -99,20 +108,25 @@ RANKED_STATUSES = [Status.UNDER_REVIEW, Status.SHORTLISTED, Status.APPROVED]
 
 
 def call_ranking(call: Call, *, by: str = "score") -> list[Proposal]:
-    """The call's proposals under review or later, best first by score (`with_scores`) or by
-    normalised score (set as `normalised` on each)."""
+    """The call's proposals under review or later, best first by score (`with_scores`), by
+    normalised score (set as `normalised` on each) or by the consensus panel's weighted score
+    (`consensus`: its latest record's)."""
     normalised = normalised_scores(call)
     reviewed = Exists(ReviewAssignment.objects.filter(proposal=OuterRef("pk")))
+    latest_panel = PanelRecord.objects.filter(proposal=OuterRef("pk")).order_by(
+        "-session__held_on", "-pk"
+    )
     proposals = list(
         Proposal.objects.filter(call=call)
         .filter(Q(status__in=RANKED_STATUSES) | (Q(status=Status.REJECTED) & reviewed))
         .with_scores()
+        .annotate(consensus=Subquery(latest_panel.values("weighted_score")[:1]))
         .select_related("city")
         .order_by("reference_code")
     )
     for proposal in proposals:
         proposal.normalised = normalised.get(proposal.pk)
-    key = "normalised" if by == "normalised" else "score"
+    key = by if by in ("normalised", "consensus") else "score"
 
     def sort_key(proposal):
         value = getattr(proposal, key)

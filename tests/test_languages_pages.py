@@ -356,6 +356,9 @@ ROUTES = {
     "admin:proposals_proposal_decision": _each(
         _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
     ),
+    "admin:proposals_proposal_consensus": _each(
+        _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
+    ),
     "admin:proposals_proposal_evaluation": _each(
         _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
     ),

@@ -1,9 +1,11 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
+from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 
-from .. import scoring
+from .. import reports, scoring, services
+from ..forms import PanelForm
 from ..models import (
     Call,
     DeadlineExtension,
@@ -90,9 +92,21 @@ class CallAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
     pages = {"proposals_call_ranking": ("<path:object_id>/ranking/", "ranking_view")}
 
     def ranking_view(self, request, object_id):
-        """The call's proposals ranked by score, raw or normalised per reviewer."""
+        """The call's proposals ranked by score: raw, normalised per reviewer or the
+        consensus panel's."""
         call = self.object_or_404(request, object_id, "decide_proposal")
-        by = "normalised" if request.GET.get("by") == "normalised" else "score"
+        by = request.GET.get("by")
+        by = by if by in reports.RANKING_ORDERS else "score"
+        # The call's consensus panels, and opening one.
+        panel_form = PanelForm(request.POST or None, members=services.panel_candidates())
+        if request.method == "POST" and panel_form.is_valid():
+            services.open_panel(actor=request.user, call=call, **panel_form.cleaned_data)
+            self.message_user(
+                request,
+                _("The panel is open: record its consensus on each proposal's Consensus page."),
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(request.get_full_path())
         return self.page(
             request,
             "admin/proposals/call/ranking.html",
@@ -100,7 +114,14 @@ class CallAdmin(OwnPages, FilteredCountOnly, admin.ModelAdmin):
             original=call,
             call=call,
             by=by,
+            orders=[
+                ("score", _("raw score")),
+                ("normalised", _("normalised score")),
+                ("consensus", _("consensus score")),
+            ],
             rows=scoring.call_ranking(call, by=by),
+            panels=call.panels.prefetch_related("members"),
+            panel_form=panel_form,
         )
 
     def save_formset(self, request, form, formset, change):

@@ -20,6 +20,7 @@ from ..forms import (
     ApproveForm,
     AssignForm,
     AutoAssignForm,
+    ConsensusForm,
     EligibilityForm,
     EvaluationSummaryForm,
     LetterForm,
@@ -29,6 +30,7 @@ from ..models import (
     Attachment,
     JapanesePartner,
     Message,
+    PanelScore,
     Proposal,
     ReviewAssignment,
     Score,
@@ -459,7 +461,7 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
 
     pages = {
         f"proposals_proposal_{name}": (f"<path:object_id>/{name}/", f"{name}_view")
-        for name in ("screening", "decision", "evaluation", "versions")
+        for name in ("screening", "decision", "consensus", "evaluation", "versions")
     }
 
     def _proposal_or_404(self, request, object_id, permission):
@@ -587,6 +589,54 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             envelope=services.envelope_use(proposal.call)
             if proposal.status == Status.SHORTLISTED
             else None,
+            **self._reviews(proposal),
+        )
+
+    def consensus_view(self, request, object_id):
+        """The consensus panel's page for a proposal: the individual reviews side by side
+        (with their spread and the normalised score), and what the panel agreed."""
+        proposal = self._proposal_or_404(request, object_id, "decide_proposal")
+        sessions = proposal.call.panels.all()
+        criteria = list(proposal.call.criteria.all())
+        form = ConsensusForm(request.POST or None, sessions=sessions, criteria=criteria)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.record_consensus(
+                    actor=request.user,
+                    proposal=proposal,
+                    session=form.cleaned_data["session"],
+                    scores=form.scores(),
+                    rationale=form.cleaned_data["rationale"],
+                    recommendation=form.cleaned_data["recommendation"],
+                )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    self.message_user(request, message, messages.ERROR)
+            else:
+                self.message_user(
+                    request, _("The panel's consensus is recorded."), messages.SUCCESS
+                )
+                return HttpResponseRedirect(request.path)
+        records = proposal.panel_records.select_related("session").prefetch_related(
+            Prefetch("scores", queryset=PanelScore.objects.only("record", "criterion", "value"))
+        )
+        return self._page(
+            request,
+            "consensus",
+            proposal,
+            form=form,
+            has_panels=sessions.exists(),
+            records=[
+                (
+                    record,
+                    [
+                        {s.criterion_id: s.value for s in record.scores.all()}.get(c.pk)
+                        for c in criteria
+                    ],
+                )
+                for record in records.order_by("-session__held_on", "-pk")
+            ],
+            normalised=scoring.normalised_scores(proposal.call).get(proposal.pk),
             **self._reviews(proposal),
         )
 

@@ -142,6 +142,94 @@ class Score(models.Model):
         return f"{self.criterion.name}: {self.value}"
 
 
+class PanelSession(models.Model):
+    """A consensus panel for a call (issue 19), held after the individual reviews: its
+    members see each proposal's reviews side by side and agree on a score per criterion, a
+    rationale and a recommendation (PanelRecord)."""
+
+    call = models.ForeignKey(
+        "proposals.Call", on_delete=models.CASCADE, related_name="panels", verbose_name=_("call")
+    )
+    held_on = models.DateField(_("held on"))
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="panels", verbose_name=_("members")
+    )
+    created_by = user_link(_("opened by"))
+    created_at = models.DateTimeField(_("opened at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-held_on", "-pk"]
+        verbose_name = _("panel session")
+        verbose_name_plural = _("panel sessions")
+
+    def __str__(self) -> str:
+        return f"{self.call} · {self.held_on}"
+
+
+class PanelRecord(models.Model):
+    """What a panel agreed on one proposal: a score per criterion (PanelScore), their weighted
+    score (stored by its one writer, services.record_consensus, like Review.weighted_score),
+    the written rationale and a recommendation."""
+
+    session = models.ForeignKey(
+        PanelSession, on_delete=models.CASCADE, related_name="records", verbose_name=_("panel")
+    )
+    proposal = models.ForeignKey(
+        "proposals.Proposal",
+        on_delete=models.CASCADE,
+        related_name="panel_records",
+        verbose_name=_("proposal"),
+    )
+    weighted_score = models.DecimalField(
+        _("consensus score"), max_digits=4, decimal_places=2, null=True, blank=True
+    )
+    rationale = models.TextField(_("rationale"))
+    recommendation = models.CharField(
+        _("recommendation"), max_length=20, choices=Recommendation.choices
+    )
+    recorded_by = user_link(_("recorded by"))
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("panel record")
+        verbose_name_plural = _("panel records")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "proposal"], name="one_panel_record_per_proposal"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.proposal} · {self.session}"
+
+
+class PanelScore(models.Model):
+    record = models.ForeignKey(
+        PanelRecord, on_delete=models.CASCADE, related_name="scores", verbose_name=_("panel record")
+    )
+    criterion = models.ForeignKey(
+        RubricCriterion, on_delete=models.PROTECT, related_name="+", verbose_name=_("criterion")
+    )
+    value = models.PositiveSmallIntegerField(
+        _("agreed score"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+
+    class Meta:
+        verbose_name = _("agreed score")
+        verbose_name_plural = _("agreed scores")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record", "criterion"], name="one_agreed_score_per_criterion"
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gte=1, value__lte=5), name="agreed_score_1_to_5"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion.name}: {self.value}"
+
+
 class EvaluationSummary(models.Model):
     """What programme staff tell the city of its proposal's evaluation (issue 19's feedback
     to every city): an overall assessment and, per criterion, strengths and weaknesses,

@@ -17,14 +17,18 @@ from ..models import (
     Call,
     CriterionFeedback,
     EvaluationSummary,
+    PanelRecord,
+    PanelScore,
+    PanelSession,
     Proposal,
+    Recommendation,
     Review,
     ReviewAssignment,
     Score,
     Status,
     User,
 )
-from ..roles import REVIEWERS
+from ..roles import PROGRAMME_STAFF, REVIEWERS
 from .projects import create_project
 from .proposals import take_transition
 
@@ -122,6 +126,89 @@ def shortlist_proposal(
     _after_the_reviews(current, actor=actor, step="shortlist", override=override)
     take_transition(current, "shortlist", actor=actor, message=note, public=False)
     return current
+
+
+@transaction.atomic
+def open_panel(*, actor: User, call: Call, held_on, members) -> PanelSession:
+    """Staff open a consensus panel for a call, after the individual reviews."""
+    if not actor.has_perm("proposals.decide_proposal"):
+        raise PermissionDenied
+    members = list(members)
+    if not members:
+        raise ValidationError(_("A panel has at least one member."))
+    session = PanelSession.objects.create(call=call, held_on=held_on, created_by=actor)
+    session.members.set(members)
+    audit_trail.record(
+        actor=actor,
+        action="panel.opened",
+        call=call.code,
+        held_on=held_on.isoformat(),
+        members=[member.email for member in members],
+    )
+    return session
+
+
+@transaction.atomic
+def record_consensus(
+    *,
+    actor: User,
+    proposal: Proposal,
+    session: PanelSession,
+    scores: dict[int, int],
+    rationale: str,
+    recommendation: str,
+) -> PanelRecord:
+    """The panel's agreement on a proposal under review or shortlisted: a 1-5 score for every
+    criterion, a written rationale and a recommendation; its weighted score by the review's
+    formula (scoring.weighted_score). Recorded again replaces the session's earlier record."""
+    if not actor.has_perm("proposals.decide_proposal"):
+        raise PermissionDenied
+    current = _locked(proposal)
+    if session.call_id != current.call_id:
+        raise ValidationError(_("This panel is for another call."))
+    if current.status not in (Status.UNDER_REVIEW, Status.SHORTLISTED):
+        raise ValidationError(_("A panel records its consensus on proposals under review."))
+    criteria = {criterion.pk: criterion for criterion in current.call.criteria.all()}
+    missing = [criteria[pk].name for pk in criteria if pk not in scores]
+    if set(scores) - set(criteria) or any(
+        not isinstance(v, int) or not 1 <= v <= 5 for v in scores.values()
+    ):
+        raise ValidationError(_("Each agreed score is a whole number from 1 to 5."))
+    if missing:
+        raise ValidationError(
+            _("Agree on a score for every criterion: %(missing)s.")
+            % {"missing": ", ".join(missing)}
+        )
+    rationale = rationale.strip()
+    if not rationale:
+        raise ValidationError(_("Write the panel's rationale."))
+    if recommendation not in Recommendation.values:
+        raise ValidationError(_("Choose the panel's recommendation."))
+    record, _created = PanelRecord.objects.update_or_create(
+        session=session,
+        proposal=current,
+        defaults={
+            "rationale": rationale,
+            "recommendation": recommendation,
+            "recorded_by": actor,
+            "weighted_score": scoring.weighted_score(
+                [(criteria[pk].weight, value) for pk, value in scores.items()]
+            ),
+        },
+    )
+    for criterion_id, value in scores.items():
+        PanelScore.objects.update_or_create(
+            record=record, criterion_id=criterion_id, defaults={"value": value}
+        )
+    audit_trail.record(
+        actor=actor,
+        action="panel.consensus",
+        proposal=current,
+        session=session.pk,
+        scores={str(pk): value for pk, value in scores.items()},
+        recommendation=recommendation,
+    )
+    return record
 
 
 @transaction.atomic
@@ -269,6 +356,17 @@ def _may_assign(actor: User) -> None:
 def reviewer_pool():
     """Everyone who may review: active members of the reviewers' group."""
     return User.objects.filter(is_active=True, groups__name=REVIEWERS)
+
+
+def panel_candidates():
+    """Who may sit on a consensus panel: the reviewers and programme staff."""
+    return (
+        User.objects.filter(
+            is_active=True, is_staff=True, groups__name__in=[REVIEWERS, PROGRAMME_STAFF]
+        )
+        .distinct()
+        .order_by("full_name", "email")
+    )
 
 
 def assignment_refusal(proposal: Proposal, reviewer: User) -> str | None:

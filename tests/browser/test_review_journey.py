@@ -47,9 +47,30 @@ def test_reviewer_scores_staff_approve_city_sees_letter(
     panel.get_by_role("button", name="Submit and lock the review").click()
     panel.get_by_text("Your review is submitted.").wait_for()
 
-    # Staff see the aggregate and approve.
+    # Issue 19: staff open a consensus panel on the ranking, and record what it agreed.
     desk = new_page()
     sign_in_with_second_factor(desk, staff)
+    desk.goto(f"/admin/proposals/call/{call.pk}/ranking/")
+    desk.get_by_label("Held on").fill("2027-02-15")
+    desk.get_by_label(str(reviewer), exact=True).check()
+    desk.get_by_label(str(staff), exact=True).check()
+    desk.get_by_role("button", name="Open the panel").click()
+    desk.get_by_text("The panel is open").wait_for()
+    check(desk)
+    desk.goto(f"/admin/proposals/proposal/{proposal.pk}/consensus/")
+    desk.get_by_role("heading", name="The individual reviews").wait_for()
+    for criterion, score in (("Relevance", "4"), ("Feasibility", "4")):
+        desk.get_by_role("group", name=criterion).get_by_label(score, exact=True).check()
+    desk.get_by_label("Rationale").fill("The panel agrees with the reviewer.")
+    desk.get_by_label("Recommendation").select_option("fund")
+    desk.get_by_role("button", name="Record the consensus").click()
+    desk.get_by_text("The panel's consensus is recorded.").wait_for()
+    assert "The panel agrees with the reviewer." in desk.locator("#content").inner_text()
+    check(desk)
+    desk.goto(f"/admin/proposals/call/{call.pk}/ranking/?by=consensus")
+    assert "4.00" in desk.get_by_role("region", name="Ranking").inner_text()
+
+    # Staff see the aggregate and approve.
     desk.goto(f"/admin/proposals/proposal/{proposal.pk}/decision/")
     assert "Score 4.60 (Mean of 1 reviews)" in " ".join(
         desk.locator("#content").inner_text().split()
@@ -96,5 +117,10 @@ def test_reviewer_scores_staff_approve_city_sees_letter(
     assert "Selected first of the round." in evaluation.inner_text()
     assert "The fare problem is measured." in evaluation.inner_text()
     body = city.locator("body").inner_text()
-    for secret in ("4.60", reviewer.full_name, "A strong, well-partnered proposal."):
+    for secret in (
+        "4.60",
+        reviewer.full_name,
+        "A strong, well-partnered proposal.",
+        "The panel agrees with the reviewer.",
+    ):
         assert secret not in body

@@ -60,6 +60,8 @@ def test_reviewer_reaches_no_unassigned_proposal_anywhere_in_the_admin(
         reverse("admin:proposals_proposal_screening", args=[theirs.pk]),
         reverse("admin:proposals_proposal_decision", args=[theirs.pk]),
         reverse("admin:proposals_proposal_evaluation", args=[theirs.pk]),
+        reverse("admin:proposals_proposal_consensus", args=[theirs.pk]),
+        reverse("admin:proposals_proposal_consensus", args=[mine.pk]),
         reverse("admin:proposals_proposal_evaluation", args=[mine.pk]),
         reverse("admin:proposals_proposal_versions", args=[theirs.pk]),
         reverse("admin:proposals_call_ranking", args=[theirs.call_id]),

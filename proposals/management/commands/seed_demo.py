@@ -464,6 +464,42 @@ class Command(BaseCommand):
                     recommendation="fund" if sum(values) >= 18 else "fund_with_changes",
                     submit=True,
                 )
+        # The consensus panel met after the individual reviews.
+        panel = services.open_panel(
+            actor=staff,
+            call=call,
+            held_on=(now - datetime.timedelta(days=2)).date(),
+            members=[*reviewers, staff],
+        )
+        criteria = list(call.criteria.order_by("position").values_list("pk", flat=True))
+        for title, agreed, recommendation, rationale in (
+            (
+                "Digital twin of the city centre",
+                [5, 4, 4, 4, 4],
+                "fund",
+                "Both reviewers rate the problem and the partners highly; the panel agrees.",
+            ),
+            (
+                "Flood-resilient drainage",
+                [4, 4, 4, 4, 4],
+                "fund",
+                "The second reviewer's higher relevance score is borne out by the flood data.",
+            ),
+            (
+                "Waste collection routing",
+                [3, 2, 3, 2, 2],
+                "do_not_fund",
+                "The reviewers disagree; the panel finds the plan and partners too thin.",
+            ),
+        ):
+            services.record_consensus(
+                actor=staff,
+                proposal=submitted[title],
+                session=panel,
+                scores=dict(zip(criteria, agreed, strict=True)),
+                rationale=rationale,
+                recommendation=recommendation,
+            )
         services.shortlist_proposal(actor=staff, proposal=submitted["Flood-resilient drainage"])
         best = submitted["Digital twin of the city centre"]
         services.shortlist_proposal(actor=staff, proposal=best)
