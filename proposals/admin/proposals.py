@@ -617,28 +617,33 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
                     request, _("The panel's consensus is recorded."), messages.SUCCESS
                 )
                 return HttpResponseRedirect(request.path)
-        records = proposal.panel_records.select_related("session").prefetch_related(
-            Prefetch("scores", queryset=PanelScore.objects.only("record", "criterion", "value"))
-        )
         return self._page(
             request,
             "consensus",
             proposal,
             form=form,
             has_panels=sessions.exists(),
-            records=[
-                (
-                    record,
-                    [
-                        {s.criterion_id: s.value for s in record.scores.all()}.get(c.pk)
-                        for c in criteria
-                    ],
-                )
-                for record in records.order_by("-session__held_on", "-pk")
-            ],
+            records=self._panel_records(proposal, criteria),
             normalised=scoring.normalised_scores(proposal.call).get(proposal.pk),
             **self._reviews(proposal),
         )
+
+    @staticmethod
+    def _panel_records(proposal, criteria) -> list:
+        """What the consensus panels agreed on the proposal, the latest first: each record
+        with its agreed scores in the rubric's order."""
+        records = (
+            proposal.panel_records.select_related("session")
+            .prefetch_related(
+                Prefetch("scores", queryset=PanelScore.objects.only("record", "criterion", "value"))
+            )
+            .order_by("-session__held_on", "-pk")
+        )
+        rows = []
+        for record in records:
+            agreed = {score.criterion_id: score.value for score in record.scores.all()}
+            rows.append((record, [agreed.get(criterion.pk) for criterion in criteria]))
+        return rows
 
     def evaluation_view(self, request, object_id):
         """The evaluation summary the city reads once the proposal is decided, one a
@@ -688,6 +693,7 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             form=form,
             language=language,
             languages=[(code, name, code in summaries) for code, name in settings.LANGUAGES],
+            records=self._panel_records(proposal, criteria),
             **self._reviews(proposal),
         )
 

@@ -149,6 +149,9 @@ def test_staff_open_a_panel_and_record_on_the_consensus_page(
     assert client.post(url, data).status_code == 302
     page = client.get(url).content.decode()
     assert "The evidence outweighs the second reviewer&#x27;s doubts." in page
+    # The evaluation summary is written with it in view.
+    evaluation = reverse("admin:proposals_proposal_evaluation", args=[flood.pk])
+    assert "The evidence outweighs" in client.get(evaluation).content.decode()
     # Missing a score: the form says so and nothing changes.
     refused = client.post(url, data | {f"agreed_{criteria[1].pk}": ""})
     assert refused.status_code == 200 and refused.context["form"].errors
