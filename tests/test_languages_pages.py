@@ -213,6 +213,11 @@ def _proposals():
     return _one_of_each(Proposal.objects.order_by("city__name", "pk"), "status")
 
 
+def _proposals_in(*statuses):
+    """One proposal of each of `statuses`: for pages that differ by little more than that."""
+    return lambda: [proposal for proposal in _proposals() if proposal.status in statuses]
+
+
 def _projects():
     from proposals.models import Project
 
@@ -330,7 +335,8 @@ ROUTES = {
     "proposal_receipt": _each(_proposals, label=lambda p: p.status),
     "proposal_print": _each(_proposals, label=lambda p: p.status),
     "proposal_withdraw": _each(_proposals, label=lambda p: p.status),
-    "proposal_copy": _each(_proposals, label=lambda p: p.status),
+    # The same form whatever the earlier proposal's state: a draft and a decided one.
+    "proposal_copy": _each(_proposals_in("draft", "rejected"), label=lambda p: p.status),
     # The confirmations: what will be sent, before removing an attachment.
     "proposal_submit": _each(_proposals, label=lambda p: p.status),
     "proposal_attachment_delete": _each(
@@ -356,11 +362,12 @@ ROUTES = {
     "admin:proposals_proposal_decision": _each(
         _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
     ),
+    # With the form (under review) and without (decided); the summary's form is the same.
     "admin:proposals_proposal_consensus": _each(
-        _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
+        _proposals_in("under_review", "rejected"), lambda p: {"object_id": p.pk}, lambda p: p.status
     ),
     "admin:proposals_proposal_evaluation": _each(
-        _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
+        _proposals_in("rejected"), lambda p: {"object_id": p.pk}, lambda p: p.status
     ),
     "admin:proposals_proposal_versions": _each(
         _proposals, lambda p: {"object_id": p.pk}, lambda p: p.status
