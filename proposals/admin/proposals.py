@@ -597,7 +597,8 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
         (with their spread and the normalised score), and what the panel agreed."""
         proposal = self._proposal_or_404(request, object_id, "decide_proposal")
         sessions = proposal.call.panels.all()
-        criteria = list(proposal.call.criteria.all())
+        reviews = self._reviews(proposal)  # with the rubric's criteria, read once
+        criteria = reviews["criteria"]
         form = ConsensusForm(request.POST or None, sessions=sessions, criteria=criteria)
         if request.method == "POST" and form.is_valid():
             try:
@@ -625,7 +626,7 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             has_panels=sessions.exists(),
             records=self._panel_records(proposal, criteria),
             normalised=scoring.normalised_scores(proposal.call).get(proposal.pk),
-            **self._reviews(proposal),
+            **reviews,
         )
 
     @staticmethod
@@ -656,7 +657,8 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             summary.language: summary
             for summary in proposal.evaluation_summaries.prefetch_related("criteria")
         }
-        criteria = list(proposal.call.criteria.all())
+        reviews = self._reviews(proposal)  # with the rubric's criteria, read once
+        criteria = reviews["criteria"]
         initial = {"language": language}
         if language in summaries:
             summary = summaries[language]
@@ -694,7 +696,7 @@ class ProposalAdmin(OwnPages, CachedRows, PlainActionCheckbox, FilteredCountOnly
             language=language,
             languages=[(code, name, code in summaries) for code, name in settings.LANGUAGES],
             records=self._panel_records(proposal, criteria),
-            **self._reviews(proposal),
+            **reviews,
         )
 
     @staticmethod
